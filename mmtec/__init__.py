@@ -1,4 +1,13 @@
-"""mmtec: TEC pretraining on MMEngine and MMPretrain."""
+"""mmtec: TEC pretraining on MMEngine and MMPretrain.
+
+Importing this package registers its components in MMPretrain's registries
+and makes MMEngine load local checkpoints with ``weights_only=True``.
+"""
+from .checkpoint import register_safe_local_loader
 from .version import __version__
+
+from . import engine, models  # noqa: F401,E402  (registration)
+
+register_safe_local_loader()
 
 __all__ = ['__version__']

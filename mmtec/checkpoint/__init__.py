@@ -1,0 +1,11 @@
+"""Checkpoint loading and layout conversion."""
+from .safe_load import register_safe_local_loader, safe_load
+from .vit_layouts import (LAYOUTS, CheckpointLayoutError, block_keys,
+                          describe_plain_vit, detect_layout, merge_class_token,
+                          to_plain_vit, unwrap_state_dict)
+
+__all__ = [
+    'safe_load', 'register_safe_local_loader', 'to_plain_vit',
+    'detect_layout', 'unwrap_state_dict', 'merge_class_token',
+    'describe_plain_vit', 'block_keys', 'CheckpointLayoutError', 'LAYOUTS'
+]

@@ -1,0 +1,36 @@
+"""An optimizer constructor that leaves frozen parameters out."""
+from typing import List
+
+from mmengine.optim import DefaultOptimWrapperConstructor
+from torch import nn
+
+from mmtec.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """MMEngine's default constructor, minus parameters that need no grad.
+
+    The default constructor puts every parameter in the optimizer, frozen
+    ones included. TEC's base model (tens to hundreds of millions of
+    parameters) is frozen; keeping it out makes the optimizer state match
+    what is trained. Weight-decay rules (``paramwise_cfg``) are those of
+    :class:`DefaultOptimWrapperConstructor`.
+
+    Args:
+        optim_wrapper_cfg (dict): As for ``DefaultOptimWrapperConstructor``.
+        paramwise_cfg (dict, optional): As for
+            ``DefaultOptimWrapperConstructor``.
+    """
+
+    def add_params(self, params: List[dict], module: nn.Module,
+                   prefix: str = '', is_dcn_module=None) -> None:
+        groups: List[dict] = []
+        super().add_params(groups, module, prefix, is_dcn_module)
+        params.extend(g for g in groups if g['params'][0].requires_grad)
+
+    def __call__(self, model: nn.Module):
+        if not self.paramwise_cfg:
+            # force the param-group path so add_params filters frozen ones
+            self.paramwise_cfg = dict(bias_decay_mult=1.0)
+        return super().__call__(model)

@@ -1,0 +1,3 @@
+from .tec import TEC
+
+__all__ = ['TEC']

@@ -1,0 +1,116 @@
+"""The TEC self-supervised algorithm."""
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.structures import DataSample
+
+from mmtec.registry import MODELS
+
+
+@MODELS.register_module()
+class TEC(BaseSelfSupervisor):
+    """Target-Enhanced Conditional pretraining.
+
+    A frozen pretrained base model (``target_generator``) sees the full
+    image and gives patch-relation enhanced targets; the new model
+    (``backbone``) sees a masked image and, through the decoder (``neck``),
+    predicts them; the ``head`` computes the losses.
+
+    The base model's width and heads are passed to the neck, and
+    ``use_attention_target`` switches the attention target in the target
+    generator, the neck and the head together, so a config states each
+    fact once.
+
+    The base model is not saved in checkpoints unless
+    ``save_target_generator`` is True: it is rebuilt from its own file.
+
+    Args:
+        backbone (dict): The new model, e.g. ``ConditionalAdapterViT``.
+        neck (dict): The decoder, e.g. ``TECDecoder``.
+        head (dict): The losses, e.g. ``PatchRelationTargetHead``.
+        target_generator (dict): The base model, ``TECTargetGenerator``.
+        use_attention_target (bool): Predict the base attention maps.
+            Defaults to True.
+        save_target_generator (bool): Keep the base model's weights in
+            this model's state dict. Defaults to False.
+        pretrained (str, optional): Checkpoint of the whole model.
+        data_preprocessor (dict, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 target_generator: dict,
+                 use_attention_target: bool = True,
+                 save_target_generator: bool = False,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if not isinstance(target_generator, torch.nn.Module):
+            target_generator = dict(target_generator)
+            target_generator['with_attention'] = use_attention_target
+            target_generator = MODELS.build(target_generator)
+        if isinstance(neck, dict):
+            neck = dict(neck)
+            neck.setdefault('target_channels', target_generator.embed_dims)
+            neck.setdefault('target_num_heads', target_generator.num_heads)
+            neck['with_attention_branch'] = use_attention_target
+        if isinstance(head, dict) and not use_attention_target:
+            head = dict(head, loss_attention=None)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            target_generator=target_generator,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.use_attention_target = use_attention_target
+        self.save_target_generator = save_target_generator
+        self._register_state_dict_hook(self._drop_target_generator)
+        self.register_load_state_dict_post_hook(
+            self._ignore_missing_target_generator)
+
+    @staticmethod
+    def _drop_target_generator(module, state_dict, prefix, local_metadata):
+        if not module.save_target_generator:
+            for key in [
+                    k for k in state_dict
+                    if k.startswith(prefix + 'target_generator.')
+            ]:
+                del state_dict[key]
+        return state_dict
+
+    @staticmethod
+    def _ignore_missing_target_generator(module, incompatible_keys):
+        # the base model is loaded from its own checkpoint at build time
+        missing = incompatible_keys.missing_keys
+        missing[:] = [k for k in missing if 'target_generator.' not in k]
+
+    def extract_feat(self, inputs: torch.Tensor):
+        """Features of the new model on unmasked images."""
+        return self.backbone(inputs, mask=False)
+
+    def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+             data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """Compute TEC's losses on a batch.
+
+        Args:
+            inputs (Tensor | list[Tensor]): Images ``[B, 3, H, W]`` (the
+                first view when a list).
+            data_samples (list[DataSample]): Unused.
+
+        Returns:
+            dict[str, Tensor]: ``loss_feature`` and ``loss_attention``.
+        """
+        img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        feat_target, attn_target, topk_idx = self.target_generator(img)
+        latent, mask, ids_restore = self.backbone(img)
+        feat_pred, attn_pred = self.neck(latent, ids_restore, topk_idx)
+        return self.head.loss(feat_pred, feat_target, mask, attn_pred,
+                              attn_target)

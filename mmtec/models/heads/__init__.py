@@ -1,0 +1,3 @@
+from .patch_relation_target_head import PatchRelationTargetHead
+
+__all__ = ['PatchRelationTargetHead']

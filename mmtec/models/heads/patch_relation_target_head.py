@@ -1,0 +1,57 @@
+"""TEC's head: the losses on the patch-relation enhanced targets."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.model import BaseModule
+
+from mmtec.registry import MODELS
+
+
+@MODELS.register_module()
+class PatchRelationTargetHead(BaseModule):
+    """Computes TEC's feature loss and attention-map loss.
+
+    Args:
+        loss_feature (dict): Config of the feature loss. Defaults to
+            ``dict(type='PatchNormFeatureLoss')``.
+        loss_attention (dict, optional): Config of the attention loss;
+            None disables it. Defaults to
+            ``dict(type='AttentionMapLoss', tau=1.8)``.
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self,
+                 loss_feature: dict = dict(type='PatchNormFeatureLoss'),
+                 loss_attention: Optional[dict] = dict(
+                     type='AttentionMapLoss', tau=1.8),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.loss_feature = MODELS.build(loss_feature)
+        self.loss_attention = MODELS.build(
+            loss_attention) if loss_attention else None
+
+    def loss(self,
+             feat_pred: torch.Tensor,
+             feat_target: torch.Tensor,
+             mask: torch.Tensor,
+             attn_pred: Optional[torch.Tensor] = None,
+             attn_target: Optional[torch.Tensor] = None
+             ) -> Dict[str, torch.Tensor]:
+        """Return ``loss_feature`` (and ``loss_attention``).
+
+        Args:
+            feat_pred (Tensor): ``[B, L, C_base]``.
+            feat_target (Tensor): ``[B, L, C_base]`` base features.
+            mask (Tensor): ``[B, L]``, 1 for masked patches.
+            attn_pred (Tensor, optional): ``[B, 1+topk, H, L]``.
+            attn_target (Tensor, optional): ``[B, 1+topk, H, L]``.
+        """
+        losses = dict(
+            loss_feature=self.loss_feature(feat_pred, feat_target, mask))
+        if self.loss_attention is not None:
+            if attn_pred is None or attn_target is None:
+                raise ValueError('The attention loss is configured but no '
+                                 'attention prediction/target was given.')
+            losses['loss_attention'] = self.loss_attention(
+                attn_pred, attn_target)
+        return losses

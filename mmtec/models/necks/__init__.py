@@ -1,0 +1,3 @@
+from .tec_decoder import TECDecoder
+
+__all__ = ['TECDecoder']

@@ -1,0 +1,185 @@
+"""TEC's decoder: shared blocks, a feature branch and an attention branch."""
+from typing import Optional, Tuple
+
+import torch
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+from mmpretrain.models.backbones.vision_transformer import \
+    TransformerEncoderLayer
+from mmpretrain.models.utils import build_2d_sincos_position_embedding
+from torch import nn
+
+from mmtec.registry import MODELS
+
+
+class DecoderBranch(nn.Module):
+    """One branch's own parts: input projection, mask token, norm, output.
+
+    Args:
+        in_channels (int): Encoder width.
+        embed_dims (int): Decoder width.
+        out_channels (int): Width of the branch's prediction.
+        norm_cfg (dict): Norm config.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, out_channels: int,
+                 norm_cfg: dict):
+        super().__init__()
+        self.embed = nn.Linear(in_channels, embed_dims)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.norm = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.pred = nn.Linear(embed_dims, out_channels)
+
+    def tokens(self, latent: torch.Tensor,
+               ids_restore: torch.Tensor) -> torch.Tensor:
+        """Embed visible tokens, add mask tokens, restore the patch order."""
+        x = self.embed(latent)
+        B, num_patches = ids_restore.shape
+        mask_tokens = self.mask_token.expand(B, num_patches + 1 - x.shape[1],
+                                             -1)
+        patches = torch.cat([x[:, 1:], mask_tokens.to(x.dtype)], dim=1)
+        patches = torch.gather(
+            patches, 1,
+            ids_restore.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        return torch.cat([x[:, :1], patches], dim=1)
+
+
+@MODELS.register_module()
+class TECDecoder(BaseModule):
+    """The decoder neck of TEC.
+
+    Two branches share the decoder blocks and the fixed 2-D sin-cos decoder
+    position embedding; each has its own input projection and mask token.
+
+    - *feature branch*: predicts the base model's patch features
+      ``[B, L, target_channels]`` (class token dropped);
+    - *attention branch*: predicts ``q`` and ``k`` of width
+      ``target_channels`` split into ``target_num_heads`` heads and returns
+      the logits of the class token and the ``topk`` patches picked by the
+      base model against all patch keys, ``[B, 1+topk, H, L]``, scaled by
+      ``target_channels ** -0.5`` (the full prediction width, as TEC does).
+
+    Args:
+        num_patches (int): Patches per image ``L``. Defaults to 196.
+        in_channels (int): Encoder width. Defaults to 768.
+        embed_dims (int): Decoder width. Defaults to 512.
+        num_layers (int): Number of shared decoder blocks. Defaults to 2.
+        num_heads (int): Heads of the decoder blocks. Defaults to 16.
+        mlp_ratio (int): MLP ratio of the decoder blocks. Defaults to 4.
+        target_channels (int): Base model width ``C_base`` (= ``C_pred``).
+            Set by :class:`TEC` from the target generator when omitted.
+        target_num_heads (int): Base model heads ``H``. Set by :class:`TEC`
+            from the target generator when omitted.
+        with_attention_branch (bool): Build the attention branch.
+            Defaults to True.
+        norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self,
+                 num_patches: int = 196,
+                 in_channels: int = 768,
+                 embed_dims: int = 512,
+                 num_layers: int = 2,
+                 num_heads: int = 16,
+                 mlp_ratio: int = 4,
+                 target_channels: int = 768,
+                 target_num_heads: int = 12,
+                 with_attention_branch: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if target_channels % target_num_heads:
+            raise ValueError(f'target_channels={target_channels} is not '
+                             f'divisible by target_num_heads='
+                             f'{target_num_heads}.')
+        self.num_patches = num_patches
+        self.target_channels = target_channels
+        self.target_num_heads = target_num_heads
+        self.decoder_pos_embed = nn.Parameter(
+            torch.zeros(1, num_patches + 1, embed_dims), requires_grad=False)
+        self.decoder_blocks = nn.ModuleList(
+            TransformerEncoderLayer(
+                embed_dims,
+                num_heads,
+                int(mlp_ratio * embed_dims),
+                qkv_bias=True,
+                norm_cfg=norm_cfg) for _ in range(num_layers))
+        self.feature_branch = DecoderBranch(in_channels, embed_dims,
+                                            target_channels, norm_cfg)
+        self.attention_branch = DecoderBranch(
+            in_channels, embed_dims, 2 * target_channels,
+            norm_cfg) if with_attention_branch else None
+
+    def init_weights(self):
+        super().init_weights()
+        side = int(self.num_patches**.5)
+        if side * side != self.num_patches:
+            raise ValueError(f'num_patches={self.num_patches} is not a '
+                             'square grid.')
+        self.decoder_pos_embed.data.copy_(
+            build_2d_sincos_position_embedding(
+                side, self.decoder_pos_embed.shape[-1],
+                cls_token=True).float())
+        for m in self.modules():
+            if isinstance(m, DecoderBranch):
+                nn.init.normal_(m.mask_token, std=.02)
+
+    def _decode(self, branch: DecoderBranch, latent: torch.Tensor,
+                ids_restore: torch.Tensor) -> torch.Tensor:
+        x = branch.tokens(latent, ids_restore) + self.decoder_pos_embed
+        for block in self.decoder_blocks:
+            x = block(x)
+        return branch.norm(x)
+
+    def attention_logits(self, qk: torch.Tensor,
+                         topk_idx: torch.Tensor) -> torch.Tensor:
+        """Logits of the selected queries against all patch keys.
+
+        Args:
+            qk (Tensor): ``[B, 1+L, 2 * C_pred]``, the attention branch's
+                output (``q`` channels first, then ``k``).
+            topk_idx (Tensor): ``[B, topk]`` patch indices (0-based, class
+                token excluded) picked by the base model.
+
+        Returns:
+            Tensor: ``[B, 1+topk, H, L]``.
+        """
+        B, N, _ = qk.shape
+        H = self.target_num_heads
+        q, k = qk.reshape(B, N, 2, H, -1).unbind(dim=2)  # [B, N, H, d]
+        rows = torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
+                         dim=1)
+        q = torch.gather(q, 1, rows[:, :, None, None].expand(
+            -1, -1, H, q.shape[-1]))
+        logits = torch.einsum('bqhd,bkhd->bqhk', q, k[:, 1:])
+        return logits * self.target_channels**-0.5
+
+    def forward(
+        self,
+        latent: torch.Tensor,
+        ids_restore: torch.Tensor,
+        topk_idx: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Predict the feature target and (optionally) the attention target.
+
+        Args:
+            latent (Tensor): Encoder output ``[B, 1+V, C]``.
+            ids_restore (Tensor): ``[B, L]`` from the encoder's masking.
+            topk_idx (Tensor, optional): ``[B, topk]`` patches whose
+                attention rows are predicted; required with the attention
+                branch.
+
+        Returns:
+            tuple: feature prediction ``[B, L, C_base]`` and attention
+            logits ``[B, 1+topk, H, L]`` (None without the branch).
+        """
+        feat = self.feature_branch.pred(
+            self._decode(self.feature_branch, latent, ids_restore))[:, 1:]
+        if self.attention_branch is None:
+            return feat, None
+        if topk_idx is None:
+            raise ValueError('The attention branch needs topk_idx.')
+        qk = self.attention_branch.pred(
+            self._decode(self.attention_branch, latent, ids_restore))
+        return feat, self.attention_logits(qk, topk_idx)

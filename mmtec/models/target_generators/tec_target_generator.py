@@ -1,0 +1,239 @@
+"""The frozen base model that computes TEC's targets."""
+import copy
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+
+from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
+from mmtec.registry import MODELS
+
+# Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
+BASE_ARCHS = {
+    's': dict(embed_dims=384, num_layers=12, num_heads=6,
+              feedforward_channels=1536),
+    'b': dict(embed_dims=768, num_layers=12, num_heads=12,
+              feedforward_channels=3072),
+    'l': dict(embed_dims=1024, num_layers=24, num_heads=16,
+              feedforward_channels=4096),
+    'h': dict(embed_dims=1280, num_layers=32, num_heads=16,
+              feedforward_channels=5120),
+}
+
+
+_ARCH_ALIASES = {
+    alias: key
+    for key, names in dict(
+        s=('small', 'vit-s'),
+        b=('base', 'vit-b'),
+        l=('large', 'vit-l'),
+        h=('huge', 'vit-h')).items() for alias in (key, *names)
+}
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """Turn ``'s'|'b'|'l'|'h'`` (or a full dict) into ViT settings."""
+    if isinstance(arch, dict):
+        return dict(arch)
+    if arch.lower() not in _ARCH_ALIASES:
+        raise ValueError(f'Unknown base arch {arch!r}: use one of '
+                         f'{list(BASE_ARCHS)} or a dict with embed_dims, '
+                         'num_layers, num_heads, feedforward_channels.')
+    return dict(BASE_ARCHS[_ARCH_ALIASES[arch.lower()]])
+
+
+def _arch_name(embed_dims: int, num_layers: int) -> str:
+    for name, cfg in BASE_ARCHS.items():
+        if (cfg['embed_dims'], cfg['num_layers']) == (embed_dims, num_layers):
+            return f"'{name}'"
+    return 'a dict arch'
+
+
+@MODELS.register_module()
+class TECTargetGenerator(BaseModule):
+    """Frozen pretrained ViT that produces TEC's feature and attention targets.
+
+    Its weights come from ``checkpoint`` in any layout mmtec recognises (MAE,
+    iBOT/DINO, DeiT/timm, MMPretrain, TEC released or raw, mmtec
+    pretraining); the layout is detected and position embeddings are
+    interpolated when the resolution differs. It never runs from random
+    weights: a missing file or an architecture mismatch raises an error.
+    It stays in eval mode and has no trainable parameters.
+
+    On the unmasked image it returns
+
+    - the *feature target*: patch tokens of the last ``last_layers`` block
+      outputs (before the final norm), averaged, ``[B, L, C]``;
+    - the *attention target*: the last block's pre-softmax logits of the
+      class token and the ``topk`` patches (ranked by the head-averaged
+      class-token logits) against all patch keys, ``[B, 1+topk, H, L]``,
+      and the picked patch indices ``[B, topk]``.
+
+    Every block but the last uses fused attention; only the rows of the last
+    block's logits that form the target are materialised.
+
+    Args:
+        checkpoint (str): Path of the base model's weights. Required.
+        arch (str | dict): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict with
+            ``embed_dims``, ``num_layers``, ``num_heads``,
+            ``feedforward_channels``. Defaults to 'b'.
+        img_size (int): Input size. Defaults to 224.
+        patch_size (int): Patch size. Defaults to 16.
+        last_layers (int): Blocks averaged for the feature target.
+            Defaults to 2.
+        topk (int): Patch query rows kept in the attention target.
+            Defaults to 15.
+        with_attention (bool): Compute the attention target. Defaults to
+            True.
+        norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
+        init_cfg (dict, optional): Unused; weights come from ``checkpoint``.
+    """
+
+    def __init__(self,
+                 checkpoint: Optional[str] = None,
+                 arch: Union[str, dict] = 'b',
+                 img_size: int = 224,
+                 patch_size: int = 16,
+                 last_layers: int = 2,
+                 topk: int = 15,
+                 with_attention: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg=None):
+        super().__init__(init_cfg=None)
+        if not checkpoint:
+            raise ValueError(
+                'model.target_generator.checkpoint is not set: TEC needs the '
+                'weights of a pretrained base model (e.g. MAE\'s '
+                'mae_pretrain_vit_base.pth). Pass --cfg-options '
+                'model.target_generator.checkpoint=/path/to/base.pth')
+        self.arch_settings = resolve_arch(arch)
+        self.vit = VisionTransformer(
+            arch=self.arch_settings,
+            img_size=img_size,
+            patch_size=patch_size,
+            norm_cfg=norm_cfg,
+            final_norm=False,
+            out_type='raw')
+        self.embed_dims = self.arch_settings['embed_dims']
+        self.num_heads = self.arch_settings['num_heads']
+        num_layers = self.arch_settings['num_layers']
+        if not 1 <= last_layers <= num_layers:
+            raise ValueError(f'last_layers={last_layers} must be in '
+                             f'[1, {num_layers}]')
+        num_patches = self.vit.patch_resolution[0] * \
+            self.vit.patch_resolution[1]
+        if with_attention and not 1 <= topk <= num_patches:
+            raise ValueError(f'topk={topk} must be in [1, {num_patches}]')
+        self.last_layers = last_layers
+        self.topk = topk
+        self.with_attention = with_attention
+        self.checkpoint = checkpoint
+        self.load_base_weights(checkpoint)
+        self.requires_grad_(False)
+        self.eval()
+
+    def load_base_weights(self, checkpoint: str) -> None:
+        """Load and check the base model's weights from ``checkpoint``."""
+        logger = MMLogger.get_current_instance()
+        state, info = to_plain_vit(checkpoint)
+        expected = (self.arch_settings['embed_dims'],
+                    self.arch_settings['num_layers'],
+                    self.arch_settings['feedforward_channels'],
+                    self.vit.patch_embed.projection.weight.shape[-1])
+        found = (info['embed_dims'], info['num_layers'],
+                 info['feedforward_channels'], info['patch_size'])
+        if expected != found:
+            raise CheckpointLayoutError(
+                f'Base checkpoint {checkpoint} ({info["layout"]} layout) is a '
+                f'ViT with embed_dims={found[0]}, depth={found[1]}, '
+                f'mlp={found[2]}, patch_size={found[3]}, but '
+                f'model.target_generator expects embed_dims={expected[0]}, '
+                f'depth={expected[1]}, mlp={expected[2]}, '
+                f'patch_size={expected[3]}. Set model.target_generator.arch='
+                f'{_arch_name(found[0], found[1])} and patch_size={found[3]} '
+                '(and num_heads via a dict arch if non-standard), or use the '
+                'matching checkpoint.')
+        state.pop('ln1.weight', None)  # the final norm is not used
+        state.pop('ln1.bias', None)
+        result = self.vit.load_state_dict(copy.copy(state), strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise CheckpointLayoutError(
+                f'Base checkpoint {checkpoint} ({info["layout"]} layout) does '
+                f'not match the base ViT: missing keys '
+                f'{result.missing_keys}, unexpected keys '
+                f'{result.unexpected_keys}. Check model.target_generator.arch '
+                'and that the file is a ViT checkpoint.')
+        logger.info(
+            f'TEC base model: loaded {len(state)} tensors from {checkpoint} '
+            f'({info["layout"]} layout'
+            f'{", key " + repr(info["container"]) if info["container"] else ""}'
+            f'), arch embed_dims={found[0]} depth={found[1]}.')
+        self._is_init = True
+
+    def init_weights(self):
+        """Keep the loaded weights: the base model is never re-initialised."""
+
+    def train(self, mode: bool = True):
+        """The base model always stays in eval mode."""
+        return super().train(False)
+
+    def _last_block(self, layer, x: torch.Tensor):
+        """Run the last block; also return the target attention logits."""
+        B, N, C = x.shape
+        attn = layer.attn
+        qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads,
+                                             attn.head_dims)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, H, N, d]
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(B, N, C)
+        x = x + attn.gamma1(attn.proj(out))
+        x = layer.ffn(layer.ln2(x), identity=x)
+        if not self.with_attention:
+            return x, None, None
+
+        scale = attn.head_dims**-0.5
+        # rank patches by the head-averaged class-token logits
+        cls_logits = (q[:, :, :1] @ k[:, :, 1:].transpose(-2, -1)) * scale
+        topk_idx = cls_logits[:, :, 0].mean(dim=1).topk(
+            self.topk, dim=-1).indices  # [B, topk]
+        rows = torch.gather(
+            q[:, :, 1:], 2, topk_idx[:, None, :, None].expand(
+                -1, q.shape[1], -1, q.shape[-1]))
+        rows = torch.cat([q[:, :, :1], rows], dim=2)  # [B, H, 1+topk, d]
+        logits = (rows @ k[:, :, 1:].transpose(-2, -1)) * scale
+        return x, logits.permute(0, 2, 1, 3), topk_idx
+
+    @torch.no_grad()
+    def forward(
+        self, img: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Compute the targets of a batch of unmasked images.
+
+        Returns:
+            tuple: feature target ``[B, L, C]``, attention target
+            ``[B, 1+topk, H, L]`` and ``topk_idx`` ``[B, topk]`` (both None
+            when ``with_attention`` is False).
+        """
+        vit = self.vit
+        x, hw = vit.patch_embed(img)
+        x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + resize_pos_embed(
+            vit.pos_embed,
+            vit.patch_resolution,
+            hw,
+            mode=vit.interpolate_mode,
+            num_extra_tokens=1)
+        num_layers = len(vit.layers)
+        feats = []
+        for i, layer in enumerate(vit.layers[:-1]):
+            x = layer(x)
+            if i >= num_layers - self.last_layers:
+                feats.append(x[:, 1:])
+        x, attn_target, topk_idx = self._last_block(vit.layers[-1], x)
+        feats.append(x[:, 1:])
+        feat_target = torch.stack(feats).mean(dim=0)
+        return feat_target, attn_target, topk_idx

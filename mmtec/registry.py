@@ -1,0 +1,8 @@
+"""mmtec registers its pretraining components in MMPretrain's registries."""
+from mmpretrain.registry import (DATASETS, HOOKS, METRICS, MODELS,
+                                 OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS)
+
+__all__ = [
+    'MODELS', 'DATASETS', 'HOOKS', 'METRICS', 'TRANSFORMS',
+    'OPTIM_WRAPPER_CONSTRUCTORS'
+]
