@@ -36,8 +36,13 @@ def _numpy_globals() -> List[Any]:
 
 
 def mmengine_checkpoint_globals() -> List[Any]:
-    """The non-tensor globals an MMEngine training checkpoint contains."""
-    return [HistoryBuffer, *_numpy_globals()]
+    """The non-tensor globals an MMEngine training checkpoint contains.
+
+    ``getattr`` is how a ``HistoryBuffer`` pickles its bound statistics
+    methods; the weights-only unpickler still refuses to *call* anything
+    that is not allow-listed, so it cannot reach arbitrary code.
+    """
+    return [HistoryBuffer, getattr, *_numpy_globals()]
 
 
 def safe_load(filename: str, map_location: Any = 'cpu') -> Any:

@@ -1,2 +1,3 @@
 """Training-loop components registered in MMPretrain's registries."""
+from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403

@@ -25,6 +25,8 @@ class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     def add_params(self, params: List[dict], module: nn.Module,
                    prefix: str = '', is_dcn_module=None) -> None:
+        if not any(p.requires_grad for p in module.parameters()):
+            return  # a frozen subtree (the base model) contributes nothing
         groups: List[dict] = []
         super().add_params(groups, module, prefix, is_dcn_module)
         params.extend(g for g in groups if g['params'][0].requires_grad)

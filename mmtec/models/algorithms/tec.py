@@ -91,6 +91,16 @@ class TEC(BaseSelfSupervisor):
         missing = incompatible_keys.missing_keys
         missing[:] = [k for k in missing if 'target_generator.' not in k]
 
+    def init_weights(self):
+        """Initialise the new model; the base model keeps its weights."""
+        # a model-level init_cfg (e.g. Xavier on every Linear) would
+        # otherwise reach the loaded base model too
+        base = self._modules.pop('target_generator')
+        try:
+            super().init_weights()
+        finally:
+            self._modules['target_generator'] = base
+
     def extract_feat(self, inputs: torch.Tensor):
         """Features of the new model on unmasked images."""
         return self.backbone(inputs, mask=False)

@@ -1,0 +1,38 @@
+# TEC ViT-B/16 new model on a ViT-B/16 base (MAE recipe: topk 15, tau 1.8).
+model = dict(
+    type='TEC',
+    use_attention_target=True,
+    backbone=dict(
+        type='ConditionalAdapterViT',
+        arch='b',
+        img_size=224,
+        patch_size=16,
+        mask_ratio=0.75,
+        input_adapter=True,
+        num_adapters=4,  # depth / 3
+        adapter_hidden_dims=2048),  # 4 x decoder width
+    neck=dict(
+        type='TECDecoder',
+        num_patches=196,
+        in_channels=768,
+        embed_dims=512,
+        num_layers=2,
+        num_heads=16),
+    head=dict(
+        type='PatchRelationTargetHead',
+        loss_feature=dict(
+            type='PatchNormFeatureLoss', norm_dim='patch', loss_weight=1.0),
+        loss_attention=dict(type='AttentionMapLoss', tau=1.8,
+                            loss_weight=1.0)),
+    target_generator=dict(
+        type='TECTargetGenerator',
+        checkpoint='checkpoints/mae_pretrain_vit_base.pth',
+        arch='b',
+        img_size=224,
+        patch_size=16,
+        last_layers=2,
+        topk=15),
+    init_cfg=[
+        dict(type='Xavier', layer='Linear', distribution='uniform'),
+        dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
+    ])

@@ -1,0 +1,46 @@
+# TEC's optimisation: AdamW (0.9, 0.95), wd 0.05 except biases, norms,
+# tokens and position embeddings; blr 1.5e-4 for each 256 images of the
+# effective batch (256/GPU x 8 GPUs x 2 accumulation steps = 4096); AMP.
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    accumulative_counts=2,
+    constructor='TrainableParamsOptimWrapperConstructor',
+    optimizer=dict(
+        type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95),
+        weight_decay=0.05),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys={
+            'pos_embed': dict(decay_mult=0.),
+            'mask_token': dict(decay_mult=0.),
+            'cls_token': dict(decay_mult=0.)
+        }))
+
+# 40 warm-up epochs, then cosine to 0. The recipes override both entries
+# together with train_cfg.max_epochs.
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=40,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=760,
+        eta_min=0.,
+        by_epoch=True,
+        begin=40,
+        end=800,
+        convert_to_iter_based=True)
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=800)
+
+# lr above is for an *effective* batch of 4096. tools/train.py scales it by
+# world_size x batch_size x accumulative_counts / 4096 (MMEngine alone
+# ignores gradient accumulation).
+auto_scale_lr = dict(base_batch_size=4096, enable=True)

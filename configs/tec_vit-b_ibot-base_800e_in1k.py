@@ -1,0 +1,8 @@
+# TEC ViT-B/16, 800 epochs on the iBOT ViT-B/16 teacher (topk 9, tau 1.0).
+# Paper: 85.1 top-1.
+_base_ = './tec_vit-b_800e_in1k.py'
+
+model = dict(
+    target_generator=dict(
+        checkpoint='checkpoints/ibot_vitb16_checkpoint_teacher.pth', topk=9),
+    head=dict(loss_attention=dict(tau=1.0)))

@@ -1,0 +1,351 @@
+"""Canonical plain ViT -> the key layout of ``mmtec.det.ViTDetBackbone``.
+
+The canonical layout is MMPretrain's ``VisionTransformer`` (see
+:func:`mmtec.checkpoint.to_plain_vit`). ``ViTDetBackbone`` names its modules
+the same way on purpose, so the detection layout is the canonical one minus
+what a ViTDet backbone has no use for:
+
+* ``cls_token`` - ViTDet runs on patch tokens only (the class-token slot of
+  ``pos_embed`` is kept so the table has the pretrained shape);
+* the final norm ``ln1.*`` - the simple feature pyramid normalises itself;
+* layer scale (``layers.N.attn.gamma1.weight``/``ffn.gamma2.weight``), which
+  is folded exactly into the output projections it scales.
+
+The relative position tables (``layers.N.attn.rel_pos_h/w``) are new by
+design: they start at zero, which leaves the pretrained attention unchanged.
+
+This module also holds the helpers both downstream layouts share: reading a
+checkpoint without running pickled code, and loading a state dict into a
+backbone so that a checkpoint that does not fit raises instead of leaving
+random weights behind. It imports neither MMDetection nor MMSegmentation.
+"""
+import os
+import re
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    'BackboneCheckpointError', 'canonical_to_mmdet',
+    'canonical_to_mmdet_state_dict', 'save_mmdet_checkpoint',
+    'read_checkpoint_state_dict', 'load_state_dict_checked',
+    'resize_abs_pos_embed', 'to_canonical'
+]
+
+MMDET_LAYOUT = 'mmtec.ViTDetBackbone'
+_STEM_KEY = 'patch_embed.projection.weight'
+
+
+class BackboneCheckpointError(RuntimeError):
+    """A backbone checkpoint does not fit the backbone it is loaded into."""
+
+
+# --------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------
+def _safe_torch_load(path: str) -> dict:
+    """``torch.load`` with ``weights_only=True``: never run pickled code."""
+    try:  # the project's loader also accepts MMEngine training checkpoints
+        from mmtec.checkpoint import safe_load
+    except ImportError:  # pragma: no cover - checkpoint package missing
+        path = os.path.expanduser(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'Checkpoint file "{path}" not found.')
+        return torch.load(path, map_location='cpu', weights_only=True)
+    return safe_load(path, map_location='cpu')
+
+
+def _unwrap(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    for key in ('state_dict', 'model'):
+        value = checkpoint.get(key)
+        if isinstance(value, dict) and any(
+                isinstance(v, torch.Tensor) for v in value.values()):
+            return value
+    return checkpoint
+
+
+def read_checkpoint_state_dict(checkpoint: Union[str, dict],
+                               prefix: Optional[str] = None
+                               ) -> Dict[str, torch.Tensor]:
+    """Read the weights of a backbone from a file or a loaded checkpoint.
+
+    Args:
+        checkpoint (str | dict): A path (loaded with ``weights_only=True``)
+            or a checkpoint dict, bare or under ``state_dict``/``model``.
+        prefix (str, optional): Keep only keys under this prefix and strip
+            it (e.g. ``'backbone.'`` for a full detector checkpoint). When
+            None, a ``backbone.`` prefix is stripped if the weights have no
+            top-level patch embedding.
+
+    Returns:
+        dict: ``name -> tensor``, backbone-local names.
+    """
+    source = checkpoint if isinstance(checkpoint, str) else '<dict>'
+    if isinstance(checkpoint, str):
+        checkpoint = _safe_torch_load(checkpoint)
+    if not isinstance(checkpoint, dict):
+        raise BackboneCheckpointError(
+            f'{source}: expected a dict of weights, got '
+            f'{type(checkpoint).__name__}.')
+    state = _unwrap(checkpoint)
+    if prefix:
+        inner = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+        if not inner:
+            raise BackboneCheckpointError(
+                f'{source}: no key starts with prefix "{prefix}"; first keys '
+                f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
+        state = inner
+    elif _STEM_KEY not in state and 'backbone.' + _STEM_KEY in state:
+        state = {
+            k[len('backbone.'):]: v
+            for k, v in state.items() if k.startswith('backbone.')
+        }
+    return OrderedDict((k, v) for k, v in state.items()
+                       if isinstance(v, torch.Tensor))
+
+
+def to_canonical(src: Union[str, dict]) -> Dict[str, torch.Tensor]:
+    """Canonical plain-ViT state dict from any checkpoint mmtec understands.
+
+    A dict already in the canonical layout is used as it is; anything else
+    (a path, timm/MAE/iBOT/TEC layouts) goes through
+    :func:`mmtec.checkpoint.to_plain_vit`.
+    """
+    if isinstance(src, dict):
+        state = _unwrap(src)
+        if _STEM_KEY in state and 'layers.0.attn.qkv.weight' in state:
+            return OrderedDict(state)
+    try:
+        from mmtec.checkpoint import to_plain_vit
+    except ImportError as err:  # pragma: no cover - colleague's module
+        raise BackboneCheckpointError(
+            'This checkpoint is not in the canonical MMPretrain ViT layout '
+            'and mmtec.checkpoint.to_plain_vit is not available to convert '
+            'it.') from err
+    out = to_plain_vit(src)
+    # the contract returns the state dict, the implementation (dict, info)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _layer_ids(state: Dict[str, torch.Tensor]) -> List[int]:
+    return sorted({
+        int(m.group(1))
+        for m in (re.match(r'^layers\.(\d+)\.', k) for k in state) if m
+    })
+
+
+def describe_arch(state: Dict[str, torch.Tensor]) -> dict:
+    """Architecture read from the shapes of a (canonical-like) ViT dict."""
+    proj = state[_STEM_KEY]
+    arch = dict(
+        embed_dims=int(proj.shape[0]),
+        in_channels=int(proj.shape[1]),
+        patch_size=int(proj.shape[-1]),
+        num_layers=len(_layer_ids(state)))
+    if 'layers.0.ffn.layers.0.0.weight' in state:
+        arch['feedforward_channels'] = int(
+            state['layers.0.ffn.layers.0.0.weight'].shape[0])
+    if 'pos_embed' in state:
+        arch['pos_embed_tokens'] = int(state['pos_embed'].shape[1])
+    return arch
+
+
+# --------------------------------------------------------------------------
+# canonical -> mmdet
+# --------------------------------------------------------------------------
+def _fold_layer_scale(state: Dict[str, torch.Tensor]) -> List[str]:
+    """Fold ``gamma * Linear(x)`` into the Linear: exact, no new module."""
+    folded = []
+    targets = {
+        r'^layers\.(\d+)\.attn\.gamma1\.weight$': 'layers.{}.attn.proj.',
+        r'^layers\.(\d+)\.ffn\.gamma2\.weight$': 'layers.{}.ffn.layers.1.',
+    }
+    for key in list(state):
+        for pattern, linear in targets.items():
+            m = re.match(pattern, key)
+            if not m:
+                continue
+            gamma = state.pop(key).float()
+            lin = linear.format(m.group(1))
+            w, b = state[lin + 'weight'], state[lin + 'bias']
+            state[lin + 'weight'] = (w.float() * gamma[:, None]).to(w.dtype)
+            state[lin + 'bias'] = (b.float() * gamma).to(b.dtype)
+            folded.append(key)
+    return folded
+
+
+def canonical_to_mmdet_state_dict(
+        state_dict: Dict[str, torch.Tensor]
+) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Canonical ViT keys -> ``ViTDetBackbone`` keys (backbone-local).
+
+    Keys already in the ViTDet layout (e.g. trained ``rel_pos_h/w``) pass
+    through, so the function is idempotent.
+
+    Args:
+        state_dict (dict): Canonical plain-ViT state dict.
+
+    Returns:
+        tuple: ``(state_dict, dropped)``, ``dropped`` naming the keys left
+        out (class token, final norm) or folded away (layer scale).
+    """
+    state = OrderedDict(state_dict)
+    dropped = _fold_layer_scale(state)
+    for key in list(state):
+        # the class token and the final norm have no place in ViTDet
+        if key == 'cls_token' or key.startswith(('ln1.', 'norm.')):
+            state.pop(key)
+            dropped.append(key)
+    return state, dropped
+
+
+def canonical_to_mmdet(src: Union[str, dict]) -> dict:
+    """Build the checkpoint that ``ViTDetBackbone`` loads.
+
+    Args:
+        src (str | dict): A canonical plain-ViT state dict, or any
+            checkpoint (path or dict) :func:`mmtec.checkpoint.to_plain_vit`
+            understands.
+
+    Returns:
+        dict: ``{'state_dict': {...}, 'meta': {...}}``; keys are
+        backbone-local (no ``backbone.`` prefix), values plain tensors, meta
+        plain Python values, so ``torch.load(weights_only=True)`` reads it.
+    """
+    canonical = to_canonical(src)
+    state, dropped = canonical_to_mmdet_state_dict(canonical)
+    meta = dict(
+        layout=MMDET_LAYOUT,
+        source_layout='mmpretrain.VisionTransformer',
+        arch=describe_arch(canonical),
+        dropped_keys=sorted(dropped),
+        new_by_design=['layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'],
+        converter='mmtec.converters.mmdet_layout.canonical_to_mmdet')
+    return dict(state_dict=state, meta=meta)
+
+
+def save_mmdet_checkpoint(src: Union[str, dict], out_file: str) -> dict:
+    """Convert ``src`` with :func:`canonical_to_mmdet` and save it.
+
+    Returns:
+        dict: The saved checkpoint.
+    """
+    ckpt = canonical_to_mmdet(src)
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    torch.save(ckpt, out_file)
+    return ckpt
+
+
+# --------------------------------------------------------------------------
+# loading into a module, shared with the mmseg layout
+# --------------------------------------------------------------------------
+def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
+                         num_extra_tokens: int = 1) -> torch.Tensor:
+    """Bicubically resize a square ``[1, extra + s*s, C]`` position table.
+
+    Same interpolation as MMPretrain's ``resize_pos_embed`` (bicubic,
+    ``align_corners=False``); extra tokens are kept as they are.
+    """
+    src_grid = pos_embed.shape[1] - num_extra_tokens
+    dst_grid = dst_tokens - num_extra_tokens
+    s, d = int(round(src_grid**0.5)), int(round(dst_grid**0.5))
+    if s * s != src_grid or d * d != dst_grid:
+        raise BackboneCheckpointError(
+            f'pos_embed with {pos_embed.shape[1]} tokens is not '
+            f'{num_extra_tokens} extra token(s) + a square grid.')
+    if s == d:
+        return pos_embed
+    extra, grid = pos_embed[:, :num_extra_tokens], pos_embed[:,
+                                                             num_extra_tokens:]
+    grid = grid.reshape(1, s, s, -1).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(d, d), mode='bicubic',
+                         align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, d * d, -1).to(pos_embed.dtype)
+    return torch.cat([extra, grid], dim=1)
+
+
+def _matches(key: str, patterns: Iterable[str]) -> bool:
+    return any(re.search(p, key) for p in patterns)
+
+
+def _short(keys: List[str], n: int = 8) -> str:
+    keys = sorted(keys)
+    return str(keys[:n]) + (f' ... ({len(keys)} in all)'
+                            if len(keys) > n else '')
+
+
+def load_state_dict_checked(module: torch.nn.Module,
+                            state_dict: Dict[str, torch.Tensor],
+                            new_by_design: Iterable[str] = (),
+                            ignored: Iterable[str] = (),
+                            source: str = '<dict>',
+                            logger=None) -> dict:
+    """Load weights into a backbone, refusing anything that does not fit.
+
+    Every parameter/buffer of ``module`` must come from ``state_dict``
+    except those matching ``new_by_design`` (regexes: relative position
+    tables, ...). Checkpoint keys the module does not have must match
+    ``ignored``; shapes must agree. Otherwise a
+    :class:`BackboneCheckpointError` explains what is wrong, so a wrong
+    architecture or layout never ends in silently random weights.
+
+    Args:
+        module (nn.Module): The backbone.
+        state_dict (dict): Backbone-local weights, already resized.
+        new_by_design (Iterable[str]): Regexes of module keys that may be
+            absent from the checkpoint.
+        ignored (Iterable[str]): Regexes of checkpoint keys to skip.
+        source (str): Where the weights came from, for messages.
+        logger: An MMEngine logger or ``'current'``; None means current.
+
+    Returns:
+        dict: ``loaded``, ``expected``, ``new``, ``ignored`` key lists.
+    """
+    from mmengine.logging import print_log
+    logger = logger or 'current'
+    own = module.state_dict()
+    expected = [k for k in own if not _matches(k, new_by_design)]
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [
+        k for k in state_dict if k not in own and not _matches(k, ignored)
+    ]
+    mismatched = [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+        for k, v in state_dict.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or mismatched:
+        hint = ''
+        if not any(k in own for k in state_dict):
+            hint = (' None of its keys belong to this backbone: convert the '
+                    'checkpoint first (mmtec.converters / tools/'
+                    'model_converters/tec2downstream.py) or set the right '
+                    '`prefix`.')
+        raise BackboneCheckpointError(
+            f'Checkpoint {source} does not fit {type(module).__name__}: '
+            f'{len(missing)} missing, {len(unexpected)} unexpected, '
+            f'{len(mismatched)} shape-mismatched keys.'
+            + (f'\n  missing: {_short(missing)}' if missing else '')
+            + (f'\n  unexpected: {_short(unexpected)}' if unexpected else '')
+            + (f'\n  mismatched: {mismatched[:8]}' if mismatched else '')
+            + '\nCheck that the config architecture (embed_dims, num_layers,'
+            ' patch_size, ...) matches the checkpoint.' + hint)
+    loadable = {k: v for k, v in state_dict.items() if k in own}
+    module.load_state_dict(loadable, strict=False)
+    new = [k for k in own if k not in loadable]
+    skipped = [k for k in state_dict if k not in own]
+    print_log(
+        f'{type(module).__name__}: loaded {len(loadable)}/{len(expected)} '
+        f'expected keys from {source}; new by design (not in checkpoint): '
+        f'{_short(new, 4)}; ignored from checkpoint: {_short(skipped, 4)}',
+        logger=logger)
+    return dict(
+        loaded=sorted(loadable),
+        expected=sorted(expected),
+        new=sorted(new),
+        ignored=sorted(skipped))

@@ -1,0 +1,54 @@
+"""Save and restore every rank's random state so ``--resume`` is exact."""
+import random
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.hooks import Hook
+
+from mmtec.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Keep the python, numpy and torch RNG states in checkpoints.
+
+    MMEngine re-seeds a resumed run from the config seed, so the masks TEC
+    draws (and any augmentation run in the main process) would differ from
+    an uninterrupted run. This hook stores each rank's states in the
+    checkpoint meta and puts them back on resume. Dataloader workers are
+    seeded by MMEngine per worker as before.
+    """
+
+    priority = 'VERY_LOW'
+
+    @staticmethod
+    def _capture() -> dict:
+        state = dict(
+            python=random.getstate(),
+            numpy=np.random.get_state(),
+            torch=torch.get_rng_state())
+        if torch.cuda.is_available():
+            state['cuda'] = torch.cuda.get_rng_state()
+        return state
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        states = all_gather_object(self._capture()) \
+            if get_world_size() > 1 else [self._capture()]
+        checkpoint.setdefault('meta', {})['rng_states'] = states
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        states = checkpoint.get('meta', {}).get('rng_states')
+        if not states:
+            return
+        if len(states) != get_world_size():
+            runner.logger.warning(
+                f'Checkpoint holds RNG states of {len(states)} ranks, this run '
+                f'has {get_world_size()}: random states are not restored.')
+            return
+        state = states[get_rank()]
+        random.setstate(state['python'])
+        np.random.set_state(state['numpy'])
+        torch.set_rng_state(state['torch'])
+        if 'cuda' in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state['cuda'])

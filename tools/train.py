@@ -1,0 +1,133 @@
+"""Train a model (TEC pretraining or any MMPretrain config using mmtec).
+
+Examples:
+    python tools/train.py configs/tec_vit-b_800e_in1k.py
+    bash tools/dist_train.sh configs/tec_vit-b_800e_in1k.py 8
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or without a path from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--amp', action='store_true', help='force mixed-precision training')
+    parser.add_argument(
+        '--no-auto-scale-lr',
+        action='store_true',
+        help='use the config lr as is instead of scaling it by the batch')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, e.g. '
+        'model.target_generator.checkpoint=base.pth')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def adapt_to_cpu(cfg: Config) -> None:
+    """Run a GPU recipe on a machine without CUDA instead of failing."""
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
+        print_log('No CUDA device: training in fp32 (OptimWrapper) instead '
+                  'of AmpOptimWrapper.', logger='current')
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+        cfg.optim_wrapper.pop('dtype', None)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(name):
+            cfg[name]['pin_memory'] = False
+    if cfg.launcher != 'none':
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False)
+        wrapper['device_ids'] = None  # CPU DDP takes no device ids
+        cfg.model_wrapper_cfg = wrapper
+        if cfg.launcher == 'pytorch' and \
+                not torch.distributed.is_initialized():
+            # MMEngine's init calls torch.cuda.set_device, which fails
+            # without a GPU; set the gloo group up here instead.
+            torch.distributed.init_process_group(backend='gloo')
+
+
+def scale_lr_for_accumulation(cfg: Config) -> None:
+    """Count gradient accumulation in the batch used to scale the lr.
+
+    ``auto_scale_lr.base_batch_size`` is the effective batch the config's lr
+    is meant for; MMEngine compares it with world_size x batch_size only, so
+    divide it by the accumulation steps.
+    """
+    auto_scale = cfg.get('auto_scale_lr')
+    accum = cfg.optim_wrapper.get('accumulative_counts', 1)
+    if auto_scale and auto_scale.get('enable', False) and accum > 1:
+        auto_scale.base_batch_size = auto_scale.base_batch_size / accum
+
+
+def merge_args(cfg: Config, args) -> Config:
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(
+                f'--resume {args.resume}: no such checkpoint file.')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.no_auto_scale_lr and cfg.get('auto_scale_lr'):
+        cfg.auto_scale_lr.enable = False
+    scale_lr_for_accumulation(cfg)
+    if not torch.cuda.is_available():
+        adapt_to_cpu(cfg)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
