@@ -1,0 +1,86 @@
+"""Turn a TEC checkpoint into a plain ViT backbone for downstream use.
+
+Reads an mmtec pretraining checkpoint, a TEC released checkpoint, a TEC raw
+training checkpoint (or any other ViT layout mmtec recognises), merges the
+input adapter into the class token, drops the decoder, the adapters and the
+base model, and writes the backbone in the layout asked for:
+
+- ``mmpretrain``: ``{'state_dict': {'backbone.*'}}`` for MMPretrain's
+  ``VisionTransformer`` / ``ImageClassifier``;
+- ``timm``: a bare timm-style dict (the TEC released layout);
+- ``mmdet``: mmtec's ViTDet-style backbone for MMDetection;
+- ``mmseg``: MMSegmentation's ``MAE`` backbone (UperNet recipe).
+
+Example:
+    python tools/model_converters/tec2vit.py work_dirs/tec/epoch_800.pth \
+        checkpoints/tec_vit-b_mmpretrain.pth --layout mmpretrain
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+from mmtec.checkpoint import to_plain_vit
+from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
+                              canonical_to_mmseg, canonical_to_timm)
+
+LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
+
+
+def convert(state: dict, info: dict, layout: str) -> dict:
+    """Turn a canonical ViT state dict (from ``to_plain_vit``) into ``layout``.
+    """
+    meta = {
+        k: v
+        for k, v in info.items() if isinstance(v, (str, int, float, bool))
+    }
+    meta['target_layout'] = layout
+    if layout == 'mmpretrain':
+        return canonical_to_mmpretrain(state, meta)
+    if layout == 'timm':
+        return canonical_to_timm(state)
+    if layout == 'mmdet':
+        return canonical_to_mmdet(state)
+    if layout == 'mmseg':
+        return canonical_to_mmseg(state)
+    raise ValueError(f'Unknown layout {layout!r}; choose from {LAYOUTS}.')
+
+
+def save_new_file(obj: dict, dst: str, overwrite: bool = False) -> None:
+    """Write ``dst`` atomically; refuse to replace a file unless asked."""
+    if osp.exists(dst) and not overwrite:
+        raise FileExistsError(
+            f'{dst} exists; pass --overwrite to replace it.')
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    tmp = dst + '.tmp'
+    torch.save(obj, tmp)
+    os.replace(tmp, dst)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='TEC / mmtec / ViT checkpoint')
+    parser.add_argument('dst', help='output file')
+    parser.add_argument(
+        '--layout', choices=LAYOUTS, default='mmpretrain',
+        help='layout of the output (default: mmpretrain)')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing dst')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise SystemExit('src and dst are the same file; choose another dst.')
+    state, info = to_plain_vit(args.src)
+    out = convert(state, info, args.layout)
+    save_new_file(out, args.dst, args.overwrite)
+    print(f'{args.src}: {info["layout"]} layout, ViT embed_dims='
+          f'{info["embed_dims"]} depth={info["num_layers"]} patch='
+          f'{info["patch_size"]} -> {args.dst} ({args.layout} layout)')
+
+
+if __name__ == '__main__':
+    main()
