@@ -79,29 +79,36 @@ def unwrap_state_dict(checkpoint: dict) -> Tuple[Dict, str]:
 def _strip_wrappers(state_dict: Dict) -> Dict:
     """Drop ``module.``/``backbone.``/``encoder.`` prefixes around a ViT.
 
-    Only the keys under the prefix that holds the patch embedding are kept,
-    so e.g. an MMPretrain classifier's ``head.*`` disappears with it.
+    The prefix is read off the patch-embedding key. Keys outside it (an
+    MMPretrain ``head.*``, an mmtec ``neck.*``) are kept as
+    ``__outer__.<key>`` so that the layout can still be recognised.
     """
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _WRAP_PREFIXES:
-            if any(k.startswith(prefix + 'patch_embed.') for k in state_dict):
-                inner = {
-                    k[len(prefix):]: v
-                    for k, v in state_dict.items() if k.startswith(prefix)
-                }
-                # an mmtec checkpoint keeps the input adapter beside
-                # ``backbone.``; keep its other top-level entries for it
-                if prefix == 'backbone.':
-                    inner.update({
-                        '__outer__.' + k: v
-                        for k, v in state_dict.items()
-                        if not k.startswith(prefix)
-                    })
-                state_dict, changed = inner, True
-                break
-    return state_dict
+    stems = [
+        k for k in state_dict
+        if k.endswith(('patch_embed.proj.weight',
+                       'patch_embed.projection.weight'))
+    ]
+    if len(stems) != 1:
+        return state_dict
+    prefix = stems[0][:stems[0].index('patch_embed.')]
+    rest = prefix
+    while rest:
+        wrapper = next((w for w in _WRAP_PREFIXES if rest.startswith(w)),
+                       None)
+        if wrapper is None:
+            return state_dict  # an unknown wrapper: leave it to the checks
+        rest = rest[len(wrapper):]
+    if not prefix:
+        return state_dict
+    inner = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
+    inner.update({
+        '__outer__.' + k: v
+        for k, v in state_dict.items() if not k.startswith(prefix)
+    })
+    return inner
 
 
 def detect_layout(state_dict: Dict) -> str:

@@ -18,9 +18,17 @@ class RNGStateHook(Hook):
     an uninterrupted run. This hook stores each rank's states in the
     checkpoint meta and puts them back on resume. Dataloader workers are
     seeded by MMEngine per worker as before.
+
+    Only rank 0 writes checkpoints, so the states of all ranks are gathered
+    at the end of each epoch, just before the checkpoint hook runs; runs
+    that save checkpoints by iteration store rank 0's state only when
+    training on one process.
     """
 
-    priority = 'VERY_LOW'
+    priority = 'LOW'  # after the model/optimizer hooks, before checkpointing
+
+    def __init__(self):
+        self._states = None
 
     @staticmethod
     def _capture() -> dict:
@@ -32,9 +40,18 @@ class RNGStateHook(Hook):
             state['cuda'] = torch.cuda.get_rng_state()
         return state
 
+    def after_train_epoch(self, runner) -> None:
+        # collective: every rank runs this, unlike before_save_checkpoint
+        self._states = (runner.iter, all_gather_object(self._capture())
+                        if get_world_size() > 1 else [self._capture()])
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        states = all_gather_object(self._capture()) \
-            if get_world_size() > 1 else [self._capture()]
+        if self._states is not None and self._states[0] == runner.iter:
+            states = self._states[1]
+        elif get_world_size() == 1:
+            states = [self._capture()]
+        else:
+            return
         checkpoint.setdefault('meta', {})['rng_states'] = states
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

@@ -1,0 +1,24 @@
+# A tiny version of the ViT-B recipe for CPU tests: same components and
+# schedule, small widths and 32 px images.
+_base_ = '../../configs/tec_vit-b_800e_in1k.py'
+
+tiny = dict(
+    _delete_=True, embed_dims=64, num_layers=3, num_heads=4,
+    feedforward_channels=128)
+model = dict(
+    backbone=dict(arch=tiny, img_size=32, patch_size=8, num_adapters=1,
+                  adapter_hidden_dims=64),
+    neck=dict(num_patches=16, in_channels=64, embed_dims=32, num_heads=4),
+    target_generator=dict(arch=tiny, img_size=32, patch_size=8, topk=5))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0),
+         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackInputs')
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(pipeline=train_pipeline))
+default_hooks = dict(logger=dict(interval=1))

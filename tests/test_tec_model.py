@@ -1,0 +1,148 @@
+"""The TEC algorithm: decoder arithmetic, frozen base, state dict, optimizer."""
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+import mmtec  # noqa: F401
+from mmtec.models import TECDecoder
+from mmtec.registry import MODELS
+from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
+
+
+def tec_cfg(base_path, **kwargs):
+    cfg = dict(
+        type='TEC',
+        backbone=dict(type='ConditionalAdapterViT', arch=TINY_ARCH,
+                      img_size=IMG, patch_size=PATCH, num_adapters=1,
+                      adapter_hidden_dims=64),
+        neck=dict(type='TECDecoder', num_patches=16, in_channels=64,
+                  embed_dims=32, num_layers=1, num_heads=4),
+        head=dict(type='PatchRelationTargetHead',
+                  loss_attention=dict(type='AttentionMapLoss', tau=1.8)),
+        target_generator=dict(type='TECTargetGenerator',
+                              checkpoint=str(base_path), arch=TINY_ARCH,
+                              img_size=IMG, patch_size=PATCH, topk=5),
+        init_cfg=[dict(type='Xavier', layer='Linear',
+                       distribution='uniform'),
+                  dict(type='Constant', layer='LayerNorm', val=1., bias=0.)])
+    cfg.update(kwargs)
+    return cfg
+
+
+@pytest.fixture
+def base_path(tmp_path):
+    path = tmp_path / 'base.pth'
+    torch.save(layouts(random_vit())['mae'][0], path)
+    return path
+
+
+def test_decoder_attention_logits_by_hand():
+    torch.manual_seed(0)
+    dec = TECDecoder(num_patches=4, in_channels=8, embed_dims=8, num_layers=1,
+                     num_heads=2, target_channels=6, target_num_heads=3)
+    qk = torch.randn(2, 5, 12)  # [B, 1+L, 2*C_pred]
+    topk_idx = torch.tensor([[2, 0], [3, 1]])
+    out = dec.attention_logits(qk, topk_idx)
+    assert out.shape == (2, 3, 3, 4)  # [B, 1+topk, H, L]
+    for b in range(2):
+        rows = [0] + [i + 1 for i in topk_idx[b].tolist()]
+        for r, row in enumerate(rows):
+            for h in range(3):
+                q = qk[b, row, 2 * h:2 * h + 2]  # heads split q's 6 channels
+                for key in range(4):
+                    k = qk[b, 1 + key, 6 + 2 * h:6 + 2 * h + 2]
+                    # scale is C_pred^-0.5, not head_dim^-0.5
+                    expected = (q * k).sum() * 6**-0.5
+                    assert out[b, r, h, key].item() == pytest.approx(
+                        expected.item(), rel=1e-5, abs=1e-6)
+
+
+def test_decoder_branches_restore_patch_order():
+    torch.manual_seed(0)
+    dec = TECDecoder(num_patches=4, in_channels=8, embed_dims=8, num_layers=1,
+                     num_heads=2, target_channels=6, target_num_heads=3)
+    branch = dec.feature_branch
+    latent = torch.randn(1, 3, 8)  # class token + 2 visible patches
+    ids_restore = torch.tensor([[2, 0, 3, 1]])  # visible: positions 1, 3
+    tokens = branch.tokens(latent, ids_restore)
+    embedded = branch.embed(latent)
+    torch.testing.assert_close(tokens[0, 0], embedded[0, 0])
+    torch.testing.assert_close(tokens[0, 2], embedded[0, 1])
+    torch.testing.assert_close(tokens[0, 4], embedded[0, 2])
+    torch.testing.assert_close(tokens[0, 1], branch.mask_token[0, 0])
+    torch.testing.assert_close(tokens[0, 3], branch.mask_token[0, 0])
+
+
+def test_loss_backward_reaches_new_model_only(base_path):
+    model = MODELS.build(tec_cfg(base_path))
+    model.init_weights()
+    model.train()
+    assert not model.target_generator.training
+    losses = model.loss(torch.randn(2, 3, IMG, IMG), None)
+    assert set(losses) == {'loss_feature', 'loss_attention'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for name, p in model.named_parameters():
+        if name.startswith('target_generator.'):
+            assert p.grad is None and not p.requires_grad, name
+        elif p.requires_grad:
+            assert p.grad is not None, name
+
+
+def test_init_weights_keeps_the_base_weights(base_path):
+    model = MODELS.build(tec_cfg(base_path))
+    before = {k: v.clone() for k, v in
+              model.target_generator.state_dict().items()}
+    model.init_weights()
+    for k, v in model.target_generator.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_base_is_not_saved_and_not_optimised(base_path):
+    model = MODELS.build(tec_cfg(base_path))
+    state = model.state_dict()
+    assert not any(k.startswith('target_generator.') for k in state)
+    # a saved state dict loads back strictly
+    fresh = MODELS.build(tec_cfg(base_path))
+    fresh.load_state_dict(state, strict=True)
+    init_default_scope('mmpretrain')
+    wrapper = build_optim_wrapper(
+        model,
+        dict(constructor='TrainableParamsOptimWrapperConstructor',
+             optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+             paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.)))
+    in_optimizer = {
+        id(p) for g in wrapper.optimizer.param_groups for p in g['params']
+    }
+    base_ids = {id(p) for p in model.target_generator.parameters()}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert not in_optimizer & base_ids
+    assert in_optimizer == trainable
+    saving = MODELS.build(tec_cfg(base_path, save_target_generator=True))
+    assert any(k.startswith('target_generator.')
+               for k in saving.state_dict())
+
+
+def test_attention_target_switch_reaches_all_parts(base_path):
+    model = MODELS.build(tec_cfg(base_path, use_attention_target=False))
+    assert model.neck.attention_branch is None
+    assert model.head.loss_attention is None
+    assert not model.target_generator.with_attention
+    losses = model.loss(torch.randn(1, 3, IMG, IMG), None)
+    assert set(losses) == {'loss_feature'}
+
+
+def test_neck_gets_the_base_width_and_heads(tmp_path):
+    arch = dict(embed_dims=48, num_layers=2, num_heads=3,
+                feedforward_channels=96)
+    torch.save(layouts(random_vit(arch=arch))['mae'][0], tmp_path / 'b.pth')
+    cfg = tec_cfg(tmp_path / 'b.pth')
+    cfg['target_generator']['arch'] = arch
+    model = MODELS.build(cfg)
+    assert model.neck.target_channels == 48
+    assert model.neck.target_num_heads == 3
+    feat_pred, attn_pred = model.neck(
+        *model.backbone(torch.randn(1, 3, IMG, IMG))[::2],
+        torch.tensor([[0, 1, 2, 3, 4]]))
+    assert feat_pred.shape == (1, 16, 48) and attn_pred.shape == (1, 6, 3, 16)

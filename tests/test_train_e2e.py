@@ -1,0 +1,137 @@
+"""End-to-end pretraining through MMEngine's Runner, on CPU."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmtec.datasets import export_image_folder
+from vit_checkpoints import layouts, random_vit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+    """An ImageNet-layout folder of real Fashion-MNIST images."""
+    return export_image_folder(
+        str(tmp_path_factory.mktemp('imagenet')), per_class=2, size=32)
+
+
+@pytest.fixture(scope='module')
+def tiny_base(tmp_path_factory):
+    path = tmp_path_factory.mktemp('base') / 'mae_tiny.pth'
+    torch.save(layouts(random_vit())['mae'][0], path)
+    return str(path)
+
+
+def run(cmd, env=None):
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    return res
+
+
+def train(work_dir, base, data, epochs, config=TINY_CFG, gpus=None,
+          resume=False, extra=()):
+    opts = [f'model.target_generator.checkpoint={base}',
+            f'train_dataloader.dataset.data_root={data}',
+            f'train_cfg.max_epochs={epochs}', *extra]
+    args = [config, '--work-dir', str(work_dir)]
+    if resume:
+        args.append('--resume')
+    if gpus:
+        cmd = ['bash', 'tools/dist_train.sh', config, str(gpus),
+               *args[1:], '--cfg-options', *opts]
+        env = {'PORT': str(29500 + os.getpid() % 1000)}
+    else:
+        cmd = [sys.executable, 'tools/train.py', *args, '--cfg-options',
+               *opts]
+        env = None
+    return run(cmd, env)
+
+
+def logged(work_dir, key):
+    values = []
+    for path in glob.glob(os.path.join(work_dir, '*', 'vis_data',
+                                       '*.json')):
+        for line in open(path):
+            rec = json.loads(line)
+            if key in rec:
+                values.append(rec[key])
+    return values
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(tmp_path, image_folder, tiny_base):
+    straight, split = tmp_path / 'straight', tmp_path / 'split'
+    train(straight, tiny_base, image_folder, 2)
+    train(split, tiny_base, image_folder, 1)
+    assert os.path.isfile(split / 'epoch_1.pth')
+    train(split, tiny_base, image_folder, 2, resume=True)
+    a = torch.load(straight / 'epoch_2.pth', weights_only=False)
+    b = torch.load(split / 'epoch_2.pth', weights_only=False)
+    assert a['meta']['iter'] == b['meta']['iter'] == 10
+    assert set(a['state_dict']) == set(b['state_dict'])
+    assert not any('target_generator' in k for k in a['state_dict'])
+    for key in a['state_dict']:
+        torch.testing.assert_close(a['state_dict'][key],
+                                   b['state_dict'][key], msg=key)
+    # and training did change the weights
+    first = torch.load(split / 'epoch_1.pth', weights_only=False)
+    assert not torch.equal(first['state_dict']['backbone.layers.0.attn.qkv'
+                                               '.weight'],
+                           b['state_dict']['backbone.layers.0.attn.qkv'
+                                           '.weight'])
+
+
+@pytest.mark.slow
+def test_dist_train_two_cpu_processes_and_resume(tmp_path, image_folder,
+                                                 tiny_base):
+    work = tmp_path / 'dist'
+    res = train(work, tiny_base, image_folder, 1, gpus=2)
+    assert os.path.isfile(work / 'epoch_1.pth')
+    assert logged(str(work), 'loss_feature')
+    assert logged(str(work), 'loss_attention')
+    res = train(work, tiny_base, image_folder, 2, gpus=2, resume=True)
+    assert 'resumed epoch: 1' in res.stdout + res.stderr
+    assert os.path.isfile(work / 'epoch_2.pth')
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_before_saving(tmp_path, image_folder, tiny_base):
+    work = tmp_path / 'nan'
+    res = subprocess.run(
+        [sys.executable, 'tools/train.py', TINY_CFG, '--work-dir', str(work),
+         '--cfg-options', f'model.target_generator.checkpoint={tiny_base}',
+         f'train_dataloader.dataset.data_root={image_folder}',
+         'train_cfg.max_epochs=1', 'optim_wrapper.optimizer.lr=1e30',
+         'auto_scale_lr.enable=False'],
+        cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert 'Non-finite loss' in res.stderr + res.stdout
+    assert not glob.glob(str(work / '*.pth'))
+
+
+@pytest.mark.slow
+def test_vit_b_recipe_trains_on_cpu_and_resumes(tmp_path, image_folder):
+    """The README's ViT-B command: 2 CPU processes, batch 2, one epoch."""
+    base = tmp_path / 'mae_vit-b.pth'
+    vit = random_vit(arch='b', img_size=224, patch_size=16)
+    torch.save(layouts(vit)['mae'][0], base)
+    data = export_image_folder(str(tmp_path / 'imagenet'), per_class=1,
+                               size=64)
+    config = 'configs/tec_vit-b_800e_in1k.py'
+    work = tmp_path / 'vit_b'
+    extra = ['train_dataloader.batch_size=2',
+             'train_dataloader.num_workers=2']
+    train(work, base, data, 1, config=config, gpus=2, extra=extra)
+    assert os.path.isfile(work / 'epoch_1.pth')
+    assert logged(str(work), 'loss_attention')
+    train(work, base, data, 2, config=config, gpus=2, resume=True,
+          extra=extra)
+    assert os.path.isfile(work / 'epoch_2.pth')
