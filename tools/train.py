@@ -10,11 +10,11 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+from mmtec.utils import adapt_to_cpu, scale_lr_for_accumulation
 
 
 def parse_args():
@@ -50,43 +50,6 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def adapt_to_cpu(cfg: Config) -> None:
-    """Run a GPU recipe on a machine without CUDA instead of failing."""
-    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
-        print_log('No CUDA device: training in fp32 (OptimWrapper) instead '
-                  'of AmpOptimWrapper.', logger='current')
-        cfg.optim_wrapper.type = 'OptimWrapper'
-        cfg.optim_wrapper.pop('loss_scale', None)
-        cfg.optim_wrapper.pop('dtype', None)
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(name):
-            cfg[name]['pin_memory'] = False
-    if cfg.launcher != 'none':
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        wrapper = cfg.get('model_wrapper_cfg') or dict(
-            type='MMDistributedDataParallel', broadcast_buffers=False)
-        wrapper['device_ids'] = None  # CPU DDP takes no device ids
-        cfg.model_wrapper_cfg = wrapper
-        if cfg.launcher == 'pytorch' and \
-                not torch.distributed.is_initialized():
-            # MMEngine's init calls torch.cuda.set_device, which fails
-            # without a GPU; set the gloo group up here instead.
-            torch.distributed.init_process_group(backend='gloo')
-
-
-def scale_lr_for_accumulation(cfg: Config) -> None:
-    """Count gradient accumulation in the batch used to scale the lr.
-
-    ``auto_scale_lr.base_batch_size`` is the effective batch the config's lr
-    is meant for; MMEngine compares it with world_size x batch_size only, so
-    divide it by the accumulation steps.
-    """
-    auto_scale = cfg.get('auto_scale_lr')
-    accum = cfg.optim_wrapper.get('accumulative_counts', 1)
-    if auto_scale and auto_scale.get('enable', False) and accum > 1:
-        auto_scale.base_batch_size = auto_scale.base_batch_size / accum
 
 
 def merge_args(cfg: Config, args) -> Config:
