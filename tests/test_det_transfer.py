@@ -265,6 +265,11 @@ def test_timm_layout_goes_through_to_plain_vit(tmp_path):
         timm[k] = v
     path = str(tmp_path / 'mae.pth')
     torch.save({'model': timm}, path)
+    # the converter reads the same file through to_plain_vit
+    direct = canonical_to_mmdet(vit.state_dict())['state_dict']
+    via_file = canonical_to_mmdet(path)['state_dict']
+    assert set(direct) == set(via_file)
+    assert all(torch.equal(direct[k], via_file[k]) for k in direct)
     model = tiny_backbone(init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()
     r = model.pretrained_load_report
@@ -342,6 +347,7 @@ def test_configs_follow_vitdet():
         assert cfg.train_cfg.max_iters == 184375
         types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
         assert 'RandomResize' in types and 'RandomCrop' in types
+        assert cfg.model.data_preprocessor.pad_size_divisor == 1024
         rr = cfg.train_dataloader.dataset.pipeline[2]
         assert tuple(rr.scale) == (1024, 1024) and tuple(
             rr.ratio_range) == (0.1, 2.0)
@@ -349,6 +355,22 @@ def test_configs_follow_vitdet():
         assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
     assert l_.model.backbone.init_cfg.checkpoint.endswith('vit-l_mmdet.pth')
     assert b.model.backbone.init_cfg.checkpoint == b.backbone_checkpoint
+
+
+def test_full_size_vit_b_detector_builds():
+    """The real ViT-B config builds; its backbone + neck run."""
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(DET_B)
+    model = MODELS.build(cfg.model).eval()  # no init_weights: no file needed
+    assert type(model.backbone).__name__ == 'ViTDetBackbone'
+    n_params = sum(p.numel() for p in model.backbone.parameters())
+    assert 85e6 < n_params < 90e6  # ViT-B
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 256, 256))
+    assert [f.shape[-1] for f in feats] == [64, 32, 16, 8, 4]
+    assert all(f.shape[1] == 256 for f in feats)
 
 
 # --------------------------------------------------------------------------
@@ -483,6 +505,7 @@ def tiny_det_cfg(work_dir, data_root, ckpt, iters=3):
         init_cfg=dict(type='Pretrained', checkpoint=ckpt),
         **TINY)
     cfg.model.data_preprocessor.batch_augments[0]['size'] = size
+    cfg.model.data_preprocessor.pad_size_divisor = size[0]
     cfg.model.neck.update(in_channels=TINY['embed_dims'], out_channels=ch)
     cfg.model.rpn_head.update(in_channels=ch, feat_channels=ch)
     roi = cfg.model.roi_head

@@ -20,7 +20,9 @@ norm_cfg = dict(type='LN2d', requires_grad=True)
 
 model = dict(
     data_preprocessor=dict(
-        pad_size_divisor=32,
+        # zero-pad (after normalisation) every image to the 1024 square
+        # canvas, in training and testing, as ViTDet does
+        pad_size_divisor=image_size[0],
         batch_augments=[
             dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)
         ]),

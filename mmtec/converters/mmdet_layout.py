@@ -39,7 +39,12 @@ _STEM_KEY = 'patch_embed.projection.weight'
 
 
 class BackboneCheckpointError(RuntimeError):
-    """A backbone checkpoint does not fit the backbone it is loaded into."""
+    """A backbone checkpoint does not fit the backbone it is loaded into.
+
+    Args:
+        message (str): What does not fit (missing, unexpected and
+            shape-mismatched keys) and how to fix it.
+    """
 
 
 # --------------------------------------------------------------------------

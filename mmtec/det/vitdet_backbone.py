@@ -446,7 +446,8 @@ class ViTDetBackbone(BaseModule):
             if ck.shape[-1] == self.pos_embed.shape[-1]:
                 ck = resize_abs_pos_embed(ck, self.pos_embed.shape[1], extra)
             state['pos_embed'] = ck
-        for key in [k for k in state if k.endswith(('rel_pos_h', 'rel_pos_w'))]:
+        rel_keys = [k for k in state if k.endswith(('rel_pos_h', 'rel_pos_w'))]
+        for key in rel_keys:
             own = self.state_dict().get(key)
             if own is not None and state[key].shape[0] != own.shape[0] and \
                     state[key].shape[1] == own.shape[1]:
@@ -458,7 +459,8 @@ class ViTDetBackbone(BaseModule):
             self,
             state,
             new_by_design=(r'\.rel_pos_[hw]$', ),
-            ignored=(),
+            # without an absolute table the pretrained one has no use
+            ignored=() if self.pos_embed is not None else (r'^pos_embed$', ),
             source=source,
             logger=logger)
         self.pretrained_load_report = report

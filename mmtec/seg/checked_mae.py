@@ -28,8 +28,8 @@ class CheckedMAE(MAE):
     :func:`mmtec.checkpoint.to_plain_vit` reads) are converted on the fly
     with :func:`mmtec.converters.canonical_to_mmseg_state_dict`; the
     absolute position table is resized as upstream does. The class name
-    contains ``MAE`` so that MMSegmentation's ``LayerDecayOptimizerConstructor``
-    treats it as a ViT.
+    contains ``MAE`` so that MMSegmentation's
+    ``LayerDecayOptimizerConstructor`` treats it as a ViT.
 
     Args:
         **kwargs: Arguments of ``mmseg.models.backbones.MAE`` (``img_size``,

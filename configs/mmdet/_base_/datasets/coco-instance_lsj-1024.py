@@ -1,7 +1,7 @@
 # COCO 2017 instance segmentation, large-scale jitter (LSJ) at 1024 as in
 # ViTDet: resize by a random factor in [0.1, 2.0] of 1024, crop 1024x1024,
-# flip; batches are padded to 1024x1024 by the model's data preprocessor
-# (BatchFixedSizePad). MMDetection's data layout:
+# flip; images are padded to 1024x1024 by the model's data preprocessor.
+# MMDetection's data layout:
 #   data/coco/annotations/instances_{train,val}2017.json
 #   data/coco/{train,val}2017/*.jpg
 dataset_type = 'CocoDataset'
@@ -29,10 +29,10 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
+    # longer side to 1024; the model's data preprocessor pads to the
+    # 1024x1024 canvas after normalisation (not a `Pad` here: it would
+    # overwrite img_shape, and predictions would not be clipped to the image)
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    # square canvas like ViTDet's test-time padding; the pad value is the
-    # (rounded) pixel mean, i.e. ~0 after normalisation, as in training
-    dict(type='Pad', size=image_size, pad_val=dict(img=(124, 116, 104))),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
