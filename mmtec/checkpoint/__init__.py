@@ -1,4 +1,5 @@
 """Checkpoint loading and layout conversion."""
+from .checked_loading import BackboneCheckpointError, load_state_dict_checked
 from .safe_load import register_safe_local_loader, safe_load
 from .vit_layouts import (LAYOUTS, CheckpointLayoutError, block_keys,
                           describe_plain_vit, detect_layout, merge_class_token,
@@ -7,5 +8,6 @@ from .vit_layouts import (LAYOUTS, CheckpointLayoutError, block_keys,
 __all__ = [
     'safe_load', 'register_safe_local_loader', 'to_plain_vit',
     'detect_layout', 'unwrap_state_dict', 'merge_class_token',
-    'describe_plain_vit', 'block_keys', 'CheckpointLayoutError', 'LAYOUTS'
+    'describe_plain_vit', 'block_keys', 'CheckpointLayoutError', 'LAYOUTS',
+    'BackboneCheckpointError', 'load_state_dict_checked'
 ]

@@ -22,10 +22,13 @@ random weights behind. It imports neither MMDetection nor MMSegmentation.
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+
+from mmtec.checkpoint import (BackboneCheckpointError, load_state_dict_checked,
+                              safe_load)
 
 __all__ = [
     'BackboneCheckpointError', 'canonical_to_mmdet',
@@ -38,30 +41,9 @@ MMDET_LAYOUT = 'mmtec.ViTDetBackbone'
 _STEM_KEY = 'patch_embed.projection.weight'
 
 
-class BackboneCheckpointError(RuntimeError):
-    """A backbone checkpoint does not fit the backbone it is loaded into.
-
-    Args:
-        message (str): What does not fit (missing, unexpected and
-            shape-mismatched keys) and how to fix it.
-    """
-
-
 # --------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------
-def _safe_torch_load(path: str) -> dict:
-    """``torch.load`` with ``weights_only=True``: never run pickled code."""
-    try:  # the project's loader also accepts MMEngine training checkpoints
-        from mmtec.checkpoint import safe_load
-    except ImportError:  # pragma: no cover - checkpoint package missing
-        path = os.path.expanduser(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'Checkpoint file "{path}" not found.')
-        return torch.load(path, map_location='cpu', weights_only=True)
-    return safe_load(path, map_location='cpu')
-
-
 def _unwrap(checkpoint: dict) -> Dict[str, torch.Tensor]:
     for key in ('state_dict', 'model'):
         value = checkpoint.get(key)
@@ -89,7 +71,7 @@ def read_checkpoint_state_dict(checkpoint: Union[str, dict],
     """
     source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
-        checkpoint = _safe_torch_load(checkpoint)
+        checkpoint = safe_load(checkpoint, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise BackboneCheckpointError(
             f'{source}: expected a dict of weights, got '
@@ -274,83 +256,3 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
     return torch.cat([extra, grid], dim=1)
 
 
-def _matches(key: str, patterns: Iterable[str]) -> bool:
-    return any(re.search(p, key) for p in patterns)
-
-
-def _short(keys: List[str], n: int = 8) -> str:
-    keys = sorted(keys)
-    return str(keys[:n]) + (f' ... ({len(keys)} in all)'
-                            if len(keys) > n else '')
-
-
-def load_state_dict_checked(module: torch.nn.Module,
-                            state_dict: Dict[str, torch.Tensor],
-                            new_by_design: Iterable[str] = (),
-                            ignored: Iterable[str] = (),
-                            source: str = '<dict>',
-                            logger=None) -> dict:
-    """Load weights into a backbone, refusing anything that does not fit.
-
-    Every parameter/buffer of ``module`` must come from ``state_dict``
-    except those matching ``new_by_design`` (regexes: relative position
-    tables, ...). Checkpoint keys the module does not have must match
-    ``ignored``; shapes must agree. Otherwise a
-    :class:`BackboneCheckpointError` explains what is wrong, so a wrong
-    architecture or layout never ends in silently random weights.
-
-    Args:
-        module (nn.Module): The backbone.
-        state_dict (dict): Backbone-local weights, already resized.
-        new_by_design (Iterable[str]): Regexes of module keys that may be
-            absent from the checkpoint.
-        ignored (Iterable[str]): Regexes of checkpoint keys to skip.
-        source (str): Where the weights came from, for messages.
-        logger: An MMEngine logger or ``'current'``; None means current.
-
-    Returns:
-        dict: ``loaded``, ``expected``, ``new``, ``ignored`` key lists.
-    """
-    from mmengine.logging import print_log
-    logger = logger or 'current'
-    own = module.state_dict()
-    expected = [k for k in own if not _matches(k, new_by_design)]
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [
-        k for k in state_dict if k not in own and not _matches(k, ignored)
-    ]
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        hint = ''
-        if not any(k in own for k in state_dict):
-            hint = (' None of its keys belong to this backbone: convert the '
-                    'checkpoint first (mmtec.converters / tools/'
-                    'model_converters/tec2downstream.py) or set the right '
-                    '`prefix`.')
-        raise BackboneCheckpointError(
-            f'Checkpoint {source} does not fit {type(module).__name__}: '
-            f'{len(missing)} missing, {len(unexpected)} unexpected, '
-            f'{len(mismatched)} shape-mismatched keys.'
-            + (f'\n  missing: {_short(missing)}' if missing else '')
-            + (f'\n  unexpected: {_short(unexpected)}' if unexpected else '')
-            + (f'\n  mismatched: {mismatched[:8]}' if mismatched else '')
-            + '\nCheck that the config architecture (embed_dims, num_layers,'
-            ' patch_size, ...) matches the checkpoint.' + hint)
-    loadable = {k: v for k, v in state_dict.items() if k in own}
-    module.load_state_dict(loadable, strict=False)
-    new = [k for k in own if k not in loadable]
-    skipped = [k for k in state_dict if k not in own]
-    print_log(
-        f'{type(module).__name__}: loaded {len(loadable)}/{len(expected)} '
-        f'expected keys from {source}; new by design (not in checkpoint): '
-        f'{_short(new, 4)}; ignored from checkpoint: {_short(skipped, 4)}',
-        logger=logger)
-    return dict(
-        loaded=sorted(loadable),
-        expected=sorted(expected),
-        new=sorted(new),
-        ignored=sorted(skipped))

@@ -1,0 +1,14 @@
+# Linear probe of a TEC ViT-B/16, MAE's protocol: frozen backbone, class
+# token after the final norm, BatchNorm without affine before the linear
+# layer, LARS, batch 16384 (8 x 2048), 90 epochs.
+_base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'
+custom_imports = dict(imports=['mmtec'], allow_failed_imports=False)
+
+pretrained = 'checkpoints/tec_mae_vitb_800ep.pth'
+model = dict(
+    type='TECImageClassifier',
+    backbone=dict(
+        type='PretrainedVisionTransformer',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(type='ClsBatchNormNeck', input_features=768, affine=False))
+auto_scale_lr = dict(base_batch_size=16384)

@@ -1,0 +1,3 @@
+from .tec_image_classifier import TECImageClassifier
+
+__all__ = ['TECImageClassifier']

@@ -1,0 +1,49 @@
+"""MMPretrain's ImageClassifier that also loads bare ViT backbone files."""
+from mmpretrain.models.classifiers import ImageClassifier
+
+from mmtec.checkpoint import to_plain_vit
+from mmtec.registry import MODELS
+
+_BARE_VIT_KEYS = ('cls_token', 'pos_embed')
+_BARE_VIT_PREFIXES = ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.',
+                      'layers.', 'ln1.')
+
+
+@MODELS.register_module()
+class TECImageClassifier(ImageClassifier):
+    """An ``ImageClassifier`` whose ``load_state_dict`` accepts backbone-only
+    ViT files (the TEC released layout, TEC raw checkpoints, timm/MAE).
+
+    ``load_from`` and ``get_model(name, pretrained=file)`` load whole-model
+    state dicts; a released TEC file only holds a bare timm-style backbone.
+    Such keys are translated (input adapter merged) into ``backbone.*``;
+    state dicts of a whole classifier load as usual.
+
+    Args:
+        **kwargs: Arguments of MMPretrain's ``ImageClassifier``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._register_load_state_dict_pre_hook(self._translate_bare_vit)
+
+    def _translate_bare_vit(self, state_dict, prefix, *args, **kwargs):
+        bare = [
+            k for k in state_dict
+            if k[len(prefix):] in _BARE_VIT_KEYS
+            or k[len(prefix):].startswith(_BARE_VIT_PREFIXES)
+        ]
+        if not bare or any(
+                k.startswith(prefix + 'backbone.') for k in state_dict):
+            return
+        plain, _ = to_plain_vit(
+            {k[len(prefix):]: state_dict.pop(k)
+             for k in bare}, strict=False)
+        if not getattr(self.backbone, 'final_norm', True):
+            # a GAP classifier has no final norm
+            plain = {k: v for k, v in plain.items() if not k.startswith('ln1.')}
+        state_dict.update(
+            {f'{prefix}backbone.{k}': v
+             for k, v in plain.items()})
+        if hasattr(self.backbone, '_prepare_pos_embed'):
+            self.backbone._prepare_pos_embed(state_dict, prefix + 'backbone.')

@@ -1,0 +1,94 @@
+"""Classification transfer: converted TEC backbones in MMPretrain."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmtec.datasets import export_image_folder
+from mmtec.registry import MODELS
+from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FT_CFG = os.path.join(ROOT, 'tests', 'data', 'finetune_vit-tiny_test.py')
+
+
+def backbone(checkpoint=None, **kwargs):
+    cfg = dict(type='PretrainedVisionTransformer', arch=TINY_ARCH,
+               img_size=IMG, patch_size=PATCH, out_type='avg_featmap',
+               final_norm=False, **kwargs)
+    if checkpoint:
+        cfg['init_cfg'] = dict(type='Pretrained', checkpoint=str(checkpoint),
+                               prefix='backbone.')
+    return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('layout', ['tec_raw', 'tec_released', 'mmpretrain'])
+def test_backbone_loads_every_tec_layout(tmp_path, layout):
+    vit = random_vit()
+    ckpt, expected = layouts(vit)[layout]
+    torch.save(ckpt, tmp_path / 'tec.pth')
+    model = backbone(tmp_path / 'tec.pth')
+    model.init_weights()
+    for key, value in model.state_dict().items():
+        if key.startswith('ln2.'):
+            continue  # fc_norm: new by design
+        torch.testing.assert_close(value, expected[key], msg=key)
+
+
+def test_backbone_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+    ckpt, _ = layouts(random_vit())['mae']
+    del ckpt['model']['blocks.2.mlp.fc2.weight']
+    torch.save(ckpt, tmp_path / 'broken.pth')
+    model = backbone(tmp_path / 'broken.pth')
+    with pytest.raises(Exception, match='layers.2.ffn.layers.1.weight'):
+        model.init_weights()
+
+
+def test_released_layout_loads_through_load_state_dict(tmp_path):
+    """``get_model(name, pretrained=file)`` loads the whole classifier."""
+    vit = random_vit()
+    released, expected = layouts(vit)['tec_released']
+    model = MODELS.build(dict(
+        type='TECImageClassifier',
+        backbone=dict(type='PretrainedVisionTransformer', arch=TINY_ARCH,
+                      img_size=IMG, patch_size=PATCH,
+                      out_type='avg_featmap', final_norm=False),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
+    torch.save(released, tmp_path / 'tec_released.pth')
+    # what get_model does with a local file
+    from mmengine.runner import load_checkpoint
+    load_checkpoint(model, str(tmp_path / 'tec_released.pth'))
+    torch.testing.assert_close(model.backbone.layers[1].attn.qkv.weight,
+                               expected['layers.1.attn.qkv.weight'])
+
+
+@pytest.mark.slow
+def test_convert_then_finetune_and_evaluate(tmp_path):
+    data = export_image_folder(str(tmp_path / 'data'), 'train', 2, 32)
+    export_image_folder(data, 'test', 1, 32)
+    raw, _ = layouts(random_vit())['tec_raw']
+    torch.save(raw, tmp_path / 'tec_raw.pth')
+    converted = tmp_path / 'tec_vit_mmpretrain.pth'
+    conv = subprocess.run(
+        [sys.executable, 'tools/model_converters/tec2vit.py',
+         str(tmp_path / 'tec_raw.pth'), str(converted)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert conv.returncode == 0, conv.stderr
+    res = subprocess.run(
+        [sys.executable, 'tools/train.py', FT_CFG, '--work-dir',
+         str(tmp_path / 'ft'), '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={converted}',
+         f'train_dataloader.dataset.data_root={data}',
+         f'val_dataloader.dataset.data_root={data}',
+         f'test_dataloader.dataset.data_root={data}'],
+        cwd=ROOT, capture_output=True, text=True)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log[-5000:]
+    assert 'loaded 40/40 expected keys' in log
+    assert 'accuracy/top1' in log
+    top1 = [line for line in log.splitlines()
+            if 'Epoch(val)' in line and 'accuracy/top1' in line]
+    value = float(top1[-1].split('accuracy/top1:')[1].split()[0])
+    assert 0.0 <= value <= 100.0
