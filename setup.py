@@ -1,4 +1,5 @@
 """Install mmtec: ``pip install -e .`` (see README for the full stack)."""
+import os
 import os.path as osp
 import re
 
@@ -18,11 +19,39 @@ def read_requirements(fname):
     return reqs
 
 
+def add_mim_extension():
+    """Ship configs, tools and model-index.yml inside the package.
+
+    ``pip install .`` copies them to ``mmtec/.mim`` so that the model zoo
+    (``mmpretrain.list_models('*tec*')``) and the configs work outside a
+    source checkout; an editable install finds them in the checkout itself.
+    """
+    import shutil
+    import sys
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        return
+    mim_path = osp.join(HERE, 'mmtec', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if not osp.exists(src):
+            continue
+        if osp.isdir(dst) and not osp.islink(dst):
+            shutil.rmtree(dst)
+        elif osp.exists(dst) or osp.islink(dst):
+            os.remove(dst)
+        if osp.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+
+
 def get_version():
     with open(osp.join(HERE, 'mmtec', 'version.py')) as f:
         return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
 
 
+add_mim_extension()
 setup(
     name='mmtec',
     version=get_version(),
@@ -34,6 +63,8 @@ setup(
     keywords='self-supervised learning, vision transformer, TEC, MAE',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
     include_package_data=True,
+    package_data={'mmtec': ['.mim/model-index.yml', '.mim/configs/**/*',
+                            '.mim/tools/**/*']},
     python_requires='>=3.8',
     license='Apache License 2.0',
     install_requires=read_requirements('requirements/runtime.txt'),

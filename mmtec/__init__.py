@@ -7,7 +7,9 @@ from .checkpoint import register_safe_local_loader
 from .version import __version__
 
 from . import engine, models  # noqa: F401,E402  (registration)
+from .model_zoo import register_tec_models  # noqa: E402
 
 register_safe_local_loader()
+register_tec_models()
 
 __all__ = ['__version__']

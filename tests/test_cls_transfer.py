@@ -92,3 +92,26 @@ def test_convert_then_finetune_and_evaluate(tmp_path):
             if 'Epoch(val)' in line and 'accuracy/top1' in line]
     value = float(top1[-1].split('accuracy/top1:')[1].split()[0])
     assert 0.0 <= value <= 100.0
+
+
+def test_model_zoo_lists_and_loads_the_released_models(tmp_path):
+    import mmpretrain
+    names = mmpretrain.list_models('*tec*')
+    assert len(names) == 6 and 'tec_vit-base-p16_mae-1600e-base_800e_in1k' in \
+        names
+    # a released-layout file (bare timm dict, class token merged, no final
+    # norm) of a small ViT; the zoo config is built with that arch
+    from mmpretrain.models.backbones import VisionTransformer
+    torch.manual_seed(0)
+    vit = VisionTransformer(arch='deit-tiny', final_norm=False)
+    from mmtec.converters import canonical_to_timm
+    torch.save(canonical_to_timm(vit.state_dict()), tmp_path / 'rel.pth')
+    model = mmpretrain.get_model(
+        'tec_vit-base-p16_mae-1600e-base_800e_in1k',
+        pretrained=str(tmp_path / 'rel.pth'),
+        backbone=dict(arch='deit-tiny'),
+        head=dict(in_channels=192))
+    assert type(model).__name__ == 'TECImageClassifier'
+    torch.testing.assert_close(model.backbone.layers[5].attn.qkv.weight,
+                               vit.layers[5].attn.qkv.weight)
+    torch.testing.assert_close(model.backbone.cls_token, vit.cls_token)
