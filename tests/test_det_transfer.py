@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
 pytest.importorskip('mmdet')
@@ -556,8 +557,9 @@ def test_mask_rcnn_vitdet_trains_and_evaluates(tmp_path):
     from mmengine.runner import Runner
     data_root = str(tmp_path / 'coco')
     make_coco(data_root)
-    ckpt = str(tmp_path / 'tec_tiny_mmdet.pth')
-    save_mmdet_checkpoint(make_plain_vit().state_dict(), ckpt)
+    # start from a TEC training checkpoint converted by the CLI
+    ckpt = convert_tec_checkpoint(make_plain_vit(), tmp_path,
+                                  'mmdet')
     cfg = tiny_det_cfg(str(tmp_path / 'work'), data_root, ckpt)
     runner = Runner.from_cfg(cfg)
     timer = IterTimer()

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
 pytest.importorskip('mmseg')
@@ -323,9 +324,9 @@ def test_upernet_mae_trains_and_evaluates(tmp_path):
     from mmengine.runner import Runner
     data_root = str(tmp_path / 'ade')
     make_ade(data_root)
-    ckpt = str(tmp_path / 'tec_tiny_mmseg.pth')
-    save_mmseg_checkpoint(
-        make_plain_vit(img_size=224).state_dict(), ckpt)
+    # start from a TEC training checkpoint converted by the CLI
+    ckpt = convert_tec_checkpoint(make_plain_vit(img_size=224), tmp_path,
+                                  'mmseg')
     cfg = tiny_seg_cfg(str(tmp_path / 'work'), data_root, ckpt)
     runner = Runner.from_cfg(cfg)
     timer = IterTimer()

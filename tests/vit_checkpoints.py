@@ -118,3 +118,22 @@ def layouts(vit):
     merged = dict(canonical, cls_token=apply_mlp(raw_cls, mlp))
     out['tec_raw'] = ({'model': raw, 'epoch': 299}, merged)
     return out
+
+
+def convert_tec_checkpoint(vit, tmp_path, layout):
+    """Save ``vit`` as a TEC raw training checkpoint and convert it with
+    ``tools/model_converters/tec2vit.py --layout layout``, as a user would.
+    """
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    raw, _ = layouts(vit)['tec_raw']
+    src, dst = tmp_path / 'tec_raw.pth', tmp_path / f'tec_{layout}.pth'
+    torch.save(raw, src)
+    res = subprocess.run([
+        sys.executable, 'tools/model_converters/tec2vit.py',
+        str(src), str(dst), '--layout', layout
+    ], cwd=root, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return str(dst)
