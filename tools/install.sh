@@ -28,19 +28,14 @@
 #   MMTEC_VERBOSE=1          full pip output
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$REPO_ROOT"
-
 MMCV_VERSION=2.1.0
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 # The wheel in ../shared/wheelhouse was built against this torch (its BUILD.md);
 # mmcv's compiled ops are ABI-bound to the torch they were built with.
 WHEELHOUSE_TORCH=2.14.1
-CONSTRAINTS="$REPO_ROOT/requirements/constraints.txt"
 MMCV_MODE="${MMTEC_MMCV:-auto}"
-WHEELHOUSE="${MMCV_WHEELHOUSE:-$REPO_ROOT/../shared/wheelhouse}"
-CACHE_DIR="${MMTEC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmtec}"
+CACHE_DIR="${MMTEC_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mmtec}"
 
 START=$SECONDS
 step() { printf '\n==> [%3ss] %s\n' "$((SECONDS - START))" "$*"; }
@@ -54,6 +49,13 @@ if [ -z "${PYTHON:-}" ]; then
     elif command -v python3 >/dev/null 2>&1; then PYTHON=python3
     else die "no python on PATH (set PYTHON=/path/to/python)"; fi
 fi
+# Absolute path, taken before the cd below (PYTHON may be relative).
+PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')" || die "cannot run $PYTHON"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+CONSTRAINTS="$REPO_ROOT/requirements/constraints.txt"
+WHEELHOUSE="${MMCV_WHEELHOUSE:-$REPO_ROOT/../shared/wheelhouse}"
 PIP_FLAGS=(--disable-pip-version-check --progress-bar off)
 [ "${MMTEC_VERBOSE:-0}" = 1 ] || PIP_FLAGS+=(-q)
 pip_() { "$PYTHON" -m pip "$@"; }
@@ -96,7 +98,8 @@ TORCH_BASE="${TORCH_FULL%%+*}"
 MMCV_CACHE="$CACHE_DIR/mmcv-$MMCV_VERSION/torch-$TORCH_FULL-$PYTAG-$ARCH"
 
 # True when mmcv imports at the right version and its compiled ops load and run
-# (an mmcv built against another torch fails here with an undefined symbol).
+# (an mmcv built against another torch fails here with an undefined symbol),
+# on the GPU too when torch sees one.
 mmcv_ok() {
     py - "$MMCV_VERSION" <<'EOF' >/dev/null 2>&1
 import sys, torch, mmcv
@@ -107,6 +110,9 @@ _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
 assert keep.tolist() == [0, 2], keep
 out = RoIAlign((2, 2), 1.0, 0)(torch.rand(1, 1, 8, 8), torch.tensor([[0., 0., 0., 4., 4.]]))
 assert out.shape == (1, 1, 2, 2), out.shape
+if torch.cuda.is_available():  # a CPU-only build (e.g. the wheelhouse's) lacks CUDA kernels
+    _, keep = nms(boxes.cuda(), torch.tensor([0.9, 0.8, 0.7]).cuda(), 0.5)
+    assert keep.tolist() == [0, 2], keep
 EOF
 }
 
