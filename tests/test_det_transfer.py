@@ -9,11 +9,11 @@ import math
 import os
 import os.path as osp
 import re
-import time
 
 import numpy as np
 import pytest
 import torch
+from runner_hooks import IterTimer
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -463,23 +463,6 @@ def make_coco(root, n_train=4, n_val=2):
         with open(osp.join(root, 'annotations',
                            f'instances_{suffix}2017.json'), 'w') as f:
             json.dump(coco, f)
-
-
-class IterTimer(Hook):
-    """Records the wall time of each training iteration and val metrics."""
-
-    def __init__(self):
-        self.times, self.metrics = [], None
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        self._t = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.times.append(time.perf_counter() - self._t)
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.metrics = metrics
 
 
 def _replace_sizes(pipeline, size):

@@ -8,11 +8,11 @@ evaluates mIoU with IoUMetric.
 import math
 import os
 import os.path as osp
-import time
 
 import numpy as np
 import pytest
 import torch
+from runner_hooks import IterTimer
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -250,23 +250,6 @@ def make_ade(root, n_train=4, n_val=2):
             mmcv.imwrite(img, osp.join(root, 'images', split, name + '.jpg'))
             cv2.imwrite(
                 osp.join(root, 'annotations', split, name + '.png'), label)
-
-
-class IterTimer(Hook):
-    """Records the wall time of each training iteration and val metrics."""
-
-    def __init__(self):
-        self.times, self.metrics = [], None
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        self._t = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.times.append(time.perf_counter() - self._t)
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.metrics = metrics
 
 
 def tiny_seg_cfg(work_dir, data_root, ckpt, iters=3):
