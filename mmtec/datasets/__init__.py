@@ -7,3 +7,9 @@ __all__ = [
     'CLASSES', 'export_image_folder', 'find_fashion_mnist',
     'load_fashion_mnist', 'unpack_fashion_mnist'
 ]
+
+# registered dataset classes (appended: importing mmtec.datasets registers
+# them in MMPretrain's DATASETS registry)
+from .fashion_mnist import LocalFashionMNIST  # noqa: E402
+
+__all__ += ['LocalFashionMNIST']

@@ -1,0 +1,247 @@
+"""Frozen plain-ViT backbones from any checkpoint, and feature extraction.
+
+Every layout :func:`mmtec.checkpoint.to_plain_vit` reads (mmtec pretraining,
+MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, TEC released and raw) is
+rebuilt as MMPretrain's ``VisionTransformer``. The architecture is read off
+the weights' shapes; only the number of heads is not stored in a state dict,
+so it comes from ``num_heads`` (default: width / 64, the ViT-S/B/L rule).
+"""
+import math
+import sys
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from torch import nn
+
+from mmtec.checkpoint import to_plain_vit
+
+FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
+
+
+class FrozenViT(nn.Module):
+    """A plain ViT in eval mode that returns pooled features.
+
+    Args:
+        vit (VisionTransformer): The backbone (``out_type='raw'``).
+        has_final_norm (bool): The checkpoint had a final norm (applied by
+            ``vit``). Without one (e.g. TEC's released files) an affine-free
+            LayerNorm is used, so features are comparable across layouts.
+        info (dict): What :func:`to_plain_vit` read from the checkpoint.
+    """
+
+    def __init__(self, vit: VisionTransformer, has_final_norm: bool,
+                 info: dict):
+        super().__init__()
+        self.vit = vit
+        self.has_final_norm = has_final_norm
+        self.info = info
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def num_heads(self) -> int:
+        return self.vit.layers[0].attn.num_heads
+
+    def _embed(self, img: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
+        vit = self.vit
+        x, hw = vit.patch_embed(img)
+        x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + resize_pos_embed(
+            vit.pos_embed,
+            vit.patch_resolution,
+            hw,
+            mode=vit.interpolate_mode,
+            num_extra_tokens=1)
+        return x, hw
+
+    @torch.no_grad()
+    def tokens(self, img: torch.Tensor) -> torch.Tensor:
+        """Normalised output tokens ``[B, 1+L, C]`` (class token first)."""
+        x = self.vit(img)[0]
+        if not self.has_final_norm:
+            x = F.layer_norm(x, x.shape[-1:], eps=1e-6)
+        return x
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor, feature: str = 'mean'):
+        """Pooled features ``[B, C]`` (``[B, 2C]`` for ``'cls+mean'``).
+
+        Args:
+            img (Tensor): Normalised images ``[B, 3, H, W]``.
+            feature (str): ``'cls'`` (class token), ``'mean'`` (average of
+                the patch tokens) or ``'cls+mean'`` (both, concatenated).
+        """
+        x = self.tokens(img)
+        if feature == 'cls':
+            return x[:, 0]
+        if feature == 'mean':
+            return x[:, 1:].mean(dim=1)
+        if feature == 'cls+mean':
+            return torch.cat([x[:, 0], x[:, 1:].mean(dim=1)], dim=1)
+        raise ValueError(f'feature must be one of {FEATURE_TYPES}, got '
+                         f'{feature!r}')
+
+    @torch.no_grad()
+    def cls_attention(self, img: torch.Tensor,
+                      layer: int = -1) -> torch.Tensor:
+        """Class-token attention over the patches, per head.
+
+        Args:
+            img (Tensor): Normalised images ``[B, 3, H, W]``.
+            layer (int): Block whose attention is returned. Defaults to -1
+                (the last).
+
+        Returns:
+            Tensor: ``[B, H, h, w]`` softmax attention of the class-token
+            query to the patch keys (the class key is dropped, so a map
+            sums to at most 1), on the patch grid.
+        """
+        layers = self.vit.layers
+        layer = layer % len(layers)
+        x, hw = self._embed(img)
+        for blk in layers[:layer]:
+            x = blk(x)
+        blk = layers[layer]
+        attn = blk.attn
+        B, N, _ = x.shape
+        qkv = attn.qkv(blk.ln1(x)).reshape(B, N, 3, attn.num_heads,
+                                           attn.head_dims)
+        q, k, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attn.head_dims**-0.5
+        probs = logits.softmax(dim=-1)[:, :, 0, 1:]  # [B, H, L]
+        return probs.reshape(B, attn.num_heads, *hw)
+
+
+def load_frozen_vit(checkpoint: Union[str, dict],
+                    num_heads: Optional[int] = None,
+                    img_size: Optional[int] = None) -> FrozenViT:
+    """Rebuild a plain ViT from a checkpoint of any supported layout.
+
+    Args:
+        checkpoint (str | dict): Path (or loaded dict) of the checkpoint.
+        num_heads (int, optional): Attention heads. Defaults to
+            ``embed_dims // 64`` (ViT-S/B/L; ViT-H has 16, pass it).
+        img_size (int, optional): Input size the position embedding is laid
+            out for. Defaults to the size it was trained at, read from the
+            number of patches (other input sizes are interpolated anyway).
+    """
+    state, info = to_plain_vit(checkpoint)
+    embed_dims = info['embed_dims']
+    num_heads = num_heads or max(1, embed_dims // 64)
+    if embed_dims % num_heads:
+        raise ValueError(f'embed_dims={embed_dims} is not divisible by '
+                         f'num_heads={num_heads}; pass the right number.')
+    side = math.isqrt(info['num_patches'])
+    if side * side != info['num_patches']:
+        raise ValueError(f'{info["num_patches"]} position embeddings are not '
+                         'a square grid.')
+    arch = dict(
+        embed_dims=embed_dims,
+        num_layers=info['num_layers'],
+        num_heads=num_heads,
+        feedforward_channels=info['feedforward_channels'])
+    trained_size = side * info['patch_size']
+    vit = VisionTransformer(
+        arch=arch,
+        img_size=trained_size,
+        patch_size=info['patch_size'],
+        in_channels=info['in_channels'],
+        qkv_bias='layers.0.attn.qkv.bias' in state,
+        # any non-zero value creates the layer-scale parameters to load
+        layer_scale_init_value=1e-5
+        if 'layers.0.attn.gamma1.weight' in state else 0.,
+        final_norm=info['has_final_norm'],
+        out_type='raw',
+        with_cls_token=True)
+    vit.load_state_dict(state, strict=True)
+    if img_size and img_size != trained_size:
+        # lay the position embedding out for the evaluation size once
+        new_side = img_size // info['patch_size']
+        vit.pos_embed = nn.Parameter(
+            resize_pos_embed(vit.pos_embed, (side, side),
+                             (new_side, new_side), vit.interpolate_mode, 1))
+        vit.patch_resolution = (new_side, new_side)
+    info = dict(info, num_heads=num_heads, img_size=img_size or trained_size)
+    return FrozenViT(vit, info['has_final_norm'], info)
+
+
+class Normalize(nn.Module):
+    """``(img - mean) / std`` on ``[B, C, H, W]`` (0-255 inputs).
+
+    Args:
+        mean (Sequence[float]): Per-channel mean.
+        std (Sequence[float]): Per-channel std.
+        to_rgb (bool): Flip BGR to RGB first (MMPretrain's ``to_rgb``).
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 to_rgb: bool = False):
+        super().__init__()
+        self.register_buffer('mean', torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer('std', torch.tensor(std).view(1, -1, 1, 1))
+        self.to_rgb = to_rgb
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        img = img.float()
+        if self.to_rgb and img.shape[1] == 3:
+            img = img[:, [2, 1, 0]]
+        return (img - self.mean) / self.std
+
+
+def _collate(batch):
+    """Stack ``PackInputs`` outputs into images and labels."""
+    imgs = torch.stack([b['inputs'] for b in batch])
+    labels = torch.tensor(
+        [int(b['data_samples'].gt_label) for b in batch], dtype=torch.long)
+    return imgs, labels
+
+
+@torch.no_grad()
+def extract_features(fn: Callable[[torch.Tensor], torch.Tensor],
+                     dataset,
+                     normalize: nn.Module,
+                     batch_size: int = 256,
+                     device: Union[str, torch.device] = 'cpu',
+                     num_workers: int = 0,
+                     progress: bool = True,
+                     desc: str = '') -> Dict[str, torch.Tensor]:
+    """Run ``fn`` over a dataset whose pipeline ends in ``PackInputs``.
+
+    Args:
+        fn (callable): Maps normalised images ``[B, 3, H, W]`` on ``device``
+            to features ``[B, C]``.
+        dataset: An MMPretrain dataset with labels.
+        normalize (nn.Module): Applied to the uint8 images first.
+        batch_size (int): Defaults to 256.
+        device (str | torch.device): Defaults to 'cpu'.
+        num_workers (int): DataLoader workers. Defaults to 0.
+        progress (bool): Show a progress bar with an ETA. Defaults to True.
+        desc (str): Printed before the progress bar.
+
+    Returns:
+        dict: ``feats`` ``[N, C]`` (float32, CPU) and ``labels`` ``[N]``.
+    """
+    from mmengine.utils import ProgressBar
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate)
+    normalize = normalize.to(device)
+    if progress:
+        if desc:
+            print(desc, file=sys.stdout, flush=True)
+        bar = ProgressBar(len(dataset))
+    feats, labels = [], []
+    for imgs, lbls in loader:
+        feats.append(fn(normalize(imgs.to(device))).float().cpu())
+        labels.append(lbls)
+        if progress:
+            bar.update(len(lbls))
+    if progress:
+        sys.stdout.write('\n')
+    return dict(feats=torch.cat(feats), labels=torch.cat(labels))

@@ -1,0 +1,181 @@
+"""Resumable pretrain-then-evaluate stages (tools/demo.py, study.py).
+
+A *stage* trains one config with MMEngine's Runner in its own work dir. It
+writes ``stage.json`` when it has finished; a later call with the same
+settings returns that record instead of training again, a call after an
+interruption resumes from MMEngine's ``last_checkpoint``. Evaluations are
+cached the same way in a JSON file.
+"""
+import json
+import os
+import os.path as osp
+import platform
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+
+STAGE_FILE = 'stage.json'
+START_FILE = 'stage_settings.json'
+
+
+def warmup_cosine(epochs: int, warmup: int = 1) -> List[dict]:
+    """Linear warm-up for ``warmup`` epochs, then cosine to 0 (per iter)."""
+    warmup = min(warmup, epochs)
+    sched = [
+        dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
+             end=warmup, convert_to_iter_based=True)
+    ]
+    if epochs > warmup:
+        sched.append(
+            dict(type='CosineAnnealingLR', T_max=epochs - warmup,
+                 eta_min=0., by_epoch=True, begin=warmup, end=epochs,
+                 convert_to_iter_based=True))
+    return sched
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json(path: str, data) -> None:
+    """Write JSON atomically, so an interrupted run leaves no half file."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(path + '.tmp', path)
+
+
+def pretrain_stage(name: str,
+                   config: str,
+                   work_dir: str,
+                   epochs: int,
+                   cfg_options: Optional[Dict] = None,
+                   seed: int = 0,
+                   warmup_epochs: int = 1,
+                   amp: bool = False,
+                   log_interval: Optional[int] = None) -> dict:
+    """Train ``config`` for ``epochs`` in ``work_dir``, or reuse that run.
+
+    Args:
+        name (str): Stage name (log prefix and record).
+        config (str): MMEngine config file.
+        work_dir (str): The stage's own folder.
+        epochs (int): Training epochs (the lr schedule is rebuilt for them:
+            ``warmup_epochs`` linear warm-up, then cosine to 0).
+        cfg_options (dict, optional): Config overrides (dotted keys).
+        seed (int): Random seed of the Runner. Defaults to 0.
+        warmup_epochs (int): Defaults to 1.
+        amp (bool): Mixed precision (CUDA only). Defaults to False.
+        log_interval (int, optional): Logger interval in iterations.
+
+    Returns:
+        dict: ``checkpoint``, ``epochs``, ``wall_s`` (training time of the
+        run(s) that produced it), ``num_images``, ``reused``.
+    """
+    settings = dict(
+        name=name, config=osp.abspath(config), epochs=epochs, seed=seed,
+        cfg_options={k: repr(v) for k, v in (cfg_options or {}).items()},
+        warmup_epochs=warmup_epochs, amp=amp)
+    record = _read_json(osp.join(work_dir, STAGE_FILE))
+    started = _read_json(osp.join(work_dir, START_FILE))
+    for previous in (record, started):
+        if previous is not None and previous.get('settings',
+                                                 previous) != settings:
+            raise RuntimeError(
+                f'{work_dir} holds a {name!r} run with other settings '
+                f'({previous.get("settings", previous)} vs {settings}). Use '
+                'another --work-dir or delete that folder.')
+    if record is not None and osp.isfile(record['checkpoint']):
+        print(f'[{name}] finished earlier: reusing {record["checkpoint"]} '
+              f'({record["wall_s"]:.0f} s of training)', flush=True)
+        return dict(record, reused=True)
+
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = name
+    cfg.train_cfg.max_epochs = epochs
+    cfg.param_scheduler = warmup_cosine(epochs, warmup_epochs)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    if log_interval:
+        cfg.default_hooks.logger.interval = log_interval
+    if amp and torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key) and not torch.cuda.is_available():
+            cfg[key]['pin_memory'] = False
+    # an interrupted earlier run of the same settings continues
+    previous_wall = 0.
+    if started is not None and osp.isfile(
+            osp.join(work_dir, 'last_checkpoint')):
+        cfg.resume = True
+        cfg.load_from = None
+        previous_wall = started.get('wall_s', 0.)
+        print(f'[{name}] resuming the interrupted run in {work_dir}',
+              flush=True)
+    write_json(osp.join(work_dir, START_FILE), dict(settings=settings))
+
+    t0 = time.time()
+    runner = Runner.from_cfg(cfg)
+    num_images = len(runner.train_dataloader.dataset)
+    runner.train()
+    wall = previous_wall + time.time() - t0
+    checkpoint = osp.join(work_dir, f'epoch_{epochs}.pth')
+    if not osp.isfile(checkpoint):
+        raise RuntimeError(f'[{name}] training ended without {checkpoint}')
+    record = dict(
+        settings=settings,
+        name=name,
+        checkpoint=osp.abspath(checkpoint),
+        epochs=epochs,
+        num_images=num_images,
+        wall_s=wall,
+        log_dir=osp.abspath(runner.log_dir),
+        device=device_name(),
+        date=time.strftime('%Y-%m-%d'))
+    write_json(osp.join(work_dir, STAGE_FILE), record)
+    return dict(record, reused=False)
+
+
+def cached_eval(path: str, settings: dict, fn) -> dict:
+    """Return the evaluation stored in ``path`` for ``settings`` or run it.
+
+    Args:
+        path (str): JSON file of the result.
+        settings (dict): What the result depends on (checkpoint, sizes...).
+        fn (callable): Computes the result when it is not cached.
+    """
+    cached = _read_json(path)
+    if cached is not None and cached.get('settings') == settings:
+        print(f'[eval] reusing {path}', flush=True)
+        return dict(cached['result'], reused=True)
+    result = fn()
+    write_json(path, dict(settings=settings, result=result))
+    return dict(result, reused=False)
+
+
+def device_name() -> str:
+    """A short description of the machine the numbers were measured on."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return (f'{platform.processor() or platform.machine()} CPU, '
+            f'{os.cpu_count()} cores, torch threads '
+            f'{torch.get_num_threads()}')
+
+
+def markdown_table(header: List[str], rows: List[List]) -> str:
+    """A GitHub-markdown table."""
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '| ' + ' | '.join('---' for _ in header) + ' |']
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
