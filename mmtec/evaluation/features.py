@@ -8,7 +8,7 @@ so it comes from ``num_heads`` (default: width / 64, the ViT-S/B/L rule).
 """
 import math
 import sys
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
 from mmtec.checkpoint import to_plain_vit
+from mmtec.models.utils import embed_tokens
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
 
@@ -44,18 +45,6 @@ class FrozenViT(nn.Module):
     @property
     def num_heads(self) -> int:
         return self.vit.layers[0].attn.num_heads
-
-    def _embed(self, img: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
-        vit = self.vit
-        x, hw = vit.patch_embed(img)
-        x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + resize_pos_embed(
-            vit.pos_embed,
-            vit.patch_resolution,
-            hw,
-            mode=vit.interpolate_mode,
-            num_extra_tokens=1)
-        return x, hw
 
     @torch.no_grad()
     def tokens(self, img: torch.Tensor) -> torch.Tensor:
@@ -101,7 +90,7 @@ class FrozenViT(nn.Module):
         """
         layers = self.vit.layers
         layer = layer % len(layers)
-        x, hw = self._embed(img)
+        x, hw = embed_tokens(self.vit, img)
         for blk in layers[:layer]:
             x = blk(x)
         blk = layers[layer]

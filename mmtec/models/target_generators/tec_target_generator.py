@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones import VisionTransformer
-from mmpretrain.models.utils import resize_pos_embed
 
 from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
 from mmtec.registry import MODELS
+from ..utils import embed_tokens
 
 # Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
 BASE_ARCHS = {
@@ -219,14 +219,7 @@ class TECTargetGenerator(BaseModule):
             when ``with_attention`` is False).
         """
         vit = self.vit
-        x, hw = vit.patch_embed(img)
-        x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + resize_pos_embed(
-            vit.pos_embed,
-            vit.patch_resolution,
-            hw,
-            mode=vit.interpolate_mode,
-            num_extra_tokens=1)
+        x, _ = embed_tokens(vit, img)
         num_layers = len(vit.layers)
         feats = []
         for i, layer in enumerate(vit.layers[:-1]):
