@@ -6,7 +6,7 @@ and makes MMEngine load local checkpoints with ``weights_only=True``.
 from .checkpoint import register_safe_local_loader
 from .version import __version__
 
-from . import engine, models  # noqa: F401,E402  (registration)
+from . import datasets, engine, models  # noqa: F401,E402  (registration)
 from .model_zoo import register_tec_models  # noqa: E402
 
 register_safe_local_loader()

@@ -68,3 +68,55 @@ def test_linear_probe_separable():
     res = linear_probe(x, y, xt, yt, max_iter=50)
     assert res['top1'] == 100.
     assert res['weight_decay'] in (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def _has_fashion_mnist():
+    from mmtec.datasets import find_fashion_mnist
+    try:
+        find_fashion_mnist()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _has_fashion_mnist(),
+                    reason='apt-get install dataset-fashion-mnist')
+def test_knn_eval_tool_on_any_layout(tmp_path):
+    """The tool on a timm-layout (MAE-style) and an MMPretrain checkpoint."""
+    import importlib.util
+    import json
+    import os.path as osp
+
+    from vit_checkpoints import layouts, random_vit
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'mmtec_knn_eval_tool',
+        osp.join(root, 'tools', 'analysis_tools', 'knn_eval.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    vit = random_vit()
+    timm_ckpt, mm_ckpt = tmp_path / 'mae.pth', tmp_path / 'mm.pth'
+    torch.save(layouts(vit)['mae'][0], timm_ckpt)
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in vit.state_dict().items()}},
+               mm_ckpt)
+    data = str(tmp_path / 'data')
+    out = tmp_path / 'knn.json'
+    res = tool.main([
+        str(timm_ckpt), str(mm_ckpt), 'pixels', '--num-heads', '4',
+        '--linear', '--out', str(out), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data}',
+        f'test_dataloader.dataset.data_root={data}',
+        'train_dataloader.dataset.num_per_class=3',
+        'test_dataloader.dataset.num_per_class=2'
+    ])
+    saved = json.load(open(out))
+    a, b = res[str(timm_ckpt)], res[str(mm_ckpt)]
+    assert a['bank_size'] == 30 and a['test_size'] == 20
+    assert a['checkpoint_info']['layout'] == 'timm'
+    assert b['checkpoint_info']['layout'] == 'mmpretrain'
+    # same weights in two layouts: same features, same accuracy
+    assert a['knn_top1'] == b['knn_top1'] and \
+        a['linear_top1'] == b['linear_top1']
+    assert saved['pixels']['feature_dims'] == 3 * 28 * 28
+    assert 0 <= saved['pixels']['knn_top1'] <= 100

@@ -4,7 +4,7 @@ import torch
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 
-from mmtec.checkpoint import CheckpointLayoutError
+from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
 from mmtec.models import TECTargetGenerator
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
@@ -37,6 +37,7 @@ def test_every_layout_loads_with_the_right_values(tmp_path, name, caplog):
     path = tmp_path / f'{name}.pth'
     torch.save(ckpt, path)
     gen = generator(path)
+    assert to_plain_vit(str(path))[1]['layout'] == DETECTED[name]
     loaded = gen.vit.state_dict()
     for key, value in loaded.items():
         torch.testing.assert_close(value, expected[key], msg=key)

@@ -93,7 +93,9 @@ def layouts(vit):
         'mmpretrain': ({
             'state_dict': {**{'backbone.' + k: v
                               for k, v in canonical.items()},
-                           'neck.fc.weight': torch.randn(4, 4),
+                           # an MMPretrain MAE: its decoder is a neck too
+                           'neck.decoder_blocks.0.ln1.weight': torch.ones(8),
+                           'neck.mask_token': torch.zeros(1, 1, 8),
                            'head.fc.weight': torch.randn(10, 64)},
             'meta': {'epoch': 1}}, canonical),
     }

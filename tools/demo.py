@@ -195,6 +195,9 @@ def main(argv=None):
             ])
 
     wall_total = time.time() - t_start
+    # measured when each stage ran (reused stages keep their first timing)
+    train_s = mae['wall_s'] + tec['wall_s']
+    eval_s = sum(r['eval_s'] for r in results.values())
     bank_n, test_n = results['mae']['bank_size'], results['mae']['test_size']
     notes = (
         f'Fashion-MNIST, 28x28; pretraining on {train_imgs} train images '
@@ -204,14 +207,18 @@ def main(argv=None):
         f'features: bank/probe training set {bank_n} train images, '
         f'{test_n} test images. ViT width 192, depth 6, 3 heads, patch 4. '
         f'Machine: {device_name()}. Date: {time.strftime("%Y-%m-%d")}. '
-        f'This invocation: {wall_total:.0f} s wall.')
+        f'Measured: training {train_s:.0f} s + evaluation {eval_s:.0f} s; '
+        f'this invocation {wall_total:.0f} s wall'
+        + (' (finished stages reused).'
+           if mae['reused'] or tec['reused'] else '.'))
     md = f'# TEC demo results\n\n{table}\n\n{notes}\n'
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(md)
     write_json(osp.join(work_dir, 'results.json'), dict(
         rows=records, scale=args.scale, seed=args.seed,
         feature=args.feature, bank_size=bank_n, test_size=test_n,
-        train_images=train_imgs, wall_s=wall_total, device=device_name(),
+        train_images=train_imgs, wall_s=wall_total, train_s=train_s,
+        eval_s=eval_s, device=device_name(),
         date=time.strftime('%Y-%m-%d'),
         reused=dict(mae=mae['reused'], tec=tec['reused']),
         attention_maps=vis_path))

@@ -121,7 +121,7 @@ def detect_layout(state_dict: Dict) -> str:
     keys = set(_strip_wrappers(state_dict))
     if any(
             k.startswith(('input_adapter.', 'encoder_adapter.',
-                          '__outer__.neck.')) for k in keys):
+                          '__outer__.neck.feature_branch.')) for k in keys):
         return 'mmtec'
     if 'patch_embed.projection.weight' in keys:
         return 'mmpretrain'

@@ -63,6 +63,9 @@ RUNS = {
 }
 
 
+NOTES_MARKER = '<!-- notes: kept when the study regenerates this file -->'
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Small-scale TEC study on Fashion-MNIST')
@@ -293,6 +296,11 @@ def main(argv=None):
     md = (f'# {title}\n\n{table}\n\n![study]({osp.basename(args.out_png)})'
           f'\n\n## Setup\n\n{setup}')
     os.makedirs(osp.dirname(osp.abspath(args.out_md)), exist_ok=True)
+    # hand-written notes below the marker survive a regeneration
+    if osp.isfile(args.out_md):
+        old = open(args.out_md).read()
+        if NOTES_MARKER in old:
+            md += '\n' + old[old.index(NOTES_MARKER):]
     with open(args.out_md, 'w') as f:
         f.write(md)
     write_json(osp.join(args.work_dir, 'study.json'), dict(
