@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from mmtec.checkpoint import (BackboneCheckpointError, load_state_dict_checked,
-                              safe_load)
+                              safe_load, to_plain_vit, unwrap_state_dict)
 
 __all__ = [
     'BackboneCheckpointError', 'canonical_to_mmdet',
@@ -44,15 +44,6 @@ _STEM_KEY = 'patch_embed.projection.weight'
 # --------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------
-def _unwrap(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    for key in ('state_dict', 'model'):
-        value = checkpoint.get(key)
-        if isinstance(value, dict) and any(
-                isinstance(v, torch.Tensor) for v in value.values()):
-            return value
-    return checkpoint
-
-
 def read_checkpoint_state_dict(checkpoint: Union[str, dict],
                                prefix: Optional[str] = None
                                ) -> Dict[str, torch.Tensor]:
@@ -76,7 +67,7 @@ def read_checkpoint_state_dict(checkpoint: Union[str, dict],
         raise BackboneCheckpointError(
             f'{source}: expected a dict of weights, got '
             f'{type(checkpoint).__name__}.')
-    state = _unwrap(checkpoint)
+    state, _ = unwrap_state_dict(checkpoint)
     if prefix:
         inner = {
             k[len(prefix):]: v
@@ -104,19 +95,10 @@ def to_canonical(src: Union[str, dict]) -> Dict[str, torch.Tensor]:
     :func:`mmtec.checkpoint.to_plain_vit`.
     """
     if isinstance(src, dict):
-        state = _unwrap(src)
+        state, _ = unwrap_state_dict(src)
         if _STEM_KEY in state and 'layers.0.attn.qkv.weight' in state:
             return OrderedDict(state)
-    try:
-        from mmtec.checkpoint import to_plain_vit
-    except ImportError as err:  # pragma: no cover - colleague's module
-        raise BackboneCheckpointError(
-            'This checkpoint is not in the canonical MMPretrain ViT layout '
-            'and mmtec.checkpoint.to_plain_vit is not available to convert '
-            'it.') from err
-    out = to_plain_vit(src)
-    # the contract returns the state dict, the implementation (dict, info)
-    return out[0] if isinstance(out, tuple) else out
+    return to_plain_vit(src)[0]
 
 
 def _layer_ids(state: Dict[str, torch.Tensor]) -> List[int]:
@@ -206,14 +188,41 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
     """
     canonical = to_canonical(src)
     state, dropped = canonical_to_mmdet_state_dict(canonical)
+    return downstream_checkpoint(
+        canonical, state, dropped, MMDET_LAYOUT,
+        ['layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'],
+        'mmtec.converters.mmdet_layout.canonical_to_mmdet')
+
+
+def downstream_checkpoint(canonical: Dict[str, torch.Tensor],
+                          state: Dict[str, torch.Tensor], dropped: List[str],
+                          layout: str, new_by_design: List[str],
+                          converter: str) -> dict:
+    """``{'state_dict', 'meta'}`` of a converted backbone, weights-only safe.
+
+    Args:
+        canonical (dict): The canonical plain-ViT dict it came from.
+        state (dict): The converted backbone-local weights.
+        dropped (list[str]): Canonical keys left out or folded away.
+        layout (str): Name of the target layout.
+        new_by_design (list[str]): Keys the backbone initialises itself.
+        converter (str): The converting function, for the record.
+    """
     meta = dict(
-        layout=MMDET_LAYOUT,
+        layout=layout,
         source_layout='mmpretrain.VisionTransformer',
         arch=describe_arch(canonical),
         dropped_keys=sorted(dropped),
-        new_by_design=['layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'],
-        converter='mmtec.converters.mmdet_layout.canonical_to_mmdet')
+        new_by_design=new_by_design,
+        converter=converter)
     return dict(state_dict=state, meta=meta)
+
+
+def save_checkpoint(ckpt: dict, out_file: str) -> dict:
+    """Save a converted checkpoint, creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    torch.save(ckpt, out_file)
+    return ckpt
 
 
 def save_mmdet_checkpoint(src: Union[str, dict], out_file: str) -> dict:
@@ -222,10 +231,7 @@ def save_mmdet_checkpoint(src: Union[str, dict], out_file: str) -> dict:
     Returns:
         dict: The saved checkpoint.
     """
-    ckpt = canonical_to_mmdet(src)
-    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-    torch.save(ckpt, out_file)
-    return ckpt
+    return save_checkpoint(canonical_to_mmdet(src), out_file)
 
 
 # --------------------------------------------------------------------------

@@ -18,14 +18,14 @@ What differs from a plain ViT:
 * no final norm in the MAE recipe (``final_norm=False``): ``ln1.*`` is
   dropped.
 """
-import os
 import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple, Union
 
 import torch
 
-from .mmdet_layout import describe_arch, to_canonical
+from .mmdet_layout import (downstream_checkpoint, save_checkpoint,
+                           to_canonical)
 
 __all__ = [
     'canonical_to_mmseg', 'canonical_to_mmseg_state_dict',
@@ -88,17 +88,11 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
     """
     canonical = to_canonical(src)
     state, dropped = canonical_to_mmseg_state_dict(canonical)
-    meta = dict(
-        layout=MMSEG_LAYOUT,
-        source_layout='mmpretrain.VisionTransformer',
-        arch=describe_arch(canonical),
-        dropped_keys=sorted(dropped),
-        new_by_design=[
+    return downstream_checkpoint(
+        canonical, state, dropped, MMSEG_LAYOUT, [
             'layers.N.attn.relative_position_bias_table',
             'layers.N.attn.relative_position_index'
-        ],
-        converter='mmtec.converters.mmseg_layout.canonical_to_mmseg')
-    return dict(state_dict=state, meta=meta)
+        ], 'mmtec.converters.mmseg_layout.canonical_to_mmseg')
 
 
 def save_mmseg_checkpoint(src: Union[str, dict], out_file: str) -> dict:
@@ -107,7 +101,4 @@ def save_mmseg_checkpoint(src: Union[str, dict], out_file: str) -> dict:
     Returns:
         dict: The saved checkpoint.
     """
-    ckpt = canonical_to_mmseg(src)
-    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-    torch.save(ckpt, out_file)
-    return ckpt
+    return save_checkpoint(canonical_to_mmseg(src), out_file)
