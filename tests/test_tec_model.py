@@ -119,6 +119,13 @@ def test_base_is_not_saved_and_not_optimised(base_path):
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert not in_optimizer & base_ids
     assert in_optimizer == trainable
+    # without a paramwise_cfg the base model is left out as well
+    plain = build_optim_wrapper(
+        model,
+        dict(constructor='TrainableParamsOptimWrapperConstructor',
+             optimizer=dict(type='AdamW', lr=1e-3)))
+    assert {id(p) for g in plain.optimizer.param_groups
+            for p in g['params']} == trainable
     saving = MODELS.build(tec_cfg(base_path, save_target_generator=True))
     assert any(k.startswith('target_generator.')
                for k in saving.state_dict())

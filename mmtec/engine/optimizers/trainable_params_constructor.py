@@ -23,6 +23,12 @@ class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             ``DefaultOptimWrapperConstructor``.
     """
 
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg=None):
+        # a non-empty paramwise_cfg makes the parent build parameter groups
+        # through add_params, which is where frozen parameters are left out
+        super().__init__(optim_wrapper_cfg, paramwise_cfg or
+                         dict(bias_decay_mult=1.0))
+
     def add_params(self, params: List[dict], module: nn.Module,
                    prefix: str = '', is_dcn_module=None) -> None:
         if not any(p.requires_grad for p in module.parameters()):
@@ -30,9 +36,3 @@ class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         groups: List[dict] = []
         super().add_params(groups, module, prefix, is_dcn_module)
         params.extend(g for g in groups if g['params'][0].requires_grad)
-
-    def __call__(self, model: nn.Module):
-        if not self.paramwise_cfg:
-            # force the param-group path so add_params filters frozen ones
-            self.paramwise_cfg = dict(bias_decay_mult=1.0)
-        return super().__call__(model)
