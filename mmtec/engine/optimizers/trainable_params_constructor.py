@@ -27,7 +27,7 @@ class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         # a non-empty paramwise_cfg makes the parent build parameter groups
         # through add_params, which is where frozen parameters are left out
         super().__init__(optim_wrapper_cfg, paramwise_cfg or
-                         dict(bias_decay_mult=1.0))
+                         dict(custom_keys={}))
 
     def add_params(self, params: List[dict], module: nn.Module,
                    prefix: str = '', is_dcn_module=None) -> None:
