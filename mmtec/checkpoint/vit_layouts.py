@@ -16,6 +16,7 @@ from typing import Dict, List, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from .errors import CheckpointLayoutError
 from .safe_load import safe_load
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
@@ -36,23 +37,12 @@ _TIMM_TO_MMPRETRAIN = [
     (r'^norm\.', 'ln1.'),
 ]
 
-# Canonical keys of a plain ViT, one block's worth.
-_BLOCK_KEYS = ('ln1.weight', 'ln1.bias', 'attn.qkv.weight', 'attn.qkv.bias',
-               'attn.proj.weight', 'attn.proj.bias', 'ln2.weight', 'ln2.bias',
-               'ffn.layers.0.0.weight', 'ffn.layers.0.0.bias',
-               'ffn.layers.1.weight', 'ffn.layers.1.bias')
-
 # Parts of a checkpoint that are not the ViT encoder and are dropped.
 _IGNORED = re.compile(
     r'^(head\.|fc_norm\.|neck\.|decoder|mask_token|target_generator\.|'
     r'data_preprocessor\.|forward_fea_decoder\.|forward_att_decoder\.|'
     r'encoder_adaptor\.|encoder_adapter\.|pre_logits\.|masked_embed)')
 
-LAYOUTS = ('mmtec', 'mmpretrain', 'tec_raw', 'timm')
-
-
-class CheckpointLayoutError(ValueError):
-    """A checkpoint is not a ViT in any layout mmtec knows."""
 
 
 def unwrap_state_dict(checkpoint: dict) -> Tuple[Dict, str]:
@@ -263,11 +253,3 @@ def describe_plain_vit(state_dict: Dict, source: str = '<dict>') -> dict:
         num_patches=state_dict['pos_embed'].shape[1] - 1,
         has_final_norm='ln1.weight' in state_dict)
 
-
-def block_keys(num_layers: int) -> List[str]:
-    """All canonical keys a plain ViT of ``num_layers`` blocks must have."""
-    keys = ['cls_token', 'pos_embed', 'patch_embed.projection.weight',
-            'patch_embed.projection.bias']
-    for i in range(num_layers):
-        keys += [f'layers.{i}.{k}' for k in _BLOCK_KEYS]
-    return keys
