@@ -42,9 +42,9 @@ def test_mmengine_training_checkpoint_loads_with_weights_only(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     torch.save({'state_dict': {'w': torch.ones(1)}, 'x': Evil()},
                tmp_path / 'evil.pth')
-    with pytest.raises(RuntimeError, match='weights_only=True'):
+    with pytest.raises(RuntimeError, match='os.system|posix.system'):
         safe_load(str(tmp_path / 'evil.pth'))
-    with pytest.raises(RuntimeError, match='weights_only=True'):
+    with pytest.raises(RuntimeError, match='os.system|posix.system'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'evil.pth'))
 
 

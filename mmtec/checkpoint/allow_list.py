@@ -157,7 +157,8 @@ class PendingArray:
             _refuse(f'array of shape {shape} and dtype {dtype} does not '
                     f'match its {len(raw)} bytes')
         flat = np.frombuffer(raw, dtype=dtype)
-        self.array = flat.reshape(shape, order='F' if fortran else 'C').copy()
+        self.array = flat.reshape(
+            shape, order='F' if fortran else 'C').copy(order='K')
 
 
 def numpy_reconstruct(cls, shape, typecode) -> PendingArray:
@@ -168,7 +169,9 @@ def numpy_reconstruct(cls, shape, typecode) -> PendingArray:
     """
     if cls is not NdarrayName or shape != (0, ) or typecode != b'b' or \
             type(shape) is not tuple or type(shape[0]) is not int:
-        _refuse(f'_reconstruct{(cls, shape, typecode)!r:.80}')
+        _refuse(f'numpy _reconstruct called with '
+                f'{getattr(cls, "__name__", cls)!r:.40}, {shape!r:.40}, '
+                f'{typecode!r:.20}; numpy pickles (ndarray, (0,), b"b")')
     return PendingArray()
 
 
@@ -205,7 +208,10 @@ class PendingHistoryBuffer:
 
     __slots__ = ('buffer', )
 
-    def __new__(cls):
+    def __new__(cls, *args, **kwargs):
+        if args or kwargs:
+            _refuse('HistoryBuffer(...) called with arguments; MMEngine '
+                    'pickles it without')
         self = object.__new__(cls)
         self.buffer = None
         return self
@@ -248,9 +254,10 @@ def history_buffer_statistic(owner, name) -> StatisticName:
     """
     if owner is not PendingHistoryBuffer or type(name) is not str or \
             name not in STATISTICS:
-        _refuse(f'getattr({getattr(owner, "__name__", type(owner).__name__)}'
-                f', {name!r:.40}): only HistoryBuffer statistics '
-                f'{STATISTICS} are accepted')
+        owner = 'HistoryBuffer' if owner is PendingHistoryBuffer else \
+            type(owner).__name__
+        _refuse(f'it calls getattr({owner}, {name!r:.40}); getattr is only '
+                f'accepted for the HistoryBuffer statistics {STATISTICS}')
     return StatisticName(name)
 
 

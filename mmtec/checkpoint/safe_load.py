@@ -159,11 +159,10 @@ _REFUSED_CONSTRUCTS = ('Unsupported global', 'Can only', 'Trying to call',
 
 def _unsafe(filename: str, what: str) -> UnsafeCheckpointError:
     return UnsafeCheckpointError(
-        f'Refused to load "{filename}": it holds {what}, which the '
-        'checkpoint loader does not allow (it rebuilds only tensors, plain '
-        'data, numpy numbers/arrays and MMEngine HistoryBuffers). Loading '
-        'it anyway could run code hidden in the file: it may be malicious. '
-        + how_to_trust(filename), filename, what)
+        f'Refused to load "{filename}": {what}. The checkpoint loader only '
+        'rebuilds tensors, plain data, numpy numbers/arrays and MMEngine '
+        'HistoryBuffers; anything else could run code hidden in the file, '
+        'which may be malicious. ' + how_to_trust(filename), filename, what)
 
 
 def _load_pickled(filename: str, map_location: Any) -> Any:
@@ -179,15 +178,16 @@ def _load_pickled(filename: str, map_location: Any) -> Any:
         message = str(err)
         found = _UNSUPPORTED_GLOBAL.search(message)
         if found:
-            raise _unsafe(filename, f'the global {found.group(1)}') from None
+            raise _unsafe(filename, f'it uses the global {found.group(1)}, '
+                          'which is not allowed') from None
         if any(s in message for s in _REFUSED_CONSTRUCTS):
             first = message.split('\n')[0].strip() or message
             for line in message.splitlines():
                 if any(s in line for s in _REFUSED_CONSTRUCTS):
                     first = line.strip()
                     break
-            raise _unsafe(filename, f'a construct torch refuses ({first})'
-                          ) from None
+            raise _unsafe(filename, f'it uses a construct that is not '
+                          f'allowed ({first})') from None
         raise CorruptCheckpointError(
             f'Checkpoint file "{filename}" is corrupt: {message.strip()}. '
             f'{_AGAIN}', filename) from None
@@ -234,9 +234,9 @@ def safe_load(filename: str, map_location: Any = 'cpu',
         if not (trust or is_trusted(filename)):
             raise
         print_log(
-            f'LOADING "{filename}" WITHOUT THE ALLOW-LIST: it holds '
-            f'{err.refused}. It can run any code it contains; this was '
-            'allowed because the file is marked as trusted.',
+            f'LOADING "{filename}" WITHOUT THE ALLOW-LIST ({err.refused}): '
+            'it can run any code it contains. Allowed only because the file '
+            'is marked as trusted.',
             logger='current',
             level=logging.WARNING)
         return torch.load(
