@@ -15,10 +15,10 @@ from mmengine.logging import HistoryBuffer, MessageHub, MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
-from hostile_pickles import (BUILD, EMPTY_DICT, EMPTY_LIST, FALSE, GETATTR,
+from hostile_pickles import (BUILD, EMPTY_LIST, FALSE, GETATTR,
                              HISTORY_BUFFER, NEWOBJ, NONE, NP_DTYPE,
                              NP_NDARRAY, NP_RECONSTRUCT, NP_SCALAR,
-                             REBUILD_FROM_TYPE, SETITEM, APPEND, TRUE, call,
+                             REBUILD_FROM_TYPE, APPEND, TRUE, call,
                              dict_of, dtype, exec_via_getattr, glob, i,
                              marker_code, ndarray, pickle_of, raw_bytes, s,
                              splice, tup)

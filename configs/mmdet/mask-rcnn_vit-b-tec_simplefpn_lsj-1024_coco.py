@@ -10,7 +10,7 @@ _base_ = [
 custom_imports = dict(imports=['mmtec.det'], allow_failed_imports=False)
 
 # The pretrained backbone: a plain ViT in the canonical MMPretrain layout or
-# converted with `tools/model_converters/tec2downstream.py --layout mmdet`
+# converted with `tools/model_converters/tec2vit.py --layout mmdet`
 # (mmtec.converters.canonical_to_mmdet). Override on the command line with
 #   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/ckpt.pth
 backbone_checkpoint = 'checkpoints/tec_vit-b_mmdet.pth'

@@ -8,7 +8,7 @@ _base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmtec.seg'], allow_failed_imports=False)
 
 # The pretrained backbone: a plain ViT in the canonical MMPretrain layout or
-# converted with `tools/model_converters/tec2downstream.py --layout mmseg`
+# converted with `tools/model_converters/tec2vit.py --layout mmseg`
 # (mmtec.converters.canonical_to_mmseg). Override on the command line with
 #   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/ckpt.pth
 backbone_checkpoint = 'checkpoints/tec_vit-b_mmseg.pth'

@@ -1,19 +1,12 @@
 """Load weights into a backbone, refusing anything that does not fit."""
 import re
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 
-from .vit_layouts import CheckpointLayoutError
-
-
-class BackboneCheckpointError(CheckpointLayoutError):
-    """A backbone checkpoint does not fit the backbone it is loaded into.
-
-    Args:
-        message (str): What does not fit (missing, unexpected and
-            shape-mismatched keys) and how to fix it.
-    """
+from .errors import BackboneCheckpointError
+from .layout_reader import read_state_dict, to_canonical
+from .pos_embed import resize_abs_pos_embed
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:
@@ -71,7 +64,7 @@ def load_state_dict_checked(module: torch.nn.Module,
         if not any(k in own for k in state_dict):
             hint = (' None of its keys belong to this backbone: convert the '
                     'checkpoint first (mmtec.converters / tools/'
-                    'model_converters/tec2downstream.py) or set the right '
+                    'model_converters/tec2vit.py) or set the right '
                     '`prefix`.')
         raise BackboneCheckpointError(
             f'Checkpoint {source} does not fit {type(module).__name__}: '
@@ -96,3 +89,89 @@ def load_state_dict_checked(module: torch.nn.Module,
         expected=sorted(expected),
         new=sorted(new),
         ignored=sorted(skipped))
+
+
+class CheckedPretrainedMixin:
+    """Checked loading of pretrained ViT weights, for downstream backbones.
+
+    ``load_pretrained`` reads any file or dict the layout reader knows
+    (through the project's loader), converts it to the canonical plain ViT
+    unless it already is, lets the backbone turn that into its own layout
+    (:meth:`_to_own_layout`), resizes the absolute position table to the
+    backbone's, and loads it with :func:`load_state_dict_checked`, so a
+    checkpoint that does not fit raises instead of leaving random weights.
+
+    A backbone sets ``new_by_design`` (regexes of its keys a plain ViT does
+    not have) and overrides :meth:`_to_own_layout` (and
+    :meth:`_ignored_keys` if some checkpoint keys have no use).
+    """
+
+    new_by_design: Tuple[str, ...] = ()
+    pretrained_load_report = None
+
+    def _to_own_layout(self, state: Dict[str, torch.Tensor]
+                       ) -> Dict[str, torch.Tensor]:
+        """Canonical plain-ViT keys -> this backbone's keys."""
+        return state
+
+    def _ignored_keys(self) -> Tuple[str, ...]:
+        return ()
+
+    def _pos_embed_extra_tokens(self) -> int:
+        return 1
+
+    def _resize_pos_embed(self, state: Dict[str, torch.Tensor]) -> None:
+        own = getattr(self, 'pos_embed', None)
+        ck = state.get('pos_embed')
+        if own is None or ck is None or ck.shape[-1] != own.shape[-1]:
+            return  # a mismatch is reported by the checked load
+        state['pos_embed'] = resize_abs_pos_embed(
+            ck, own.shape[1], self._pos_embed_extra_tokens())
+
+    @staticmethod
+    def _split_init_cfg(init_cfg) -> Tuple[List[dict], List[dict]]:
+        """``(pretrained, others)`` entries of an ``init_cfg``."""
+        cfgs = init_cfg or []
+        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        return pretrained, [c for c in cfgs if c.get('type') != 'Pretrained']
+
+    def _load_pretrained_cfg(self, cfg: dict) -> dict:
+        if not cfg.get('checkpoint'):
+            raise ValueError(
+                f'{type(self).__name__}: init_cfg Pretrained has no '
+                '`checkpoint`; set it to a TEC checkpoint (e.g. converted by '
+                'tools/model_converters/tec2vit.py).')
+        return self.load_pretrained(
+            cfg['checkpoint'], cfg.get('prefix'), trust=cfg.get('trust',
+                                                                False))
+
+    def load_pretrained(self, checkpoint, prefix: Optional[str] = None,
+                        logger=None, trust: bool = False) -> dict:
+        """Load (and check) pretrained weights.
+
+        Args:
+            checkpoint (str | dict): Path or loaded checkpoint in any layout
+                the layout reader knows.
+            prefix (str, optional): Key prefix to select and strip.
+            logger: MMEngine logger; None means the current one.
+            trust (bool): The config marks the file as trusted.
+
+        Returns:
+            dict: The load report (``loaded``, ``expected``, ``new``,
+            ``ignored`` key lists), also kept in
+            ``self.pretrained_load_report``.
+        """
+        source = checkpoint if isinstance(checkpoint, str) else '<dict>'
+        state = to_canonical(read_state_dict(checkpoint, prefix, trust))
+        state = self._to_own_layout(state)
+        self._resize_pos_embed(state)
+        report = load_state_dict_checked(
+            self,
+            state,
+            new_by_design=self.new_by_design,
+            ignored=self._ignored_keys(),
+            source=source,
+            logger=logger)
+        self.pretrained_load_report = report
+        return report

@@ -16,11 +16,18 @@ class CheckpointError(RuntimeError):
 
     def __init__(self, message: str, filename: str = None):
         super().__init__(message)
-        self.filename = filename
+        # not ``filename``: OSError subclasses would reformat their message
+        self.checkpoint_file = filename
 
 
-class CheckpointNotFoundError(CheckpointError):
-    """The checkpoint path names no file."""
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint path names no file.
+
+    Also a ``FileNotFoundError``, for callers that catch that.
+    """
+
+    def __new__(cls, message: str, filename: str = None):
+        return FileNotFoundError.__new__(cls, message)
 
 
 class EmptyCheckpointError(CheckpointError):
@@ -54,4 +61,13 @@ class CheckpointLayoutError(CheckpointError, ValueError):
     """A checkpoint is not a ViT in any layout mmtec knows.
 
     Also a ``ValueError``, as it was before the loader had its own errors.
+    """
+
+
+class BackboneCheckpointError(CheckpointLayoutError):
+    """A backbone checkpoint does not fit the backbone it is loaded into.
+
+    Args:
+        message (str): What does not fit (missing, unexpected and
+            shape-mismatched keys) and how to fix it.
     """

@@ -14,114 +14,26 @@ what a ViTDet backbone has no use for:
 The relative position tables (``layers.N.attn.rel_pos_h/w``) are new by
 design: they start at zero, which leaves the pretrained attention unchanged.
 
-This module also holds the helpers both downstream layouts share: reading a
-checkpoint without running pickled code, and loading a state dict into a
-backbone so that a checkpoint that does not fit raises instead of leaving
-random weights behind. It imports neither MMDetection nor MMSegmentation.
+This module also holds what both downstream layouts share when writing
+(the ``{'state_dict', 'meta'}`` record and saving it). Reading is the
+layout reader's job (:mod:`mmtec.checkpoint`). It imports neither
+MMDetection nor MMSegmentation.
 """
-import os
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 
-from mmtec.checkpoint import (BackboneCheckpointError, load_state_dict_checked,
-                              safe_load, to_plain_vit, unwrap_state_dict)
+from mmtec.checkpoint import describe_arch, to_canonical
+from .file_writer import save_converted
 
 __all__ = [
-    'BackboneCheckpointError', 'canonical_to_mmdet',
-    'canonical_to_mmdet_state_dict', 'save_mmdet_checkpoint',
-    'read_checkpoint_state_dict', 'load_state_dict_checked',
-    'resize_abs_pos_embed', 'to_canonical'
+    'canonical_to_mmdet', 'canonical_to_mmdet_state_dict',
+    'save_mmdet_checkpoint', 'downstream_checkpoint', 'save_checkpoint'
 ]
 
 MMDET_LAYOUT = 'mmtec.ViTDetBackbone'
-_STEM_KEY = 'patch_embed.projection.weight'
-
-
-# --------------------------------------------------------------------------
-# reading
-# --------------------------------------------------------------------------
-def read_checkpoint_state_dict(checkpoint: Union[str, dict],
-                               prefix: Optional[str] = None
-                               ) -> Dict[str, torch.Tensor]:
-    """Read the weights of a backbone from a file or a loaded checkpoint.
-
-    Args:
-        checkpoint (str | dict): A path (loaded with ``weights_only=True``)
-            or a checkpoint dict, bare or under ``state_dict``/``model``.
-        prefix (str, optional): Keep only keys under this prefix and strip
-            it (e.g. ``'backbone.'`` for a full detector checkpoint). When
-            None, a ``backbone.`` prefix is stripped if the weights have no
-            top-level patch embedding.
-
-    Returns:
-        dict: ``name -> tensor``, backbone-local names.
-    """
-    source = checkpoint if isinstance(checkpoint, str) else '<dict>'
-    if isinstance(checkpoint, str):
-        checkpoint = safe_load(checkpoint, map_location='cpu')
-    if not isinstance(checkpoint, dict):
-        raise BackboneCheckpointError(
-            f'{source}: expected a dict of weights, got '
-            f'{type(checkpoint).__name__}.')
-    state, _ = unwrap_state_dict(checkpoint)
-    if prefix:
-        inner = {
-            k[len(prefix):]: v
-            for k, v in state.items() if k.startswith(prefix)
-        }
-        if not inner:
-            raise BackboneCheckpointError(
-                f'{source}: no key starts with prefix "{prefix}"; first keys '
-                f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
-        state = inner
-    elif _STEM_KEY not in state and 'backbone.' + _STEM_KEY in state:
-        state = {
-            k[len('backbone.'):]: v
-            for k, v in state.items() if k.startswith('backbone.')
-        }
-    return OrderedDict((k, v) for k, v in state.items()
-                       if isinstance(v, torch.Tensor))
-
-
-def to_canonical(src: Union[str, dict]) -> Dict[str, torch.Tensor]:
-    """Canonical plain-ViT state dict from any checkpoint mmtec understands.
-
-    A dict already in the canonical layout is used as it is; anything else
-    (a path, timm/MAE/iBOT/TEC layouts) goes through
-    :func:`mmtec.checkpoint.to_plain_vit`.
-    """
-    if isinstance(src, dict):
-        state, _ = unwrap_state_dict(src)
-        if _STEM_KEY in state and 'layers.0.attn.qkv.weight' in state:
-            return OrderedDict(state)
-    return to_plain_vit(src)[0]
-
-
-def _layer_ids(state: Dict[str, torch.Tensor]) -> List[int]:
-    return sorted({
-        int(m.group(1))
-        for m in (re.match(r'^layers\.(\d+)\.', k) for k in state) if m
-    })
-
-
-def describe_arch(state: Dict[str, torch.Tensor]) -> dict:
-    """Architecture read from the shapes of a (canonical-like) ViT dict."""
-    proj = state[_STEM_KEY]
-    arch = dict(
-        embed_dims=int(proj.shape[0]),
-        in_channels=int(proj.shape[1]),
-        patch_size=int(proj.shape[-1]),
-        num_layers=len(_layer_ids(state)))
-    if 'layers.0.ffn.layers.0.0.weight' in state:
-        arch['feedforward_channels'] = int(
-            state['layers.0.ffn.layers.0.0.weight'].shape[0])
-    if 'pos_embed' in state:
-        arch['pos_embed_tokens'] = int(state['pos_embed'].shape[1])
-    return arch
 
 
 # --------------------------------------------------------------------------
@@ -218,47 +130,25 @@ def downstream_checkpoint(canonical: Dict[str, torch.Tensor],
     return dict(state_dict=state, meta=meta)
 
 
-def save_checkpoint(ckpt: dict, out_file: str) -> dict:
-    """Save a converted checkpoint, creating its folder."""
-    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-    torch.save(ckpt, out_file)
+def save_checkpoint(ckpt: dict, out_file: str, file_format: str = None
+                    ) -> dict:
+    """Save a converted checkpoint (see
+    :func:`~mmtec.converters.save_converted`)."""
+    save_converted(ckpt, out_file, file_format, overwrite=True)
     return ckpt
 
 
-def save_mmdet_checkpoint(src: Union[str, dict], out_file: str) -> dict:
+def save_mmdet_checkpoint(src: Union[str, dict], out_file: str,
+                          file_format: str = None) -> dict:
     """Convert ``src`` with :func:`canonical_to_mmdet` and save it.
+
+    Args:
+        src (str | dict): See :func:`canonical_to_mmdet`.
+        out_file (str): Where to write.
+        file_format (str, optional): ``'pth'`` or ``'safetensors'``;
+            defaults to the extension of ``out_file``.
 
     Returns:
         dict: The saved checkpoint.
     """
-    return save_checkpoint(canonical_to_mmdet(src), out_file)
-
-
-# --------------------------------------------------------------------------
-# loading into a module, shared with the mmseg layout
-# --------------------------------------------------------------------------
-def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
-                         num_extra_tokens: int = 1) -> torch.Tensor:
-    """Bicubically resize a square ``[1, extra + s*s, C]`` position table.
-
-    Same interpolation as MMPretrain's ``resize_pos_embed`` (bicubic,
-    ``align_corners=False``); extra tokens are kept as they are.
-    """
-    src_grid = pos_embed.shape[1] - num_extra_tokens
-    dst_grid = dst_tokens - num_extra_tokens
-    s, d = int(round(src_grid**0.5)), int(round(dst_grid**0.5))
-    if s * s != src_grid or d * d != dst_grid:
-        raise BackboneCheckpointError(
-            f'pos_embed with {pos_embed.shape[1]} tokens is not '
-            f'{num_extra_tokens} extra token(s) + a square grid.')
-    if s == d:
-        return pos_embed
-    extra, grid = pos_embed[:, :num_extra_tokens], pos_embed[:,
-                                                             num_extra_tokens:]
-    grid = grid.reshape(1, s, s, -1).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=(d, d), mode='bicubic',
-                         align_corners=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, d * d, -1).to(pos_embed.dtype)
-    return torch.cat([extra, grid], dim=1)
-
-
+    return save_checkpoint(canonical_to_mmdet(src), out_file, file_format)

@@ -24,8 +24,8 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from .mmdet_layout import (downstream_checkpoint, save_checkpoint,
-                           to_canonical)
+from mmtec.checkpoint import to_canonical
+from .mmdet_layout import downstream_checkpoint, save_checkpoint
 
 __all__ = [
     'canonical_to_mmseg', 'canonical_to_mmseg_state_dict',
@@ -95,10 +95,17 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
         ], 'mmtec.converters.mmseg_layout.canonical_to_mmseg')
 
 
-def save_mmseg_checkpoint(src: Union[str, dict], out_file: str) -> dict:
+def save_mmseg_checkpoint(src: Union[str, dict], out_file: str,
+                          file_format: str = None) -> dict:
     """Convert ``src`` with :func:`canonical_to_mmseg` and save it.
+
+    Args:
+        src (str | dict): See :func:`canonical_to_mmseg`.
+        out_file (str): Where to write.
+        file_format (str, optional): ``'pth'`` or ``'safetensors'``;
+            defaults to the extension of ``out_file``.
 
     Returns:
         dict: The saved checkpoint.
     """
-    return save_checkpoint(canonical_to_mmseg(src), out_file)
+    return save_checkpoint(canonical_to_mmseg(src), out_file, file_format)

@@ -1,23 +1,10 @@
 """Canonical plain ViT -> MMPretrain classifier and timm checkpoints."""
-import re
 from collections import OrderedDict
 from typing import Dict
 
 import torch
 
-# MMPretrain ViT names -> timm ViT names (inverse of the loader's mapping).
-_MMPRETRAIN_TO_TIMM = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.gamma1\.weight$', r'blocks.\1.ls1.gamma'),
-    (r'^layers\.(\d+)\.ffn\.gamma2\.weight$', r'blocks.\1.ls2.gamma'),
-    (r'^layers\.(\d+)\.attn\.', r'blocks.\1.attn.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-]
-
+from mmtec.checkpoint import mmpretrain_to_timm
 
 def canonical_to_mmpretrain(state_dict: Dict[str, torch.Tensor],
                             meta: dict = None) -> dict:
@@ -48,12 +35,5 @@ def canonical_to_timm(state_dict: Dict[str, torch.Tensor]) -> dict:
         dict: timm names (``cls_token``, ``pos_embed``, ``patch_embed.proj``,
         ``blocks.N.*``, ``norm.*``) to tensors.
     """
-    out = OrderedDict()
-    for key, value in state_dict.items():
-        new_key = key
-        for pattern, repl in _MMPRETRAIN_TO_TIMM:
-            new_key, n = re.subn(pattern, repl, new_key)
-            if n:
-                break
-        out[new_key] = value.clone()
-    return out
+    return OrderedDict(
+        (k, v.clone()) for k, v in mmpretrain_to_timm(state_dict).items())

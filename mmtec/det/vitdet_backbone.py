@@ -27,10 +27,8 @@ from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import initialize, trunc_normal_
 
 from mmdet.registry import MODELS
-from mmtec.converters.mmdet_layout import (canonical_to_mmdet_state_dict,
-                                           load_state_dict_checked,
-                                           read_checkpoint_state_dict,
-                                           resize_abs_pos_embed, to_canonical)
+from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
+from mmtec.converters.mmdet_layout import canonical_to_mmdet_state_dict
 
 
 def window_partition(x: torch.Tensor,
@@ -259,7 +257,7 @@ class ViTDetBlock(BaseModule):
 
 
 @MODELS.register_module()
-class ViTDetBackbone(BaseModule):
+class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
     """Plain ViT backbone for detection (ViTDet style), MMDetection registry.
 
     Weights: ``init_cfg=dict(type='Pretrained', checkpoint=PATH,
@@ -417,68 +415,48 @@ class ViTDetBackbone(BaseModule):
         if self.pos_embed is not None:
             trunc_normal_(self.pos_embed, std=.02)
 
-    def load_pretrained(self, checkpoint, prefix: Optional[str] = None,
-                        logger=None) -> dict:
-        """Load (and check) pretrained plain-ViT weights.
+    # relative position tables start at zero: no bias, pretrained attention
+    new_by_design = (r'\.rel_pos_[hw]$', )
 
-        Args:
-            checkpoint (str | dict): Path or loaded checkpoint, see the
-                class docstring for the accepted layouts.
-            prefix (str, optional): Key prefix to select and strip.
-            logger: MMEngine logger; None means the current one.
+    def _ignored_keys(self):
+        # without an absolute table the pretrained one has no use
+        return () if self.pos_embed is not None else (r'^pos_embed$', )
 
-        Returns:
-            dict: The load report (``loaded``, ``expected``, ``new``,
-            ``ignored`` key lists).
-        """
-        source = checkpoint if isinstance(checkpoint, str) else '<dict>'
-        state = read_checkpoint_state_dict(checkpoint, prefix)
-        if 'patch_embed.projection.weight' not in state:
-            # another layout (timm/MAE/TEC...): convert it to canonical
-            state = to_canonical(state)
+    def _pos_embed_extra_tokens(self) -> int:
+        return int(self.pretrain_use_cls_token)
+
+    def _to_own_layout(self, state):
+        """Canonical -> ViTDet keys; class slot and rel-pos tables fitted."""
         state, _ = canonical_to_mmdet_state_dict(state)
-        if 'pos_embed' in state and self.pos_embed is not None:
-            extra = int(self.pretrain_use_cls_token)
-            ck = state['pos_embed']
-            if extra and int(math.sqrt(ck.shape[1]))**2 == ck.shape[1]:
-                # a table without class slot: pad one (it is never used)
-                ck = torch.cat([ck.new_zeros(1, 1, ck.shape[2]), ck], dim=1)
-            if ck.shape[-1] == self.pos_embed.shape[-1]:
-                ck = resize_abs_pos_embed(ck, self.pos_embed.shape[1], extra)
-            state['pos_embed'] = ck
-        rel_keys = [k for k in state if k.endswith(('rel_pos_h', 'rel_pos_w'))]
-        for key in rel_keys:
-            own = self.state_dict().get(key)
+        ck = state.get('pos_embed')
+        if ck is not None and self.pretrain_use_cls_token and \
+                math.isqrt(ck.shape[1])**2 == ck.shape[1]:
+            # a table without class slot: pad one (it is never used)
+            state['pos_embed'] = torch.cat(
+                [ck.new_zeros(1, 1, ck.shape[2]), ck], dim=1)
+        own_state = self.state_dict()
+        for key in [k for k in state if k.endswith(('rel_pos_h',
+                                                     'rel_pos_w'))]:
+            own = own_state.get(key)
             if own is not None and state[key].shape[0] != own.shape[0] and \
                     state[key].shape[1] == own.shape[1]:
                 # tables trained at another size are stretched linearly
                 state[key] = F.interpolate(
                     state[key].t().unsqueeze(0), size=own.shape[0],
                     mode='linear').squeeze(0).t()
-        report = load_state_dict_checked(
-            self,
-            state,
-            new_by_design=(r'\.rel_pos_[hw]$', ),
-            # without an absolute table the pretrained one has no use
-            ignored=() if self.pos_embed is not None else (r'^pos_embed$', ),
-            source=source,
-            logger=logger)
-        self.pretrained_load_report = report
-        return report
+        return state
 
     def init_weights(self):
         """Random init, then the checked ``Pretrained`` load if configured.
 
         MMEngine's own ``PretrainedInit`` loads with ``strict=False`` and
-        only warns, so it is not used here.
+        only warns, so it is not used here. The ``Pretrained`` entry may
+        carry ``prefix`` and ``trust`` (see :mod:`mmtec.checkpoint.trust`).
         """
         self._random_init()
-        cfgs = self.init_cfg or []
-        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
-        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        pretrained, others = self._split_init_cfg(self.init_cfg)
         if others:
             initialize(self, others)
-        for cfg in cfgs:
-            if cfg.get('type') == 'Pretrained':
-                self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'))
+        for cfg in pretrained:
+            self._load_pretrained_cfg(cfg)
         self._is_init = True

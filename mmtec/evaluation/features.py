@@ -13,10 +13,9 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.backbones import VisionTransformer
-from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
-from mmtec.checkpoint import to_plain_vit
+from mmtec.checkpoint import resize_abs_pos_embed, to_plain_vit
 from mmtec.models.utils import embed_tokens
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
@@ -150,8 +149,8 @@ def load_frozen_vit(checkpoint: Union[str, dict],
         # lay the position embedding out for the evaluation size once
         new_side = img_size // info['patch_size']
         vit.pos_embed = nn.Parameter(
-            resize_pos_embed(vit.pos_embed, (side, side),
-                             (new_side, new_side), vit.interpolate_mode, 1))
+            resize_abs_pos_embed(vit.pos_embed, 1 + new_side**2, 1,
+                                 vit.interpolate_mode))
         vit.patch_resolution = (new_side, new_side)
     info = dict(info, num_heads=num_heads, img_size=img_size or trained_size)
     return FrozenViT(vit, info['has_final_norm'], info)

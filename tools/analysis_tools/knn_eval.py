@@ -57,6 +57,11 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='config overrides key=value, e.g. '
                         'test_dataloader.dataset.num_per_class=100')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', metavar='PATH',
+        help='load this file even if the checkpoint loader refuses it as '
+        'possibly malicious (it may then run code; logged as a WARNING). '
+        'Repeat for several files.')
     return parser.parse_args(argv)
 
 
@@ -64,6 +69,8 @@ def main(argv=None):
     args = parse_args(argv)
     import mmtec  # noqa: F401  (safe loading of checkpoints)
     from mmengine.config import Config, DictAction
+    from mmtec.checkpoint import trust_checkpoint
+    trust_checkpoint(args.trust_checkpoint)
     from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
 
     cfg = Config.fromfile(args.config)

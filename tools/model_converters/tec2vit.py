@@ -11,19 +11,21 @@ base model, and writes the backbone in the layout asked for:
 - ``mmdet``: mmtec's ViTDet-style backbone for MMDetection;
 - ``mmseg``: MMSegmentation's ``MAE`` backbone (UperNet recipe).
 
+The file is written with ``torch.save`` (``--format pth``) or as
+safetensors (``--format safetensors``, the default for a ``.safetensors``
+destination), a format that holds tensors only and cannot run code.
+
 Example:
     python tools/model_converters/tec2vit.py work_dirs/tec/epoch_800.pth \
-        checkpoints/tec_vit-b_mmpretrain.pth --layout mmpretrain
+        checkpoints/tec_vit-b_mmpretrain.safetensors --layout mmpretrain
 """
 import argparse
-import os
 import os.path as osp
 
-import torch
-
-from mmtec.checkpoint import to_plain_vit
+from mmtec.checkpoint import to_plain_vit, trust_checkpoint
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
-                              canonical_to_mmseg, canonical_to_timm)
+                              canonical_to_mmseg, canonical_to_timm,
+                              save_converted)
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 
@@ -47,17 +49,6 @@ def convert(state: dict, info: dict, layout: str) -> dict:
     raise ValueError(f'Unknown layout {layout!r}; choose from {LAYOUTS}.')
 
 
-def save_new_file(obj: dict, dst: str, overwrite: bool = False) -> None:
-    """Write ``dst`` atomically; refuse to replace a file unless asked."""
-    if osp.exists(dst) and not overwrite:
-        raise FileExistsError(
-            f'{dst} exists; pass --overwrite to replace it.')
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = dst + '.tmp'
-    torch.save(obj, tmp)
-    os.replace(tmp, dst)
-
-
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='TEC / mmtec / ViT checkpoint')
@@ -66,7 +57,15 @@ def parse_args():
         '--layout', choices=LAYOUTS, default='mmpretrain',
         help='layout of the output (default: mmpretrain)')
     parser.add_argument(
+        '--format', choices=('pth', 'safetensors'), default=None,
+        help='file format of dst (default: safetensors for a .safetensors '
+        'dst, else pth)')
+    parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing dst')
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='load src even if the checkpoint loader refuses it as possibly '
+        'malicious (it may then run code; logged as a WARNING)')
     return parser.parse_args()
 
 
@@ -74,9 +73,11 @@ def main():
     args = parse_args()
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise SystemExit('src and dst are the same file; choose another dst.')
+    if args.trust_checkpoint:
+        trust_checkpoint(args.src)
     state, info = to_plain_vit(args.src)
     out = convert(state, info, args.layout)
-    save_new_file(out, args.dst, args.overwrite)
+    save_converted(out, args.dst, args.format, args.overwrite)
     print(f'{args.src}: {info["layout"]} layout, ViT embed_dims='
           f'{info["embed_dims"]} depth={info["num_layers"]} patch='
           f'{info["patch_size"]} -> {args.dst} ({args.layout} layout)')

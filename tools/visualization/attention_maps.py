@@ -62,6 +62,11 @@ def parse_args(argv=None):
                         'ImageNet statistics otherwise')
     parser.add_argument('--cell', type=int, default=96,
                         help='pixels per grid cell')
+    parser.add_argument(
+        '--trust-checkpoint', action='append', metavar='PATH',
+        help='load this file even if the checkpoint loader refuses it as '
+        'possibly malicious (it may then run code; logged as a WARNING). '
+        'Repeat for several files.')
     return parser.parse_args(argv)
 
 
@@ -179,7 +184,9 @@ def plot_grid(imgs: np.ndarray, labels: List[str], maps: List[torch.Tensor],
 def main(argv=None):
     args = parse_args(argv)
     import mmtec  # noqa: F401  (safe checkpoint loading)
+    from mmtec.checkpoint import trust_checkpoint
     from mmtec.evaluation import load_frozen_vit
+    trust_checkpoint(args.trust_checkpoint)
     num_heads = args.num_heads or (HEADS[args.arch] if args.arch else None)
     models = [load_frozen_vit(c, num_heads, args.img_size)
               for c in args.checkpoints]

@@ -3,12 +3,12 @@ from typing import Sequence
 
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint import load_state_dict_checked, to_plain_vit
+from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
 from mmtec.registry import MODELS
 
 
 @MODELS.register_module()
-class PretrainedVisionTransformer(VisionTransformer):
+class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
     """A plain ViT for transfer that reads TEC checkpoints directly.
 
     The architecture is MMPretrain's ``VisionTransformer`` unchanged. With
@@ -18,7 +18,8 @@ class PretrainedVisionTransformer(VisionTransformer):
     adapter is merged into the class token. Unlike MMEngine's non-strict
     loading, every backbone weight must come from the file except
     ``new_by_design`` ones, and the log states what was loaded, so a wrong
-    file never leaves random weights behind.
+    file never leaves random weights behind. The ``init_cfg`` may carry
+    ``prefix`` and ``trust`` (see :mod:`mmtec.checkpoint.trust`).
 
     Args:
         new_by_design (Sequence[str]): Regexes of backbone keys allowed to be
@@ -32,22 +33,19 @@ class PretrainedVisionTransformer(VisionTransformer):
         super().__init__(*args, **kwargs)
         self.new_by_design = tuple(new_by_design)
 
-    def init_weights(self):
-        cfg = self.init_cfg
-        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
-            return super().init_weights()
-        if not cfg.get('checkpoint'):
-            raise ValueError(
-                'init_cfg.checkpoint is empty: set it to a TEC checkpoint '
-                '(e.g. converted by tools/model_converters/tec2vit.py).')
-        state, info = to_plain_vit(cfg['checkpoint'])
+    def _pos_embed_extra_tokens(self) -> int:
+        return self.num_extra_tokens
+
+    def _to_own_layout(self, state):
         if not self.final_norm:
             # the pretraining final norm has no place in a GAP classifier
             state = {k: v for k, v in state.items() if not k.startswith('ln1.')}
-        self._prepare_pos_embed(state, '')  # resize to this resolution
-        load_state_dict_checked(
-            self,
-            state,
-            new_by_design=self.new_by_design,
-            source=f'{cfg["checkpoint"]} ({info["layout"]} layout)')
+        return state
+
+    def init_weights(self):
+        pretrained, _ = self._split_init_cfg(self.init_cfg)
+        if not pretrained:
+            return super().init_weights()
+        for cfg in pretrained:
+            self._load_pretrained_cfg(cfg)
         self._is_init = True

@@ -1,12 +1,8 @@
 """MMPretrain's ImageClassifier that also loads bare ViT backbone files."""
 from mmpretrain.models.classifiers import ImageClassifier
 
-from mmtec.checkpoint import to_plain_vit
+from mmtec.checkpoint import is_bare_vit_key, to_plain_vit
 from mmtec.registry import MODELS
-
-_BARE_VIT_KEYS = ('cls_token', 'pos_embed')
-_BARE_VIT_PREFIXES = ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.',
-                      'layers.', 'ln1.')
 
 
 @MODELS.register_module()
@@ -28,10 +24,10 @@ class TECImageClassifier(ImageClassifier):
         self._register_load_state_dict_pre_hook(self._translate_bare_vit)
 
     def _translate_bare_vit(self, state_dict, prefix, *args, **kwargs):
+        # the layout reader decides which keys are a bare ViT's
         bare = [
             k for k in state_dict
-            if k[len(prefix):] in _BARE_VIT_KEYS
-            or k[len(prefix):].startswith(_BARE_VIT_PREFIXES)
+            if k.startswith(prefix) and is_bare_vit_key(k[len(prefix):])
         ]
         if not bare or any(
                 k.startswith(prefix + 'backbone.') for k in state_dict):

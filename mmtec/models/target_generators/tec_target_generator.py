@@ -90,6 +90,9 @@ class TECTargetGenerator(BaseModule):
         with_attention (bool): Compute the attention target. Defaults to
             True.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
+        trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
+            loader refuses it as possibly malicious (it may then run code;
+            logged as a WARNING). Defaults to False.
         init_cfg (dict, optional): Unused; weights come from ``checkpoint``.
     """
 
@@ -102,6 +105,7 @@ class TECTargetGenerator(BaseModule):
                  topk: int = 15,
                  with_attention: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 trust_checkpoint: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg=None)
         if not checkpoint:
@@ -132,14 +136,14 @@ class TECTargetGenerator(BaseModule):
         self.topk = topk
         self.with_attention = with_attention
         self.checkpoint = checkpoint
-        self.load_base_weights(checkpoint)
+        self.load_base_weights(checkpoint, trust_checkpoint)
         self.requires_grad_(False)
         self.eval()
 
-    def load_base_weights(self, checkpoint: str) -> None:
+    def load_base_weights(self, checkpoint: str, trust: bool = False) -> None:
         """Load and check the base model's weights from ``checkpoint``."""
         logger = MMLogger.get_current_instance()
-        state, info = to_plain_vit(checkpoint)
+        state, info = to_plain_vit(checkpoint, trust=trust)
         expected = (self.arch_settings['embed_dims'],
                     self.arch_settings['num_layers'],
                     self.arch_settings['feedforward_channels'],

@@ -1,0 +1,363 @@
+"""The one layout reader: any ViT checkpoint -> the canonical plain ViT.
+
+Every supported file (MAE, iBOT/DINO, DeiT/timm, MMPretrain, TEC released,
+TEC raw training checkpoints, mmtec's own pretraining checkpoints and the
+converted downstream files) is turned into the *canonical* plain-ViT state
+dict: the key layout of MMPretrain's ``VisionTransformer`` (``cls_token``,
+``pos_embed``, ``patch_embed.projection.*``, ``layers.N.{ln1,attn.qkv,
+attn.proj,ln2,ffn.layers.0.0,ffn.layers.1}.*`` and, when the source has
+one, the final norm ``ln1.*``). Input adapters are merged into the class
+token on the way, so the result is always a plain ViT.
+
+:func:`to_plain_vit` is the entry point: it reads the file through
+:func:`~mmtec.checkpoint.safe_load`, finds the weights, names the layout
+(:func:`detect_layout`) and hands them to that layout's small converter.
+:func:`read_state_dict` and :func:`to_canonical` are the same reader for
+backbones that select a prefix first.
+"""
+import re
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+from .errors import BackboneCheckpointError, CheckpointLayoutError
+from .key_table import timm_to_mmpretrain
+from .safe_load import safe_load
+
+# Where the weights sit inside a checkpoint dict, in order of preference.
+_CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
+# Prefixes that wrap a backbone (DDP, iBOT/DINO wrappers, MMPretrain).
+_WRAP_PREFIXES = ('module.', 'backbone.', 'encoder.')
+
+# Parts of a checkpoint that are not the ViT encoder and are dropped.
+_IGNORED = re.compile(
+    r'^(head\.|fc_norm\.|neck\.|decoder|mask_token|target_generator\.|'
+    r'data_preprocessor\.|forward_fea_decoder\.|forward_att_decoder\.|'
+    r'encoder_adaptor\.|encoder_adapter\.|pre_logits\.|masked_embed)')
+
+
+
+def unwrap_state_dict(checkpoint: dict,
+                      source: str = '<dict>') -> Tuple[Dict, str]:
+    """Find the weights inside a loaded checkpoint.
+
+    Args:
+        checkpoint (dict): What :func:`~mmtec.checkpoint.safe_load` returned.
+        source (str): Where it came from, for messages.
+
+    Returns:
+        tuple: the state dict and the container key it came from
+        (``''`` for a bare dict).
+    """
+    if not isinstance(checkpoint, dict):
+        raise CheckpointLayoutError(
+            f'{source}: expected a dict of weights, got '
+            f'{type(checkpoint).__name__}.')
+    for key in _CONTAINER_KEYS:
+        value = checkpoint.get(key)
+        if isinstance(value, dict) and any(
+                isinstance(v, torch.Tensor) for v in value.values()):
+            return value, key
+    return checkpoint, ''
+
+
+def _strip_wrappers(state_dict: Dict) -> Dict:
+    """Drop ``module.``/``backbone.``/``encoder.`` prefixes around a ViT.
+
+    The prefix is read off the patch-embedding key. Keys outside it (an
+    MMPretrain ``head.*``, an mmtec ``neck.*``) are kept as
+    ``__outer__.<key>`` so that the layout can still be recognised.
+    """
+    stems = [
+        k for k in state_dict
+        if k.endswith(('patch_embed.proj.weight',
+                       'patch_embed.projection.weight'))
+    ]
+    if len(stems) != 1:
+        return state_dict
+    prefix = stems[0][:stems[0].index('patch_embed.')]
+    rest = prefix
+    while rest:
+        wrapper = next((w for w in _WRAP_PREFIXES if rest.startswith(w)),
+                       None)
+        if wrapper is None:
+            return state_dict  # an unknown wrapper: leave it to the checks
+        rest = rest[len(wrapper):]
+    if not prefix:
+        return state_dict
+    inner = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
+    inner.update({
+        '__outer__.' + k: v
+        for k, v in state_dict.items() if not k.startswith(prefix)
+    })
+    return inner
+
+
+def detect_layout(state_dict: Dict, source: str = '<dict>') -> str:
+    """Name the layout of an (unwrapped) state dict.
+
+    ``source`` names the file in the error raised for an unknown layout.
+
+    Returns one of ``'mmtec'`` (mmtec pretraining checkpoint),
+    ``'mmpretrain'``, ``'tec_raw'`` (TEC authors' training checkpoint) or
+    ``'timm'`` (MAE, iBOT, DINO, DeiT, TEC released).
+    """
+    keys = set(_strip_wrappers(state_dict))
+    if any(
+            k.startswith(('input_adapter.', 'encoder_adapter.',
+                          '__outer__.neck.feature_branch.')) for k in keys):
+        return 'mmtec'
+    if 'patch_embed.projection.weight' in keys:
+        return 'mmpretrain'
+    if 'patch_embed.proj.weight' in keys:
+        if any(
+                k.startswith(('cls_token_mlp.', 'encoder_adaptor.'))
+                for k in keys):
+            return 'tec_raw'
+        return 'timm'
+    sample = sorted(keys)[:8]
+    raise CheckpointLayoutError(
+        f'Unknown checkpoint layout of {source}: no ViT patch embedding '
+        '(`patch_embed.proj.weight` or `patch_embed.projection.weight`, '
+        f'optionally under module./backbone.) was found. First keys: {sample}.'
+        ' Supported: MAE, iBOT/DINO, DeiT/timm, MMPretrain, TEC released, '
+        'TEC raw training and mmtec pretraining checkpoints of a ViT.')
+
+
+def merge_class_token(cls_token: torch.Tensor, fc1_weight: torch.Tensor,
+                      fc1_bias: torch.Tensor, fc2_weight: torch.Tensor,
+                      fc2_bias: torch.Tensor) -> torch.Tensor:
+    """Evaluate an input adapter (Linear-GELU-Linear) on the class token.
+
+    After pretraining the adapted class token replaces the learned one, so
+    the transferred backbone is a plain ViT.
+    """
+    hidden = F.gelu(F.linear(cls_token.float(), fc1_weight.float(),
+                             fc1_bias.float()))
+    merged = F.linear(hidden, fc2_weight.float(), fc2_bias.float())
+    return merged.to(cls_token.dtype)
+
+
+def _split_known(state_dict: Dict) -> Tuple[Dict, List[str]]:
+    """Keep the canonical ViT keys; report anything else not ignorable."""
+    vit, unknown = OrderedDict(), []
+    for key, value in state_dict.items():
+        if key in ('cls_token', 'pos_embed') or key.startswith(
+            ('patch_embed.projection.', 'layers.', 'ln1.')):
+            vit[key] = value
+        elif not _IGNORED.match(key):
+            unknown.append(key)
+    return vit, unknown
+
+
+# --------------------------------------------------------------------------
+# one small converter per layout, each from wrapper-free keys to canonical
+# --------------------------------------------------------------------------
+def _from_mmpretrain(state: Dict) -> Dict:
+    return dict(state)
+
+
+def _from_mmtec(state: Dict) -> Dict:
+    state = dict(state)
+    if 'input_adapter.layers.0.0.weight' in state:
+        state['cls_token'] = merge_class_token(
+            state['cls_token'], state.pop('input_adapter.layers.0.0.weight'),
+            state.pop('input_adapter.layers.0.0.bias'),
+            state.pop('input_adapter.layers.1.weight'),
+            state.pop('input_adapter.layers.1.bias'))
+    return state
+
+
+def _from_timm(state: Dict) -> Dict:
+    return timm_to_mmpretrain(state)
+
+
+def _from_tec_raw(state: Dict) -> Dict:
+    state = dict(state)
+    state['cls_token'] = merge_class_token(
+        state['cls_token'], state.pop('cls_token_mlp.fc1.weight'),
+        state.pop('cls_token_mlp.fc1.bias'),
+        state.pop('cls_token_mlp.fc2.weight'),
+        state.pop('cls_token_mlp.fc2.bias'))
+    return _from_timm(state)
+
+
+_CONVERTERS: Dict[str, Callable[[Dict], Dict]] = {
+    'mmtec': _from_mmtec,
+    'mmpretrain': _from_mmpretrain,
+    'tec_raw': _from_tec_raw,
+    'timm': _from_timm,
+}
+
+
+def to_plain_vit(checkpoint: Union[str, dict],
+                 strict: bool = True,
+                 trust: bool = False) -> Tuple[Dict, dict]:
+    """Convert a ViT checkpoint of any supported layout to the canonical one.
+
+    Args:
+        checkpoint (str | dict): A file path or an already loaded checkpoint.
+        strict (bool): Raise on keys that are neither ViT weights nor known
+            extras (heads, decoders, adapters). Defaults to True.
+        trust (bool): The config marks the file as trusted (see
+            :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
+
+    Returns:
+        tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
+        ``container`` and the architecture read from the weights
+        (``embed_dims``, ``num_layers``, ``patch_size``,
+        ``feedforward_channels``, ``num_patches``, ``has_final_norm``).
+    """
+    source = checkpoint if isinstance(checkpoint, str) else '<dict>'
+    if isinstance(checkpoint, str):
+        checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
+    raw, container = unwrap_state_dict(checkpoint, source)
+    layout = detect_layout(raw, source)
+    state = _CONVERTERS[layout](_strip_wrappers(raw))
+    state = {k: v for k, v in state.items() if not k.startswith('__outer__.')}
+
+    vit, unknown = _split_known(state)
+    if unknown and strict:
+        raise CheckpointLayoutError(
+            f'{source} ({layout} layout) has keys that are not part of a '
+            f'plain ViT: {unknown[:10]}{" ..." if len(unknown) > 10 else ""}.'
+            ' It may be a different architecture (e.g. a distilled DeiT or '
+            'a ViT with extra tokens), which mmtec does not support.')
+    info = dict(layout=layout, container=container, source=source)
+    info.update(describe_plain_vit(vit, source))
+    return vit, info
+
+
+# --------------------------------------------------------------------------
+# the same reader for backbones that select their weights by prefix
+# --------------------------------------------------------------------------
+_STEM_KEY = 'patch_embed.projection.weight'
+_ADAPTER_PREFIXES = ('input_adapter.', 'encoder_adapter.')
+
+
+def read_state_dict(checkpoint: Union[str, dict],
+                    prefix: Optional[str] = None,
+                    trust: bool = False) -> Dict[str, torch.Tensor]:
+    """Read the weights of a backbone from a file or a loaded checkpoint.
+
+    Args:
+        checkpoint (str | dict): A path (read by
+            :func:`~mmtec.checkpoint.safe_load`) or a checkpoint dict, bare
+            or under ``state_dict``/``model``/...
+        prefix (str, optional): Keep only keys under this prefix and strip
+            it (e.g. ``'backbone.'`` for a full detector checkpoint). When
+            None, a ``backbone.`` prefix is stripped if the weights have no
+            top-level patch embedding.
+        trust (bool): The config marks the file as trusted.
+
+    Returns:
+        dict: ``name -> tensor``, backbone-local names, in the file's
+        layout (see :func:`to_canonical`).
+    """
+    source = checkpoint if isinstance(checkpoint, str) else '<dict>'
+    if isinstance(checkpoint, str):
+        checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
+    state, _ = unwrap_state_dict(checkpoint, source)
+    if prefix:
+        inner = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+        if not inner:
+            raise BackboneCheckpointError(
+                f'{source}: no key starts with prefix "{prefix}"; first keys '
+                f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
+        state = inner
+    elif _STEM_KEY not in state and 'backbone.' + _STEM_KEY in state:
+        state = {
+            k[len('backbone.'):]: v
+            for k, v in state.items() if k.startswith('backbone.')
+        }
+    return OrderedDict((k, v) for k, v in state.items()
+                       if isinstance(v, torch.Tensor))
+
+
+def to_canonical(src: Union[str, dict]) -> Dict[str, torch.Tensor]:
+    """Canonical plain-ViT state dict from any checkpoint mmtec understands.
+
+    A dict already in the canonical layout (MMPretrain names, no input
+    adapter; downstream extras such as relative position tables may be
+    present) is used as it is; anything else goes through
+    :func:`to_plain_vit`.
+    """
+    if isinstance(src, dict):
+        state, _ = unwrap_state_dict(src)
+        if _STEM_KEY in state and 'layers.0.attn.qkv.weight' in state and \
+                not any(k.startswith(_ADAPTER_PREFIXES) for k in state):
+            return OrderedDict(state)
+    return to_plain_vit(src)[0]
+
+
+def is_bare_vit_key(key: str) -> bool:
+    """Whether ``key`` is a ViT weight of a backbone-only file (no
+    ``backbone.`` prefix), in any layout the reader knows."""
+    return key in ('cls_token', 'pos_embed') or key.startswith(
+        _BARE_VIT_PREFIXES)
+
+
+_BARE_VIT_PREFIXES = ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.',
+                      'layers.', 'ln1.', 'input_adapter.')
+
+
+def describe_plain_vit(state_dict: Dict, source: str = '<dict>') -> dict:
+    """Read the architecture of a canonical ViT state dict from its shapes."""
+    missing = [
+        k for k in ('cls_token', 'pos_embed', 'patch_embed.projection.weight')
+        if k not in state_dict
+    ]
+    if missing:
+        raise CheckpointLayoutError(
+            f'{source} is missing the ViT stem weights {missing}.')
+    layer_ids = sorted({
+        int(k.split('.')[1])
+        for k in state_dict if k.startswith('layers.')
+    })
+    if not layer_ids or layer_ids != list(range(len(layer_ids))):
+        raise CheckpointLayoutError(
+            f'{source} has transformer blocks {layer_ids}: expected '
+            'consecutive blocks starting at 0.')
+    proj = state_dict['patch_embed.projection.weight']
+    return dict(
+        embed_dims=proj.shape[0],
+        num_layers=len(layer_ids),
+        patch_size=proj.shape[-1],
+        in_channels=proj.shape[1],
+        feedforward_channels=state_dict[
+            'layers.0.ffn.layers.0.0.weight'].shape[0],
+        num_patches=state_dict['pos_embed'].shape[1] - 1,
+        has_final_norm='ln1.weight' in state_dict)
+
+
+
+def _layer_ids(state: Dict[str, torch.Tensor]) -> List[int]:
+    return sorted({
+        int(m.group(1))
+        for m in (re.match(r'^layers\.(\d+)\.', k) for k in state) if m
+    })
+
+
+def describe_arch(state: Dict[str, torch.Tensor]) -> dict:
+    """Architecture read from the shapes of a (canonical-like) ViT dict, as
+    recorded in converted checkpoints' ``meta``."""
+    proj = state[_STEM_KEY]
+    arch = dict(
+        embed_dims=int(proj.shape[0]),
+        in_channels=int(proj.shape[1]),
+        patch_size=int(proj.shape[-1]),
+        num_layers=len(_layer_ids(state)))
+    if 'layers.0.ffn.layers.0.0.weight' in state:
+        arch['feedforward_channels'] = int(
+            state['layers.0.ffn.layers.0.0.weight'].shape[0])
+    if 'pos_embed' in state:
+        arch['pos_embed_tokens'] = int(state['pos_embed'].shape[1])
+    return arch

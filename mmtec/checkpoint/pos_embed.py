@@ -1,0 +1,33 @@
+"""The one resizer of absolute position tables read from checkpoints."""
+import math
+
+import torch
+from mmpretrain.models.utils import resize_pos_embed
+
+from .errors import CheckpointLayoutError
+
+
+def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
+                         num_extra_tokens: int = 1,
+                         mode: str = 'bicubic') -> torch.Tensor:
+    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens.
+
+    MMPretrain's ``resize_pos_embed`` does the work (bicubic,
+    ``align_corners=False`` by default); the extra (class) tokens are kept.
+
+    Args:
+        pos_embed (Tensor): The checkpoint's table.
+        dst_tokens (int): Tokens of the model's table, extra ones included.
+        num_extra_tokens (int): Leading tokens that are not on the grid.
+        mode (str): Interpolation mode. Defaults to 'bicubic'.
+    """
+    src_grid = pos_embed.shape[1] - num_extra_tokens
+    dst_grid = dst_tokens - num_extra_tokens
+    s, d = math.isqrt(max(src_grid, 0)), math.isqrt(max(dst_grid, 0))
+    if s * s != src_grid or d * d != dst_grid or pos_embed.ndim != 3:
+        raise CheckpointLayoutError(
+            f'pos_embed of shape {tuple(pos_embed.shape)} cannot be resized '
+            f'to {dst_tokens} tokens: it is not {num_extra_tokens} extra '
+            'token(s) + a square grid.')
+    return resize_pos_embed(pos_embed, (s, s), (d, d), mode,
+                            num_extra_tokens)
