@@ -7,6 +7,7 @@ import torch
 from .errors import BackboneCheckpointError
 from .layout_reader import read_state_dict, to_canonical
 from .pos_embed import resize_abs_pos_embed
+from .safe_load import safe_load
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:
@@ -103,10 +104,13 @@ class CheckedPretrainedMixin:
 
     A backbone sets ``new_by_design`` (regexes of its keys a plain ViT does
     not have) and overrides :meth:`_to_own_layout` (and
-    :meth:`_ignored_keys` if some checkpoint keys have no use).
+    :meth:`_ignored_keys` if some checkpoint keys have no use). With
+    ``prefix_optional`` a ``prefix`` that no key has is ignored (for
+    backbones that read whole-model and backbone-only files alike).
     """
 
     new_by_design: Tuple[str, ...] = ()
+    prefix_optional = False
     pretrained_load_report = None
 
     def _to_own_layout(self, state: Dict[str, torch.Tensor]
@@ -163,7 +167,15 @@ class CheckedPretrainedMixin:
             ``self.pretrained_load_report``.
         """
         source = checkpoint if isinstance(checkpoint, str) else '<dict>'
-        state = to_canonical(read_state_dict(checkpoint, prefix, trust))
+        if isinstance(checkpoint, str):
+            checkpoint = safe_load(checkpoint, trust=trust)
+        try:
+            state = read_state_dict(checkpoint, prefix, source=source)
+        except BackboneCheckpointError:
+            if not (prefix and self.prefix_optional):
+                raise
+            state = read_state_dict(checkpoint, None, source=source)
+        state = to_canonical(state)
         state = self._to_own_layout(state)
         self._resize_pos_embed(state)
         report = load_state_dict_checked(

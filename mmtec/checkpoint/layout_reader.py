@@ -242,7 +242,8 @@ _ADAPTER_PREFIXES = ('input_adapter.', 'encoder_adapter.')
 
 def read_state_dict(checkpoint: Union[str, dict],
                     prefix: Optional[str] = None,
-                    trust: bool = False) -> Dict[str, torch.Tensor]:
+                    trust: bool = False,
+                    source: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Read the weights of a backbone from a file or a loaded checkpoint.
 
     Args:
@@ -254,12 +255,14 @@ def read_state_dict(checkpoint: Union[str, dict],
             None, a ``backbone.`` prefix is stripped if the weights have no
             top-level patch embedding.
         trust (bool): The config marks the file as trusted.
+        source (str, optional): Name of a loaded checkpoint, for messages.
 
     Returns:
         dict: ``name -> tensor``, backbone-local names, in the file's
         layout (see :func:`to_canonical`).
     """
-    source = checkpoint if isinstance(checkpoint, str) else '<dict>'
+    if source is None:
+        source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
         checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
     state, _ = unwrap_state_dict(checkpoint, source)

@@ -19,7 +19,8 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
     loading, every backbone weight must come from the file except
     ``new_by_design`` ones, and the log states what was loaded, so a wrong
     file never leaves random weights behind. The ``init_cfg`` may carry
-    ``prefix`` and ``trust`` (see :mod:`mmtec.checkpoint.trust`).
+    ``prefix`` (used when the file has it) and ``trust`` (see
+    :mod:`mmtec.checkpoint.trust`).
 
     Args:
         new_by_design (Sequence[str]): Regexes of backbone keys allowed to be
@@ -27,6 +28,8 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
             of ``out_type='avg_featmap'`` (``ln2.*``).
         **kwargs: Arguments of MMPretrain's ``VisionTransformer``.
     """
+
+    prefix_optional = True
 
     def __init__(self, *args, new_by_design: Sequence[str] = (r'^ln2\.', ),
                  **kwargs):
