@@ -1,7 +1,8 @@
 """mmtec: TEC pretraining on MMEngine and MMPretrain.
 
 Importing this package registers its components in MMPretrain's registries
-and makes MMEngine load local checkpoints with ``weights_only=True``.
+and makes MMEngine read checkpoints (``load_from``, ``--resume``,
+``Pretrained`` init) through :func:`mmtec.checkpoint.safe_load`.
 """
 from .checkpoint import register_safe_local_loader
 from .version import __version__

@@ -383,6 +383,8 @@ def _legacy_truncated(tmp_path, real_ckpt):
 FAILURES = {
     'missing': (lambda p, c: p / 'nope.pth', CheckpointNotFoundError,
                 'does not exist'),
+    'empty path': (lambda p, c: '', CheckpointNotFoundError,
+                   'Checkpoint path is empty'),
     'empty': (lambda p, c: (p / 'empty.pth').write_bytes(b'') and None or
               p / 'empty.pth', EmptyCheckpointError, 'is empty'),
     'text': (lambda p, c: (p / 't.pth').write_text('model weights v2\n')

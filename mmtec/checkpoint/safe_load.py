@@ -66,6 +66,11 @@ def _only_our_allow_list():
 def _sniff(filename: str) -> str:
     """``'torch_zip'``, ``'torch_legacy'`` or ``'safetensors'``; raises the
     missing/empty/not-a-checkpoint/truncated errors."""
+    if not filename.strip():
+        raise CheckpointNotFoundError(
+            'Checkpoint path is empty: the config field, option or '
+            'last_checkpoint file that should name a checkpoint holds no '
+            'path. Give the path of a checkpoint file.', filename)
     if not osp.exists(filename):
         raise CheckpointNotFoundError(
             f'Checkpoint file "{filename}" does not exist. Check the path '
@@ -88,9 +93,10 @@ def _sniff(filename: str) -> str:
                 names = archive.namelist()
         except (zipfile.BadZipFile, OSError) as err:
             raise CorruptCheckpointError(
-                f'Checkpoint file "{filename}" is truncated or corrupt: its '
-                f'zip archive cannot be read ({err}; {size} bytes). The save '
-                f'or download was probably cut short. {_AGAIN}',
+                f'Checkpoint file "{filename}" is truncated or corrupt: the '
+                f'end of its zip archive is missing or damaged ({size} bytes; '
+                f'{err}). The save or download was probably cut short. '
+                f'{_AGAIN}',
                 filename) from err
         if any(n.endswith('/constants.pkl') for n in names):
             raise NotACheckpointError(
@@ -189,7 +195,8 @@ def _load_pickled(filename: str, map_location: Any) -> Any:
             raise _unsafe(filename, f'it uses a construct that is not '
                           f'allowed ({first})') from None
         raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is corrupt: {message.strip()}. '
+            f'Checkpoint file "{filename}" is corrupt: '
+            f'{message.strip().rstrip(".")}. '
             f'{_AGAIN}', filename) from None
     except (EOFError, zipfile.BadZipFile) as err:
         raise CorruptCheckpointError(
@@ -201,7 +208,8 @@ def _load_pickled(filename: str, map_location: Any) -> Any:
         raise CorruptCheckpointError(
             f'Checkpoint file "{filename}" is truncated, corrupt or not '
             f'written by torch.save: {type(err).__name__}: '
-            f'{str(err).strip()[:300]}. {_AGAIN}', filename) from err
+            f'{str(err).strip()[:300].rstrip(".")}. {_AGAIN}',
+            filename) from err
 
 
 def safe_load(filename: str, map_location: Any = 'cpu',
