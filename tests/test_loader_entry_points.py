@@ -208,3 +208,58 @@ def test_key_table_round_trips():
         'blocks.3.mlp.fc2.bias', 'blocks.3.norm2.bias', 'norm.weight'
     }
     assert list(timm_to_mmpretrain(timm)) == list(canonical)
+
+
+class _PickledObject:
+    """A harmless object that pickles through a REDUCE of ``dict``."""
+
+    def __reduce__(self):
+        return (dict, ((('made_by', 'reduce'), ), ))
+
+
+@pytest.fixture
+def objects_file(tmp_path, monkeypatch):
+    from mmtec.checkpoint import trust
+    monkeypatch.delenv(trust.ENV_VAR, raising=False)
+    monkeypatch.setattr(trust, '_trusted', set())
+    ckpt, expected = layouts(random_vit())['mae']
+    ckpt['extra'] = _PickledObject()
+    path = tmp_path / 'with_objects.pth'
+    torch.save(ckpt, path)
+    return path, expected
+
+
+def test_config_field_trusts_a_refused_file(objects_file):
+    from mmtec.checkpoint import UnsafeCheckpointError
+    from mmtec.models.target_generators import TECTargetGenerator
+    path, expected = objects_file
+    with pytest.raises(UnsafeCheckpointError, match='trust=True'):
+        _base_model(path)
+    base = TECTargetGenerator(checkpoint=str(path), arch=TINY_ARCH,
+                              img_size=IMG, patch_size=PATCH,
+                              trust_checkpoint=True)
+    torch.testing.assert_close(base.vit.cls_token, expected['cls_token'])
+    with pytest.raises(UnsafeCheckpointError):
+        _cls_init(path)
+    model = MODELS.build(
+        dict(type='PretrainedVisionTransformer', arch=TINY_ARCH,
+             img_size=IMG, patch_size=PATCH, out_type='avg_featmap',
+             final_norm=False,
+             init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                           trust=True)))
+    model.init_weights()
+    torch.testing.assert_close(model.layers[2].attn.qkv.weight,
+                               expected['layers.2.attn.qkv.weight'])
+
+
+def test_converter_flag_trusts_a_refused_file(objects_file, tmp_path):
+    path, _ = objects_file
+    cmd = [sys.executable, CONVERTER, str(path)]
+    res = subprocess.run(cmd + [str(tmp_path / 'a.pth')],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and '--trust-checkpoint' in res.stderr
+    assert not (tmp_path / 'a.pth').exists()
+    res = subprocess.run(cmd + [str(tmp_path / 'b.pth'), '--trust-checkpoint'],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert 'WITHOUT THE ALLOW-LIST' in res.stdout + res.stderr
