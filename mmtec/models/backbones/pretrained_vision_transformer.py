@@ -1,6 +1,7 @@
 """MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked."""
 from typing import Sequence
 
+from mmengine.model.weight_init import initialize
 from mmpretrain.models.backbones import VisionTransformer
 
 from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
@@ -46,9 +47,11 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         return state
 
     def init_weights(self):
-        pretrained, _ = self._split_init_cfg(self.init_cfg)
+        pretrained, others = self._split_init_cfg(self.init_cfg)
         if not pretrained:
             return super().init_weights()
+        if others:
+            initialize(self, others)
         for cfg in pretrained:
             self._load_pretrained_cfg(cfg)
         self._is_init = True
