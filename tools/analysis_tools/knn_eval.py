@@ -70,8 +70,8 @@ def main(argv=None):
     import mmtec  # noqa: F401  (safe loading of checkpoints)
     from mmengine.config import Config, DictAction
     from mmtec.checkpoint import trust_checkpoint
-    trust_checkpoint(args.trust_checkpoint)
     from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
+    trust_checkpoint(args.trust_checkpoint)
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
