@@ -283,8 +283,7 @@ HOSTILE = {
         NP_SCALAR, call(NP_DTYPE, s('f8'), FALSE, TRUE),
         raw_bytes(b'\0' * 8)),
     # nesting beyond reason
-    'deep nesting': lambda m: EMPTY_LIST * 1 + (EMPTY_LIST * 400) + (
-        APPEND * 400),
+    'deep nesting': lambda m: EMPTY_LIST * 401 + APPEND * 400,
 }
 
 
