@@ -20,15 +20,22 @@ def read_requirements(fname):
 
 
 def add_mim_extension():
-    """Ship configs, tools and model-index.yml inside the package.
+    """Put configs, tools and model-index.yml in ``mmtec/.mim``.
 
-    ``pip install .`` copies them to ``mmtec/.mim`` so that the model zoo
-    (``mmpretrain.list_models('*tec*')``) and the configs work outside a
-    source checkout; an editable install finds them in the checkout itself.
+    OpenMMLab's ``mim`` (``mim search mmtec``) and the model zoo
+    (``mmpretrain.list_models('*tec*')``) read ``mmtec/.mim/model-index.yml``
+    and the configs beside it. An editable install (``pip install -e .``)
+    gets symlinks into this checkout, so edits show at once; a wheel or sdist
+    gets copies.
     """
     import shutil
     import sys
-    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'symlink'
+    elif {'bdist_wheel', 'sdist', 'build', 'build_py', 'install'} & set(
+            sys.argv):
+        mode = 'copy'
+    else:  # egg_info, dist_info, ...: nothing to ship yet
         return
     mim_path = osp.join(HERE, 'mmtec', '.mim')
     os.makedirs(mim_path, exist_ok=True)
@@ -36,11 +43,13 @@ def add_mim_extension():
         src, dst = osp.join(HERE, name), osp.join(mim_path, name)
         if not osp.exists(src):
             continue
-        if osp.isdir(dst) and not osp.islink(dst):
-            shutil.rmtree(dst)
-        elif osp.exists(dst) or osp.islink(dst):
+        if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
-        if osp.isdir(src):
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isdir(src):
             shutil.copytree(src, dst)
         else:
             shutil.copyfile(src, dst)

@@ -37,7 +37,10 @@ class ConditionalAdapterViT(MAEViT):
             disables it (the latent is the last block after the final norm).
             Defaults to ``num_layers // 3``.
         adapter_hidden_dims (int): Hidden width of the encoder adapter's
-            MLPs (TEC: 4 x decoder width). Defaults to 2048.
+            MLPs (TEC: 4 x decoder width; :class:`TEC` sets it from its
+            decoder when a config leaves it out). Defaults to 2048.
+        adapter_norm_cfg (dict): Norm config of the encoder adapter.
+            Defaults to LN with eps 1e-5, as in TEC's reference.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         out_type (str): Output of the unmasked forward (``mask=False``), as
@@ -53,6 +56,7 @@ class ConditionalAdapterViT(MAEViT):
                  input_adapter: bool = True,
                  num_adapters: Optional[int] = None,
                  adapter_hidden_dims: int = 2048,
+                 adapter_norm_cfg: dict = dict(type='LN', eps=1e-5),
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  out_type: str = 'raw',
@@ -81,7 +85,7 @@ class ConditionalAdapterViT(MAEViT):
             self.num_layers,
             num_adapters,
             adapter_hidden_dims,
-            norm_cfg=norm_cfg) if num_adapters > 0 else None
+            norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""

@@ -26,7 +26,9 @@ class EncoderAdapter(BaseModule):
         num_adapters (int): Number of groups; must divide ``num_layers``.
         hidden_dims (int): Hidden width of each residual MLP (TEC uses
             ``4 * decoder width``).
-        norm_cfg (dict): Norm layer config. Defaults to LN with eps 1e-6.
+        norm_cfg (dict): Config of the input and output norms. Defaults to
+            LN with eps 1e-5 (PyTorch's default, as in TEC's reference; the
+            rest of TEC uses 1e-6).
         init_cfg (dict, optional): Initialization config.
     """
 
@@ -35,7 +37,7 @@ class EncoderAdapter(BaseModule):
                  num_layers: int,
                  num_adapters: int,
                  hidden_dims: int,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: dict = dict(type='LN', eps=1e-5),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if num_adapters <= 0 or num_layers % num_adapters:

@@ -90,7 +90,6 @@ class TECTargetGenerator(BaseModule):
         with_attention (bool): Compute the attention target. Defaults to
             True.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
-        init_cfg (dict, optional): Unused; weights come from ``checkpoint``.
     """
 
     def __init__(self,
@@ -101,9 +100,9 @@ class TECTargetGenerator(BaseModule):
                  last_layers: int = 2,
                  topk: int = 15,
                  with_attention: bool = True,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 init_cfg=None):
-        super().__init__(init_cfg=None)
+                 norm_cfg: dict = dict(type='LN', eps=1e-6)):
+        # no init_cfg: the weights come from ``checkpoint``
+        super().__init__()
         if not checkpoint:
             raise ValueError(
                 'model.target_generator.checkpoint is not set: TEC needs the '
