@@ -46,6 +46,21 @@ class ConditionalAdapterViT(MAEViT):
         out_type (str): Output of the unmasked forward (``mask=False``), as
             in ``VisionTransformer``. Defaults to 'raw'.
         init_cfg (dict, optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> from mmtec.models import ConditionalAdapterViT
+        >>> arch = dict(embed_dims=64, num_layers=3, num_heads=4,
+        ...             feedforward_channels=128)
+        >>> vit = ConditionalAdapterViT(arch, img_size=32, patch_size=8,
+        ...                             adapter_hidden_dims=128)
+        >>> latent, mask, ids_restore = vit(torch.randn(2, 3, 32, 32))
+        >>> latent.shape  # class token + the 4 visible of 16 patches
+        torch.Size([2, 5, 64])
+        >>> mask.shape, mask.sum(1).tolist()  # 1 marks a masked patch
+        (torch.Size([2, 16]), [12.0, 12.0])
+        >>> vit(torch.randn(2, 3, 32, 32), mask=False)[0].shape
+        torch.Size([2, 17, 64])
     """
 
     def __init__(self,
