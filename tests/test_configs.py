@@ -129,3 +129,17 @@ def test_demo_schedule():
     lrs = scheduled_lrs(cfg, 6, epoch_length=10)
     assert lrs[1] == pytest.approx(1e-3)
     assert lrs[-1] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 4 / 5)) / 2)
+
+
+def test_demo_tec_model_resolves_as_before():
+    """The demo's widths, now stated once, resolve to its earlier values."""
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'demo',
+                                       'tec_vit-t6-p4_fmnist.py'))
+    m = cfg.model
+    backbone, neck, base = TEC.derive_settings(m.backbone, m.neck,
+                                               m.target_generator)
+    assert (neck['num_patches'], neck['in_channels']) == (49, 192)
+    assert (base['img_size'], base['patch_size']) == (28, 4)
+    assert backbone.encoder_adapter.num_adapters == 2
+    hidden = backbone.encoder_adapter.mlps[0].layers[0][0]
+    assert hidden.out_features == 512
