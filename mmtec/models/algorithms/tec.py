@@ -11,14 +11,19 @@ from torch import nn
 from mmtec.registry import MODELS
 
 
+def _arguments(type_name: str) -> dict:
+    """The ``__init__`` parameters of a registered model type."""
+    cls = MODELS.get(type_name)
+    if cls is None:
+        raise KeyError(f'{type_name!r} is not a registered model')
+    return inspect.signature(cls).parameters
+
+
 def _setting(cfg: dict, key: str):
     """``cfg[key]``, or the default of that argument of ``cfg['type']``."""
     if key in cfg:
         return cfg[key]
-    cls = MODELS.get(cfg['type'])
-    if cls is None:
-        raise KeyError(f'{cfg["type"]!r} is not a registered model')
-    return inspect.signature(cls).parameters[key].default
+    return _arguments(cfg['type'])[key].default
 
 
 def _int_if_square(size: Tuple[int, int]) -> Union[int, Tuple[int, int]]:
@@ -120,7 +125,8 @@ class TEC(BaseSelfSupervisor):
         """
         if isinstance(backbone, dict):
             backbone = dict(backbone)
-            if isinstance(neck, dict):
+            if isinstance(neck, dict) and 'adapter_hidden_dims' in \
+                    _arguments(backbone['type']):
                 # TEC's adapter MLPs are 4 x the decoder width wide
                 backbone.setdefault('adapter_hidden_dims',
                                     4 * _setting(neck, 'embed_dims'))
@@ -128,7 +134,8 @@ class TEC(BaseSelfSupervisor):
         if isinstance(neck, dict):
             neck = dict(neck)
             neck.setdefault('in_channels', backbone.embed_dims)
-            neck.setdefault('num_patches', math.prod(backbone.patch_resolution))
+            neck.setdefault('num_patches',
+                            math.prod(backbone.patch_resolution))
         if isinstance(target_generator, dict):
             target_generator = dict(target_generator)
             target_generator.setdefault('img_size',
