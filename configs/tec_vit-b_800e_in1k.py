@@ -3,21 +3,17 @@
 _base_ = [
     '_base_/models/tec_vit-b.py',
     '_base_/datasets/imagenet_bs256_tec.py',
-    '_base_/schedules/adamw_coslr_tec.py',
+    '_base_/schedules/adamw_tec.py',
     '_base_/default_runtime.py',
 ]
+from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
 model = dict(
     target_generator=dict(
         checkpoint='checkpoints/mae_pretrain_vit_base.pth', topk=15),
     head=dict(loss_attention=dict(tau=1.8)))
 
-max_epochs = 800
-train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
-         end=40, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 40, eta_min=0.,
-         by_epoch=True, begin=40, end=max_epochs,
-         convert_to_iter_based=True)
-]
+train_cfg = dict(max_epochs=800)
+# 40 warm-up epochs, then cosine to 0 at train_cfg.max_epochs (the recipes
+# below change only the epochs)
+param_scheduler = warmup_cosine_lr(warmup_epochs=40, start_factor=1e-4)

@@ -1,8 +1,9 @@
 """mmtec registers its pretraining components in MMPretrain's registries."""
 from mmpretrain.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                 OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS)
+                                 OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS,
+                                 TRANSFORMS)
 
 __all__ = [
     'MODELS', 'DATASETS', 'HOOKS', 'METRICS', 'TRANSFORMS',
-    'OPTIM_WRAPPER_CONSTRUCTORS'
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS'
 ]

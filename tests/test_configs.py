@@ -1,9 +1,13 @@
 """Every config parses, and the pretraining recipes are TEC_SPEC's."""
 import glob
+import math
 import os
 
 import pytest
+import torch
 from mmengine.config import Config
+
+from mmtec.models import TEC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(
@@ -43,11 +47,31 @@ def test_pretraining_recipe(name):
     assert m.head.loss_attention.loss_weight == 1.0
     assert m.neck.num_layers == 2
     assert m.neck.embed_dims == (768 if arch == 'l' else 512)
-    assert m.backbone.num_adapters == (24 if arch == 'l' else 12) // 3
     assert cfg.train_cfg.max_epochs == epochs
-    warmup, cosine = cfg.param_scheduler
-    assert warmup.end == cosine.begin == 40
-    assert cosine.end == epochs and cosine.T_max == epochs - 40
+
+    # what TEC derives from the backbone and the decoder
+    backbone, neck, base = TEC.derive_settings(m.backbone, m.neck,
+                                               m.target_generator)
+    width = 1024 if arch == 'l' else 768
+    assert neck['in_channels'] == backbone.embed_dims == width
+    assert neck['num_patches'] == 196
+    assert base['img_size'] == 224 and base['patch_size'] == 16
+    adapter = backbone.encoder_adapter
+    assert adapter.num_adapters == (24 if arch == 'l' else 12) // 3
+    hidden = adapter.mlps[0].layers[0][0]
+    assert (hidden.in_features, hidden.out_features) == \
+        (width, 4 * m.neck.embed_dims)
+    assert adapter.norm_in.eps == adapter.norm_out.eps == 1e-5
+    assert backbone.ln1.eps == 1e-6
+
+    # 40 warm-up epochs, then cosine to 0 at the recipe's last epoch
+    lrs = scheduled_lrs(cfg, epochs)
+    peak = cfg.optim_wrapper.optimizer.lr
+    assert lrs[0] == pytest.approx(peak * 1e-4)
+    assert lrs[40] == pytest.approx(peak)
+    mid = 40 + (epochs - 40) // 2
+    assert lrs[mid] == pytest.approx(peak / 2, rel=1e-3)
+    assert lrs[epochs - 1] < peak * 1e-3
     ow = cfg.optim_wrapper
     assert ow.type == 'AmpOptimWrapper' and ow.accumulative_counts == 2
     assert ow.optimizer.betas == (0.9, 0.95)
@@ -58,3 +82,64 @@ def test_pretraining_recipe(name):
     crop = cfg.train_dataloader.dataset.pipeline[1]
     assert crop.crop_ratio_range == (0.2, 1.0)
     assert crop.interpolation == 'bicubic'
+
+
+def scheduled_lrs(cfg, epochs, epoch_length=1):
+    """The lr at the start of every epoch under ``cfg.param_scheduler``,
+    built as MMEngine's Runner builds it (``end`` defaults to
+    ``max_epochs``), stepped every iteration."""
+    from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
+    init_default_scope('mmpretrain')
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr)
+    schedulers = []
+    for sched in cfg.param_scheduler:
+        sched = dict(sched)
+        sched.setdefault('end', epochs)
+        schedulers.append(PARAM_SCHEDULERS.build(
+            sched, default_args=dict(optimizer=optimizer,
+                                     epoch_length=epoch_length)))
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        for _ in range(epoch_length):
+            optimizer.step()
+            for sched in schedulers:
+                sched.step()
+    return lrs
+
+
+def test_short_run_of_a_recipe_builds_its_schedule():
+    """A 2-epoch smoke run of a recipe with 40 warm-up epochs."""
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs',
+                                       'tec_vit-b_800e_in1k.py'))
+    lrs = scheduled_lrs(cfg, 2)
+    peak = cfg.optim_wrapper.optimizer.lr
+    # still warming up: 1e-4 of the peak, then 1/39 of the way up
+    # (MMEngine's LinearLR reaches the peak at step end - 1)
+    assert lrs == pytest.approx(
+        [peak * 1e-4, peak * (1e-4 + (1 - 1e-4) / 39)])
+
+
+def test_demo_schedule():
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'demo',
+                                       'tec_vit-t6-p4_fmnist.py'))
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.start_factor, warmup.end, cosine.begin) == (1e-3, 1, 1)
+    lrs = scheduled_lrs(cfg, 6, epoch_length=10)
+    assert lrs[1] == pytest.approx(1e-3)
+    assert lrs[-1] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 4 / 5)) / 2)
+
+
+def test_demo_tec_model_resolves_as_before():
+    """The demo's widths, now stated once, resolve to its earlier values."""
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'demo',
+                                       'tec_vit-t6-p4_fmnist.py'))
+    m = cfg.model
+    backbone, neck, base = TEC.derive_settings(m.backbone, m.neck,
+                                               m.target_generator)
+    assert (neck['num_patches'], neck['in_channels']) == (49, 192)
+    assert (base['img_size'], base['patch_size']) == (28, 4)
+    assert backbone.encoder_adapter.num_adapters == 2
+    hidden = backbone.encoder_adapter.mlps[0].layers[0][0]
+    assert hidden.out_features == 512

@@ -153,3 +153,42 @@ def test_neck_gets_the_base_width_and_heads(tmp_path):
         *model.backbone(torch.randn(1, 3, IMG, IMG))[::2],
         torch.tensor([[0, 1, 2, 3, 4]]))
     assert feat_pred.shape == (1, 16, 48) and attn_pred.shape == (1, 6, 3, 16)
+
+
+def test_settings_that_follow_from_the_backbone_are_derived(base_path):
+    """A config states the backbone and the decoder width once."""
+    cfg = tec_cfg(base_path)
+    for key in ('num_patches', 'in_channels'):
+        del cfg['neck'][key]
+    del cfg['backbone']['adapter_hidden_dims']
+    for key in ('img_size', 'patch_size'):
+        del cfg['target_generator'][key]
+    model = MODELS.build(cfg)
+    assert model.neck.num_patches == (IMG // PATCH)**2
+    assert model.neck.feature_branch.embed.in_features == \
+        TINY_ARCH['embed_dims']
+    hidden = model.backbone.encoder_adapter.mlps[0].layers[0][0]
+    assert hidden.out_features == 4 * 32  # 4 x decoder width
+    base_vit = model.target_generator.vit
+    assert base_vit.patch_resolution == (IMG // PATCH, IMG // PATCH)
+    # the adapter's norms use PyTorch's eps, the encoder's TEC's 1e-6
+    adapter = model.backbone.encoder_adapter
+    assert adapter.norm_in.eps == adapter.norm_out.eps == 1e-5
+    assert model.backbone.ln1.eps == 1e-6
+    model.loss(torch.randn(2, 3, IMG, IMG), [])
+
+
+def test_explicit_settings_win_over_derived_ones(tmp_path):
+    torch.save(layouts(random_vit())['mae'][0], tmp_path / 'b.pth')
+    cfg = tec_cfg(tmp_path / 'b.pth')
+    cfg['backbone']['adapter_hidden_dims'] = 24
+    model = MODELS.build(cfg)
+    hidden = model.backbone.encoder_adapter.mlps[0].layers[0][0]
+    assert hidden.out_features == 24
+    # a base model at another resolution: its position embedding is
+    # interpolated from the checkpoint
+    cfg = tec_cfg(tmp_path / 'b.pth')
+    cfg['target_generator']['img_size'] = 2 * IMG
+    model = MODELS.build(cfg)
+    side = 2 * IMG // PATCH
+    assert model.target_generator.vit.patch_resolution == (side, side)

@@ -1,5 +1,6 @@
 """End-to-end pretraining through MMEngine's Runner, on CPU."""
 import glob
+import importlib.util
 import json
 import os
 import subprocess
@@ -135,3 +136,34 @@ def test_vit_b_recipe_trains_on_cpu_and_resumes(tmp_path, image_folder):
     train(work, base, data, 2, config=config, gpus=2, resume=True,
           extra=extra)
     assert os.path.isfile(work / 'epoch_2.pth')
+
+
+@pytest.mark.slow
+def test_logs_feed_plot_loss_curve_and_tensorboard(tmp_path, image_folder,
+                                                   tiny_base):
+    work = tmp_path / 'work'
+    train(work, tiny_base, image_folder, 1)
+    scalars, = glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))
+    losses = [json.loads(line)['loss'] for line in open(scalars)]
+    assert len(losses) == 5  # 20 images, batch 4, logged every iteration
+
+    spec = importlib.util.spec_from_file_location(
+        'plot_loss_curve',
+        os.path.join(ROOT, 'tools', 'visualization', 'plot_loss_curve.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    series = tool.read_scalars(tool.json_files(str(work)))
+    assert [v for _, v in series['loss']] == pytest.approx(losses)
+    tool.main([str(work), '--out', str(tmp_path / 'loss.png')])
+    assert os.path.getsize(tmp_path / 'loss.png') > 0
+
+    events = glob.glob(str(work / '*' / 'vis_data' / 'events.out.tfevents*'))
+    if importlib.util.find_spec('tensorboard') is None:
+        assert events == []
+        return
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    assert len(events) == 1
+    acc = EventAccumulator(events[0])
+    acc.Reload()
+    assert [e.value for e in acc.Scalars('loss')] == pytest.approx(losses)

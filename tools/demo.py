@@ -25,9 +25,6 @@ import time
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MAE_CONFIG = osp.join(ROOT, 'configs', 'demo', 'mae_vit-t6-p4_fmnist.py')
-TEC_CONFIG = osp.join(ROOT, 'configs', 'demo', 'tec_vit-t6-p4_fmnist.py')
-EVAL_CONFIG = osp.join(ROOT, 'configs', 'demo', 'fmnist_eval.py')
 
 # per-class sizes (Fashion-MNIST has 10 classes) and epochs
 SCALES = {
@@ -101,71 +98,38 @@ def size_str(per_class):
     return 'all' if per_class is None else f'{per_class}/class'
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    t_start = time.time()
-    torch.set_num_threads(pick_threads(args.threads))
-    os.environ.setdefault('OMP_NUM_THREADS', str(torch.get_num_threads()))
-
-    import mmtec  # noqa: F401  (registers modules, safe loader)
-    import mmtec.datasets  # noqa: F401  (registers LocalFashionMNIST)
-    from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
-    from mmtec.evaluation.pretrain_stages import (cached_eval, device_name,
-                                                  markdown_table,
-                                                  pretrain_stage, write_json)
-    from mmengine.config import Config
-
-    work_dir = osp.abspath(args.work_dir)
-    os.makedirs(work_dir, exist_ok=True)
+def train_stages(args, work_dir):
+    """The MAE base, then TEC on it (each reused when finished before)."""
+    from mmtec.apis import demo_config, pretrain_stage
     data = {
         'train_dataloader.dataset.data_root': args.data_root,
         'train_dataloader.dataset.num_per_class': args.train_per_class,
     }
     interval = 1 if args.scale == 'tiny' else 20
-
-    # 1. MAE base
-    mae = pretrain_stage('mae', MAE_CONFIG, osp.join(work_dir, 'mae'),
-                         args.mae_epochs, data, seed=args.seed,
-                         log_interval=interval)
-    # 2. TEC on the MAE base
+    mae = pretrain_stage('mae', demo_config('mae_vit-t6-p4_fmnist.py'),
+                         osp.join(work_dir, 'mae'), args.mae_epochs, data,
+                         seed=args.seed, log_interval=interval)
     tec_opts = dict(data)
     tec_opts['model.target_generator.checkpoint'] = mae['checkpoint']
-    tec = pretrain_stage('tec', TEC_CONFIG, osp.join(work_dir, 'tec'),
-                         args.tec_epochs, tec_opts, seed=args.seed,
-                         log_interval=interval)
+    tec = pretrain_stage('tec', demo_config('tec_vit-t6-p4_fmnist.py'),
+                         osp.join(work_dir, 'tec'), args.tec_epochs,
+                         tec_opts, seed=args.seed, log_interval=interval)
+    return mae, tec
 
-    # 3. frozen-feature evaluation
-    eval_cfg = Config.fromfile(EVAL_CONFIG)
-    eval_cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': args.data_root,
-        'train_dataloader.dataset.num_per_class': args.bank_per_class,
-        'test_dataloader.dataset.data_root': args.data_root,
-        'test_dataloader.dataset.num_per_class': args.test_per_class,
-    })
-    bank, query, normalize = build_eval_datasets(eval_cfg)
-    results = {}
-    for name, stage in (('pixels', None), ('mae', mae), ('tec', tec)):
-        ckpt = stage['checkpoint'] if stage else None
-        settings = dict(checkpoint=ckpt, bank=args.bank_per_class,
-                        test=args.test_per_class,
-                        feature=args.feature if ckpt else 'pixels',
-                        k=20, temperature=0.07)
-        results[name] = cached_eval(
-            osp.join(work_dir, f'eval_{name}.json'), settings,
-            lambda ckpt=ckpt, name=name: evaluate_checkpoint(
-                ckpt, bank, query, normalize, feature=args.feature,
-                device=args.device, name=name))
 
-    # 4. the table
+def results_table(args, stages, results):
+    """Markdown table and json records of the three rows."""
+    from mmtec.apis import markdown_table
+    mae, tec = stages['mae'], stages['tec']
     train_imgs = mae['num_images']
-    rows, records = [], []
     total = args.mae_epochs + args.tec_epochs
-    for name, model, stage, epochs in (
-            ('pixels', 'raw pixels (reference)', None, '-'),
-            ('mae', 'MAE (MMPretrain)', mae, f'{args.mae_epochs}'),
-            ('tec', 'TEC on the MAE base', tec,
+    rows, records = [], []
+    for name, model, epochs in (
+            ('pixels', 'raw pixels (reference)', '-'),
+            ('mae', 'MAE (MMPretrain)', f'{args.mae_epochs}'),
+            ('tec', 'TEC on the MAE base',
              f'{args.tec_epochs} (+{args.mae_epochs} base = {total})')):
-        res = results[name]
+        res, stage = results[name], stages.get(name)
         wall = stage['wall_s'] if stage else None
         rows.append([
             model, epochs, train_imgs if stage else '-',
@@ -180,25 +144,56 @@ def main(argv=None):
             **{k: v for k, v in res.items() if k != 'reused'}))
     header = ['model', 'pretrain epochs', 'pretrain images',
               'pretrain wall (s)', 'kNN top-1 (%)', 'linear top-1 (%)']
-    table = markdown_table(header, rows)
+    return markdown_table(header, rows), records
 
-    vis_path = None
-    if not args.no_vis:
-        vis_path = osp.join(work_dir, 'attention_maps.png')
-        if not osp.isfile(vis_path):
-            sys.path.insert(0, osp.join(ROOT, 'tools', 'visualization'))
-            from attention_maps import main as attention_main
-            attention_main([
-                mae['checkpoint'], tec['checkpoint'], '--names', 'MAE',
-                'TEC', '--out', vis_path, '--num-images',
-                '4' if args.scale == 'tiny' else '6'
-            ])
+
+def attention_figure(args, work_dir, mae, tec):
+    """Class-token attention maps of both models (drawn once)."""
+    vis_path = osp.join(work_dir, 'attention_maps.png')
+    if not osp.isfile(vis_path):
+        sys.path.insert(0, osp.join(ROOT, 'tools', 'visualization'))
+        from attention_maps import main as attention_main
+        attention_main([
+            mae['checkpoint'], tec['checkpoint'], '--names', 'MAE', 'TEC',
+            '--out', vis_path, '--num-images',
+            '4' if args.scale == 'tiny' else '6'
+        ])
+    return vis_path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t_start = time.time()
+    torch.set_num_threads(pick_threads(args.threads))
+    os.environ.setdefault('OMP_NUM_THREADS', str(torch.get_num_threads()))
+
+    import mmtec  # noqa: F401  (registers modules, safe loader)
+    from mmtec.apis import (device_name, evaluate_cached,
+                            fashion_mnist_eval_sets, write_json)
+
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    mae, tec = train_stages(args, work_dir)
+    stages = dict(mae=mae, tec=tec)
+    eval_sets = fashion_mnist_eval_sets(args.data_root, args.bank_per_class,
+                                        args.test_per_class)
+    results = {
+        name: evaluate_cached(
+            osp.join(work_dir, f'eval_{name}.json'),
+            stages[name]['checkpoint'] if name in stages else None,
+            eval_sets, args.feature, name, device=args.device)
+        for name in ('pixels', 'mae', 'tec')
+    }
+    table, records = results_table(args, stages, results)
+    vis_path = None if args.no_vis else attention_figure(
+        args, work_dir, mae, tec)
 
     wall_total = time.time() - t_start
     # measured when each stage ran (reused stages keep their first timing)
     train_s = mae['wall_s'] + tec['wall_s']
     eval_s = sum(r['eval_s'] for r in results.values())
     bank_n, test_n = results['mae']['bank_size'], results['mae']['test_size']
+    train_imgs = mae['num_images']
     notes = (
         f'Fashion-MNIST, 28x28; pretraining on {train_imgs} train images '
         f'({size_str(args.train_per_class)}); kNN (k=20, cosine, T=0.07, '
@@ -211,9 +206,8 @@ def main(argv=None):
         f'this invocation {wall_total:.0f} s wall'
         + (' (finished stages reused).'
            if mae['reused'] or tec['reused'] else '.'))
-    md = f'# TEC demo results\n\n{table}\n\n{notes}\n'
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(md)
+        f.write(f'# TEC demo results\n\n{table}\n\n{notes}\n')
     write_json(osp.join(work_dir, 'results.json'), dict(
         rows=records, scale=args.scale, seed=args.seed,
         feature=args.feature, bank_size=bank_n, test_size=test_n,

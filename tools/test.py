@@ -1,7 +1,8 @@
 """Evaluate a checkpoint with a config (MMPretrain, MMDet or MMSeg runner).
 
 Example:
-    python tools/test.py configs/finetune/vit-b_tec_ft-100e_in1k.py \
+    python tools/test.py \
+        configs/benchmarks/vit-b-p16_tec-800e-pre_8xb128-coslr-100e_in1k.py \
         work_dirs/ft/epoch_100.pth
 """
 import argparse

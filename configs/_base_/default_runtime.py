@@ -1,3 +1,8 @@
+# `_base_` first: MMEngine reads a file whose first statement is an import as
+# a lazy-import config, which the other (plain) configs cannot inherit
+_base_ = []
+import importlib.util  # noqa: E402
+
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmtec'], allow_failed_imports=False)
 
@@ -24,7 +29,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# scalars as json (tools/visualization/plot_loss_curve.py), and as TensorBoard
+# events when the tensorboard package is installed (`tensorboard --logdir
+# work_dirs`)
 vis_backends = [dict(type='LocalVisBackend')]
+if importlib.util.find_spec('tensorboard') is not None:
+    vis_backends.append(dict(type='TensorboardVisBackend'))
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 
 log_processor = dict(window_size=10, by_epoch=True)

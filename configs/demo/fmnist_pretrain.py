@@ -2,6 +2,7 @@
 # pretraining on (a class-balanced subset of) Fashion-MNIST train, read from
 # Debian's dataset-fashion-mnist package, on the CPU.
 _base_ = ['../_base_/default_runtime.py']
+from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
 # mmtec.datasets registers LocalFashionMNIST
 custom_imports = dict(
@@ -60,16 +61,9 @@ optim_wrapper = dict(
             'cls_token': dict(decay_mult=0.)
         }))
 
-# one warm-up epoch then cosine to 0; the demo and the study rewrite both
-# entries together with train_cfg.max_epochs (see warmup_cosine below).
-max_epochs = 6
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=0.,
-         by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True)
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# one warm-up epoch then cosine to 0 at train_cfg.max_epochs
+param_scheduler = warmup_cosine_lr(warmup_epochs=1, start_factor=1e-3)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6)
 auto_scale_lr = dict(base_batch_size=32, enable=False)
 
 default_hooks = dict(

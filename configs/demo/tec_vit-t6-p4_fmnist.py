@@ -9,13 +9,8 @@ vit = dict(
     num_heads=3,
     feedforward_channels=768)
 model = dict(
-    backbone=dict(
-        arch=vit,
-        img_size=28,
-        patch_size=4,
-        num_adapters=2,  # depth / 3
-        adapter_hidden_dims=512),  # 4 x decoder width
-    neck=dict(num_patches=49, in_channels=192, embed_dims=128, num_heads=4),
+    backbone=dict(arch=vit, img_size=28, patch_size=4),
+    neck=dict(embed_dims=128, num_heads=4),
     # ImageNet's topk 15 of 196 patches is ~8%; 5 of 49 here
     head=dict(loss_attention=dict(tau=1.8)),
     target_generator=dict(
@@ -23,8 +18,6 @@ model = dict(
         # the study pass theirs with --cfg-options)
         checkpoint='work_dirs/demo/mae/epoch_6.pth',
         arch=vit,
-        img_size=28,
-        patch_size=4,
         topk=5))
 
 # only the new model's parameters are optimised (the base model is frozen)

@@ -1,3 +1,4 @@
 """Training-loop components registered in MMPretrain's registries."""
 from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
+from .lr_schedule import CosineToTrainEndLR, warmup_cosine_lr  # noqa: F401

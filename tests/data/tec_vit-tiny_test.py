@@ -6,10 +6,9 @@ tiny = dict(
     _delete_=True, embed_dims=64, num_layers=3, num_heads=4,
     feedforward_channels=128)
 model = dict(
-    backbone=dict(arch=tiny, img_size=32, patch_size=8, num_adapters=1,
-                  adapter_hidden_dims=64),
-    neck=dict(num_patches=16, in_channels=64, embed_dims=32, num_heads=4),
-    target_generator=dict(arch=tiny, img_size=32, patch_size=8, topk=5))
+    backbone=dict(arch=tiny, img_size=32, patch_size=8),
+    neck=dict(embed_dims=32, num_heads=4),
+    target_generator=dict(arch=tiny, topk=5))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -39,9 +39,8 @@ import numpy as np
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MAE_CONFIG = osp.join(ROOT, 'configs', 'demo', 'mae_vit-t6-p4_fmnist.py')
-TEC_CONFIG = osp.join(ROOT, 'configs', 'demo', 'tec_vit-t6-p4_fmnist.py')
-EVAL_CONFIG = osp.join(ROOT, 'configs', 'demo', 'fmnist_eval.py')
+MAE_CONFIG = 'mae_vit-t6-p4_fmnist.py'  # in configs/demo
+TEC_CONFIG = 'tec_vit-t6-p4_fmnist.py'
 
 # name: (description, config, base run or None, extra cfg options)
 RUNS = {
@@ -159,29 +158,23 @@ def plot(summary, names, out, title):
     plt.close(fig)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    t_start = time.time()
-    torch.set_num_threads(args.threads)
-    import mmtec  # noqa: F401
-    import mmtec.datasets  # noqa: F401
-    from mmengine.config import Config
-    from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
-    from mmtec.evaluation.pretrain_stages import (cached_eval, device_name,
-                                                  markdown_table,
-                                                  pretrain_stage, write_json)
-
-    E, E2 = args.base_epochs, args.tec_epochs
-    runs = list(args.runs)
-    # a run needs its base model
+def run_order(requested):
+    """The requested runs plus the base runs they need, in RUNS order."""
+    runs = list(requested)
     for name in list(runs):
         base = RUNS[name][2]
         while base and base not in runs:
             runs.insert(0, base)
             base = RUNS[base][2]
-    runs = [n for n in RUNS if n in runs]
+    return [n for n in RUNS if n in runs]
+
+
+def train_and_evaluate(args, runs, eval_sets):
+    """Every run of every seed: train (or reuse), evaluate (or reuse)."""
+    from mmtec.apis import (demo_config, evaluate_cached, pretrain_stage,
+                            write_json)
+    E, E2 = args.base_epochs, args.tec_epochs
     epochs = dict(mae=E, mae_long=E + E2)
-    total = dict(random=0, mae=E, mae_long=E + E2, tec_gen2=E + 2 * E2)
     common = {
         'train_dataloader.dataset.data_root': args.data_root,
         'train_dataloader.dataset.num_per_class': args.train_per_class,
@@ -191,21 +184,12 @@ def main(argv=None):
     }
     if args.lr:
         common['optim_wrapper.optimizer.lr'] = args.lr
-
-    eval_cfg = Config.fromfile(EVAL_CONFIG)
-    eval_cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': args.data_root,
-        'train_dataloader.dataset.num_per_class': args.bank_per_class,
-        'test_dataloader.dataset.data_root': args.data_root,
-        'test_dataloader.dataset.num_per_class': args.test_per_class,
-    })
-    bank, query, normalize = build_eval_datasets(eval_cfg)
-
     results = {n: [] for n in runs}
     for seed in args.seeds:
         stages = {}
         for name in runs:
             _, config, base, extra = RUNS[name]
+            config = demo_config(config)
             opts = dict(common, **extra)
             if base:
                 opts['model.target_generator.checkpoint'] = \
@@ -219,16 +203,10 @@ def main(argv=None):
                     epochs.get(name, E2), opts, seed=seed,
                     amp=args.device == 'cuda', log_interval=20)
             stages[name] = stage
-            ckpt = stage['checkpoint']
-            settings = dict(checkpoint=ckpt, bank=args.bank_per_class,
-                            test=args.test_per_class, feature=args.feature,
-                            k=20, temperature=0.07)
-            res = cached_eval(
+            res = evaluate_cached(
                 osp.join(args.work_dir, f'seed{seed}', f'eval_{name}.json'),
-                settings, lambda ckpt=ckpt, name=name: evaluate_checkpoint(
-                    ckpt, bank, query, normalize, feature=args.feature,
-                    device=args.device, name=f'{name} seed {seed}',
-                    batch_size=512))
+                stage['checkpoint'], eval_sets, args.feature,
+                f'{name} seed {seed}', device=args.device, batch_size=512)
             results[name].append(dict(
                 seed=seed, wall_s=stage['wall_s'], knn_top1=res['knn_top1'],
                 linear_top1=res['linear_top1'], eval_s=res['eval_s'],
@@ -239,9 +217,15 @@ def main(argv=None):
             print(f'[study] seed {seed} {name}: kNN {res["knn_top1"]:.2f} '
                   f'linear {res["linear_top1"]:.2f} (train '
                   f'{stage["wall_s"]:.0f} s)', flush=True)
+    return results
 
-    summary = {}
-    rows = []
+
+def summary_table(args, runs, results):
+    """Mean and std over seeds of every run, and its markdown table."""
+    from mmtec.apis import markdown_table
+    E, E2 = args.base_epochs, args.tec_epochs
+    total = dict(random=0, mae=E, mae_long=E + E2, tec_gen2=E + 2 * E2)
+    summary, rows = {}, []
     for name in runs:
         recs = results[name]
         summary[name] = dict(
@@ -261,7 +245,37 @@ def main(argv=None):
         ])
     header = ['run', 'what', 'total epochs', 'kNN top-1 (%)',
               'linear top-1 (%)', 'train wall, median of seeds (s)']
-    table = markdown_table(header, rows)
+    return summary, markdown_table(header, rows)
+
+
+def write_report(md_path, title, table, png, setup):
+    """The study's markdown; notes below the marker survive a rewrite."""
+    md = (f'# {title}\n\n{table}\n\n![study]({osp.basename(png)})'
+          f'\n\n## Setup\n\n{setup}')
+    os.makedirs(osp.dirname(osp.abspath(md_path)), exist_ok=True)
+    if osp.isfile(md_path):
+        old = open(md_path).read()
+        if NOTES_MARKER in old:
+            md += '\n' + old[old.index(NOTES_MARKER):]
+    with open(md_path, 'w') as f:
+        f.write(md)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t_start = time.time()
+    torch.set_num_threads(args.threads)
+    import mmtec  # noqa: F401
+    from mmtec.apis import device_name, fashion_mnist_eval_sets, write_json
+
+    E, E2 = args.base_epochs, args.tec_epochs
+    runs = run_order(args.runs)
+    eval_sets = fashion_mnist_eval_sets(args.data_root, args.bank_per_class,
+                                        args.test_per_class)
+    results = train_and_evaluate(args, runs, eval_sets)
+    summary, table = summary_table(args, runs, results)
+
+    bank, query = eval_sets[:2]
     n_train = max(r[0]['num_images'] for r in results.values())
     wall = time.time() - t_start
     # measured compute, also when runs were reused from an earlier call
@@ -293,16 +307,7 @@ def main(argv=None):
         f'and seeds (this invocation: {wall:.0f} s wall, reused runs cost '
         f'nothing). Date: {time.strftime("%Y-%m-%d")}.\n'
         f'- Command: `{command}`\n')
-    md = (f'# {title}\n\n{table}\n\n![study]({osp.basename(args.out_png)})'
-          f'\n\n## Setup\n\n{setup}')
-    os.makedirs(osp.dirname(osp.abspath(args.out_md)), exist_ok=True)
-    # hand-written notes below the marker survive a regeneration
-    if osp.isfile(args.out_md):
-        old = open(args.out_md).read()
-        if NOTES_MARKER in old:
-            md += '\n' + old[old.index(NOTES_MARKER):]
-    with open(args.out_md, 'w') as f:
-        f.write(md)
+    write_report(args.out_md, title, table, args.out_png, setup)
     write_json(osp.join(args.work_dir, 'study.json'), dict(
         summary=summary, args=vars(args), wall_s=wall, command=command,
         train_s=train_total, eval_s=eval_total, device=device_name()))

@@ -1,4 +1,8 @@
 # TEC ViT-B/16 new model on a ViT-B/16 base (MAE recipe: topk 15, tau 1.8).
+# TEC fills in what follows from these: the decoder's input width and patch
+# count and the base model's image and patch size from the backbone, the
+# encoder adapter's hidden width (4 x decoder width) from the decoder, the
+# decoder's target width and heads from the base model.
 model = dict(
     type='TEC',
     use_attention_target=True,
@@ -8,16 +12,8 @@ model = dict(
         img_size=224,
         patch_size=16,
         mask_ratio=0.75,
-        input_adapter=True,
-        num_adapters=4,  # depth / 3
-        adapter_hidden_dims=2048),  # 4 x decoder width
-    neck=dict(
-        type='TECDecoder',
-        num_patches=196,
-        in_channels=768,
-        embed_dims=512,
-        num_layers=2,
-        num_heads=16),
+        input_adapter=True),  # num_adapters: depth / 3 by default
+    neck=dict(type='TECDecoder', embed_dims=512, num_layers=2, num_heads=16),
     head=dict(
         type='PatchRelationTargetHead',
         loss_feature=dict(
@@ -28,8 +24,6 @@ model = dict(
         type='TECTargetGenerator',
         checkpoint='checkpoints/mae_pretrain_vit_base.pth',
         arch='b',
-        img_size=224,
-        patch_size=16,
         last_layers=2,
         topk=15),
     init_cfg=[

@@ -1,11 +1,33 @@
 """The TEC self-supervised algorithm."""
-from typing import Dict, List, Optional, Union
+import inspect
+import math
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
+from torch import nn
 
 from mmtec.registry import MODELS
+
+
+def _arguments(type_name: str) -> dict:
+    """The ``__init__`` parameters of a registered model type."""
+    cls = MODELS.get(type_name)
+    if cls is None:
+        raise KeyError(f'{type_name!r} is not a registered model')
+    return inspect.signature(cls).parameters
+
+
+def _setting(cfg: dict, key: str):
+    """``cfg[key]``, or the default of that argument of ``cfg['type']``."""
+    if key in cfg:
+        return cfg[key]
+    return _arguments(cfg['type'])[key].default
+
+
+def _int_if_square(size: Tuple[int, int]) -> Union[int, Tuple[int, int]]:
+    return size[0] if size[0] == size[1] else tuple(size)
 
 
 @MODELS.register_module()
@@ -17,10 +39,17 @@ class TEC(BaseSelfSupervisor):
     (``backbone``) sees a masked image and, through the decoder (``neck``),
     predicts them; the ``head`` computes the losses.
 
-    The base model's width and heads are passed to the neck, and
-    ``use_attention_target`` switches the attention target in the target
-    generator, the neck and the head together, so a config states each
-    fact once.
+    Each fact is stated once in a config; what follows from it is filled in
+    here (a value a config sets explicitly is kept):
+
+    - the neck's ``in_channels`` and ``num_patches`` from the backbone;
+    - the backbone's ``adapter_hidden_dims`` as 4 x the neck's
+      ``embed_dims``;
+    - the base model's ``img_size`` and ``patch_size`` from the backbone;
+    - the neck's ``target_channels`` and ``target_num_heads`` from the base
+      model;
+    - ``use_attention_target`` switches the attention target in the target
+      generator, the neck and the head together.
 
     The base model is not saved in checkpoints unless
     ``save_target_generator`` is True: it is rebuilt from its own file.
@@ -50,12 +79,13 @@ class TEC(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        backbone, neck, target_generator = self.derive_settings(
+            backbone, neck, target_generator)
         if not isinstance(target_generator, torch.nn.Module):
             target_generator = dict(target_generator)
             target_generator['with_attention'] = use_attention_target
             target_generator = MODELS.build(target_generator)
         if isinstance(neck, dict):
-            neck = dict(neck)
             neck.setdefault('target_channels', target_generator.embed_dims)
             neck.setdefault('target_num_heads', target_generator.num_heads)
             neck['with_attention_branch'] = use_attention_target
@@ -74,6 +104,46 @@ class TEC(BaseSelfSupervisor):
         self._register_state_dict_hook(self._drop_target_generator)
         self.register_load_state_dict_post_hook(
             self._ignore_missing_target_generator)
+
+    @staticmethod
+    def derive_settings(backbone: Union[dict, nn.Module],
+                        neck: Union[dict, nn.Module],
+                        target_generator: Union[dict, nn.Module]
+                        ) -> Tuple[nn.Module, Union[dict, nn.Module],
+                                   Union[dict, nn.Module]]:
+        """Build the backbone and fill in what follows from it.
+
+        Args:
+            backbone (dict | nn.Module): The new model.
+            neck (dict | nn.Module): The decoder.
+            target_generator (dict | nn.Module): The base model.
+
+        Returns:
+            tuple: The built backbone and copies of the neck and target
+            generator configs with the derived fields set (modules are
+            returned as they are).
+        """
+        if isinstance(backbone, dict):
+            backbone = dict(backbone)
+            if isinstance(neck, dict) and 'adapter_hidden_dims' in \
+                    _arguments(backbone['type']):
+                # TEC's adapter MLPs are 4 x the decoder width wide
+                backbone.setdefault('adapter_hidden_dims',
+                                    4 * _setting(neck, 'embed_dims'))
+            backbone = MODELS.build(backbone)
+        if isinstance(neck, dict):
+            neck = dict(neck)
+            neck.setdefault('in_channels', backbone.embed_dims)
+            neck.setdefault('num_patches',
+                            math.prod(backbone.patch_resolution))
+        if isinstance(target_generator, dict):
+            target_generator = dict(target_generator)
+            target_generator.setdefault('img_size',
+                                        _int_if_square(backbone.img_size))
+            target_generator.setdefault(
+                'patch_size',
+                _int_if_square(backbone.patch_embed.projection.kernel_size))
+        return backbone, neck, target_generator
 
     @staticmethod
     def _drop_target_generator(module, state_dict, prefix, local_metadata):

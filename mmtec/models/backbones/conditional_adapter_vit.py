@@ -37,12 +37,30 @@ class ConditionalAdapterViT(MAEViT):
             disables it (the latent is the last block after the final norm).
             Defaults to ``num_layers // 3``.
         adapter_hidden_dims (int): Hidden width of the encoder adapter's
-            MLPs (TEC: 4 x decoder width). Defaults to 2048.
+            MLPs (TEC: 4 x decoder width; :class:`TEC` sets it from its
+            decoder when a config leaves it out). Defaults to 2048.
+        adapter_norm_cfg (dict): Norm config of the encoder adapter.
+            Defaults to LN with eps 1e-5, as in TEC's reference.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         out_type (str): Output of the unmasked forward (``mask=False``), as
             in ``VisionTransformer``. Defaults to 'raw'.
         init_cfg (dict, optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> from mmtec.models import ConditionalAdapterViT
+        >>> arch = dict(embed_dims=64, num_layers=3, num_heads=4,
+        ...             feedforward_channels=128)
+        >>> vit = ConditionalAdapterViT(arch, img_size=32, patch_size=8,
+        ...                             adapter_hidden_dims=128)
+        >>> latent, mask, ids_restore = vit(torch.randn(2, 3, 32, 32))
+        >>> latent.shape  # class token + the 4 visible of 16 patches
+        torch.Size([2, 5, 64])
+        >>> mask.shape, mask.sum(1).tolist()  # 1 marks a masked patch
+        (torch.Size([2, 16]), [12.0, 12.0])
+        >>> vit(torch.randn(2, 3, 32, 32), mask=False)[0].shape
+        torch.Size([2, 17, 64])
     """
 
     def __init__(self,
@@ -53,6 +71,7 @@ class ConditionalAdapterViT(MAEViT):
                  input_adapter: bool = True,
                  num_adapters: Optional[int] = None,
                  adapter_hidden_dims: int = 2048,
+                 adapter_norm_cfg: dict = dict(type='LN', eps=1e-5),
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  out_type: str = 'raw',
@@ -81,7 +100,7 @@ class ConditionalAdapterViT(MAEViT):
             self.num_layers,
             num_adapters,
             adapter_hidden_dims,
-            norm_cfg=norm_cfg) if num_adapters > 0 else None
+            norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""

@@ -26,8 +26,23 @@ class EncoderAdapter(BaseModule):
         num_adapters (int): Number of groups; must divide ``num_layers``.
         hidden_dims (int): Hidden width of each residual MLP (TEC uses
             ``4 * decoder width``).
-        norm_cfg (dict): Norm layer config. Defaults to LN with eps 1e-6.
+        norm_cfg (dict): Config of the input and output norms. Defaults to
+            LN with eps 1e-5 (PyTorch's default, as in TEC's reference; the
+            rest of TEC uses 1e-6).
         init_cfg (dict, optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> from mmtec.models import EncoderAdapter
+        >>> adapter = EncoderAdapter(embed_dims=8, num_layers=6,
+        ...                          num_adapters=2, hidden_dims=32)
+        >>> block_outputs = [torch.randn(2, 5, 8) for _ in range(6)]
+        >>> adapter(block_outputs).shape
+        torch.Size([2, 5, 8])
+        >>> adapter.fuse[0]  # each group fuses 3 layers
+        Linear(in_features=24, out_features=8, bias=True)
+        >>> adapter.norm_in.normalized_shape, adapter.norm_in.eps
+        ((48,), 1e-05)
     """
 
     def __init__(self,
@@ -35,7 +50,7 @@ class EncoderAdapter(BaseModule):
                  num_layers: int,
                  num_adapters: int,
                  hidden_dims: int,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: dict = dict(type='LN', eps=1e-5),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if num_adapters <= 0 or num_layers % num_adapters:

@@ -18,6 +18,27 @@ class PatchRelationTargetHead(BaseModule):
             None disables it. Defaults to
             ``dict(type='AttentionMapLoss', tau=1.8)``.
         init_cfg (dict, optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> from mmtec.models import PatchRelationTargetHead
+        >>> head = PatchRelationTargetHead()
+        >>> target = torch.randn(2, 16, 8)  # base features [B, L, C]
+        >>> mask = torch.ones(2, 16)
+        >>> attn_target = torch.randn(2, 6, 4, 16)
+        >>> losses = head.loss(torch.zeros(2, 16, 8), target, mask,
+        ...                    torch.zeros(2, 6, 4, 16), attn_target)
+        >>> sorted(losses)
+        ['loss_attention', 'loss_feature']
+        >>> # the target normalised across patches, predicted exactly
+        >>> mean, var = target.mean(1, True), target.var(1, keepdim=True)
+        >>> exact = (target - mean) / (var + 1e-6).sqrt()
+        >>> head.loss(exact, target, mask, torch.zeros(2, 6, 4, 16),
+        ...           attn_target)['loss_feature'].abs().item() < 1e-6
+        True
+        >>> # a uniform attention prediction costs log(16) nats
+        >>> round(losses['loss_attention'].item(), 4)
+        2.7726
     """
 
     def __init__(self,

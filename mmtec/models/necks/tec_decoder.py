@@ -74,6 +74,21 @@ class TECDecoder(BaseModule):
             Defaults to True.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         init_cfg (dict, optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> from mmtec.models import TECDecoder
+        >>> decoder = TECDecoder(num_patches=16, in_channels=64,
+        ...                      embed_dims=32, num_layers=1, num_heads=4,
+        ...                      target_channels=48, target_num_heads=3)
+        >>> latent = torch.randn(2, 5, 64)  # class token + 4 visible patches
+        >>> ids_restore = torch.stack([torch.randperm(16) for _ in range(2)])
+        >>> topk_idx = torch.tensor([[0, 5], [3, 7]])  # from the base model
+        >>> feat, attn = decoder(latent, ids_restore, topk_idx)
+        >>> feat.shape  # every patch, base width
+        torch.Size([2, 16, 48])
+        >>> attn.shape  # class token + 2 patches, 3 base heads, 16 keys
+        torch.Size([2, 3, 3, 16])
     """
 
     def __init__(self,

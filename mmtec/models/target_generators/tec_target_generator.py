@@ -93,7 +93,29 @@ class TECTargetGenerator(BaseModule):
         trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
             loader refuses it as possibly malicious (it may then run code;
             logged as a WARNING). Defaults to False.
-        init_cfg (dict, optional): Unused; weights come from ``checkpoint``.
+
+    Example:
+        >>> import os.path as osp, tempfile, torch
+        >>> from mmpretrain.models import VisionTransformer
+        >>> from mmtec.models import TECTargetGenerator
+        >>> arch = dict(embed_dims=64, num_layers=3, num_heads=4,
+        ...             feedforward_channels=128)
+        >>> # a tiny base model saved in MMPretrain's layout
+        >>> base = VisionTransformer(arch, img_size=32, patch_size=8)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = osp.join(tmp.name, 'base.pth')
+        >>> torch.save({'state_dict': {'backbone.' + k: v for k, v in
+        ...                            base.state_dict().items()}}, path)
+        >>> generator = TECTargetGenerator(path, arch=arch, img_size=32,
+        ...                                patch_size=8, topk=5)
+        >>> feat, attn, topk_idx = generator(torch.randn(2, 3, 32, 32))
+        >>> feat.shape  # 16 patches, base width
+        torch.Size([2, 16, 64])
+        >>> attn.shape  # class token + 5 patches, 4 heads, 16 keys
+        torch.Size([2, 6, 4, 16])
+        >>> topk_idx.shape, generator.training
+        (torch.Size([2, 5]), False)
+        >>> tmp.cleanup()
     """
 
     def __init__(self,
@@ -105,9 +127,9 @@ class TECTargetGenerator(BaseModule):
                  topk: int = 15,
                  with_attention: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 trust_checkpoint: bool = False,
-                 init_cfg=None):
-        super().__init__(init_cfg=None)
+                 trust_checkpoint: bool = False):
+        # no init_cfg: the weights come from ``checkpoint``
+        super().__init__()
         if not checkpoint:
             raise ValueError(
                 'model.target_generator.checkpoint is not set: TEC needs the '

@@ -18,27 +18,9 @@ optim_wrapper = dict(
             'cls_token': dict(decay_mult=0.)
         }))
 
-# 40 warm-up epochs, then cosine to 0. The recipes override both entries
-# together with train_cfg.max_epochs.
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-4,
-        by_epoch=True,
-        begin=0,
-        end=40,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=760,
-        eta_min=0.,
-        by_epoch=True,
-        begin=40,
-        end=800,
-        convert_to_iter_based=True)
-]
-
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=800)
+# the epochs are the recipe's; the lr schedule is
+# mmtec.engine.lr_schedule.warmup_cosine_lr, set in the recipes
+train_cfg = dict(type='EpochBasedTrainLoop')
 
 # lr above is for an *effective* batch of 4096. tools/train.py scales it by
 # world_size x batch_size x accumulative_counts / 4096 (MMEngine alone

@@ -1,53 +1,24 @@
-"""Resumable pretrain-then-evaluate stages (tools/demo.py, study.py).
+"""Resumable pretraining stages (tools/demo.py, study.py).
 
 A *stage* trains one config with MMEngine's Runner in its own work dir. It
 writes ``stage.json`` when it has finished; a later call with the same
 settings returns that record instead of training again, a call after an
-interruption resumes from MMEngine's ``last_checkpoint``. Evaluations are
-cached the same way in a JSON file.
+interruption resumes from MMEngine's ``last_checkpoint``.
 """
-import json
 import os
 import os.path as osp
 import platform
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
 
+from mmtec.engine.lr_schedule import warmup_cosine_lr
+from .json_records import read_json, write_json
+
 STAGE_FILE = 'stage.json'
 START_FILE = 'stage_settings.json'
-
-
-def warmup_cosine(epochs: int, warmup: int = 1) -> List[dict]:
-    """Linear warm-up for ``warmup`` epochs, then cosine to 0 (per iter)."""
-    warmup = min(warmup, epochs)
-    sched = [
-        dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
-             end=warmup, convert_to_iter_based=True)
-    ]
-    if epochs > warmup:
-        sched.append(
-            dict(type='CosineAnnealingLR', T_max=epochs - warmup,
-                 eta_min=0., by_epoch=True, begin=warmup, end=epochs,
-                 convert_to_iter_based=True))
-    return sched
-
-
-def _read_json(path: str) -> Optional[dict]:
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def write_json(path: str, data) -> None:
-    """Write JSON atomically, so an interrupted run leaves no half file."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
 
 
 def pretrain_stage(name: str,
@@ -66,7 +37,8 @@ def pretrain_stage(name: str,
         config (str): MMEngine config file.
         work_dir (str): The stage's own folder.
         epochs (int): Training epochs (the lr schedule is rebuilt for them:
-            ``warmup_epochs`` linear warm-up, then cosine to 0).
+            ``warmup_epochs`` linear warm-up from the config's start factor,
+            then cosine to 0).
         cfg_options (dict, optional): Config overrides (dotted keys).
         seed (int): Random seed of the Runner. Defaults to 0.
         warmup_epochs (int): Defaults to 1.
@@ -81,8 +53,8 @@ def pretrain_stage(name: str,
         name=name, config=osp.abspath(config), epochs=epochs, seed=seed,
         cfg_options={k: repr(v) for k, v in (cfg_options or {}).items()},
         warmup_epochs=warmup_epochs, amp=amp)
-    record = _read_json(osp.join(work_dir, STAGE_FILE))
-    started = _read_json(osp.join(work_dir, START_FILE))
+    record = read_json(osp.join(work_dir, STAGE_FILE))
+    started = read_json(osp.join(work_dir, START_FILE))
     for previous in (record, started):
         if previous is not None and previous.get('settings',
                                                  previous) != settings:
@@ -102,7 +74,8 @@ def pretrain_stage(name: str,
     cfg.work_dir = work_dir
     cfg.experiment_name = name
     cfg.train_cfg.max_epochs = epochs
-    cfg.param_scheduler = warmup_cosine(epochs, warmup_epochs)
+    cfg.param_scheduler = warmup_cosine_lr(
+        warmup_epochs, cfg.param_scheduler[0].start_factor, max_epochs=epochs)
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=1)
@@ -147,23 +120,6 @@ def pretrain_stage(name: str,
     return dict(record, reused=False)
 
 
-def cached_eval(path: str, settings: dict, fn) -> dict:
-    """Return the evaluation stored in ``path`` for ``settings`` or run it.
-
-    Args:
-        path (str): JSON file of the result.
-        settings (dict): What the result depends on (checkpoint, sizes...).
-        fn (callable): Computes the result when it is not cached.
-    """
-    cached = _read_json(path)
-    if cached is not None and cached.get('settings') == settings:
-        print(f'[eval] reusing {path}', flush=True)
-        return dict(cached['result'], reused=True)
-    result = fn()
-    write_json(path, dict(settings=settings, result=result))
-    return dict(result, reused=False)
-
-
 def device_name() -> str:
     """A short description of the machine the numbers were measured on."""
     if torch.cuda.is_available():
@@ -171,11 +127,3 @@ def device_name() -> str:
     return (f'{platform.processor() or platform.machine()} CPU, '
             f'{os.cpu_count()} cores, torch threads '
             f'{torch.get_num_threads()}')
-
-
-def markdown_table(header: List[str], rows: List[List]) -> str:
-    """A GitHub-markdown table."""
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '| ' + ' | '.join('---' for _ in header) + ' |']
-    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
-    return '\n'.join(lines)

@@ -1,0 +1,29 @@
+"""The Example sections of the docstrings run and print what they show."""
+import doctest
+import importlib
+
+import pytest
+from mmengine.logging import MMLogger
+
+MODULES = [
+    'mmtec.models.backbones.conditional_adapter_vit',
+    'mmtec.models.backbones.encoder_adapter',
+    'mmtec.models.necks.tec_decoder',
+    'mmtec.models.target_generators.tec_target_generator',
+    'mmtec.models.heads.patch_relation_target_head',
+    'mmtec.engine.lr_schedule',
+    'mmtec.apis.markdown',
+]
+
+
+@pytest.mark.parametrize('name', MODULES)
+def test_docstring_examples(name, capsys):
+    module = importlib.import_module(name)
+    # the log lines of the examples (e.g. the base model's layout) go to the
+    # stream of a logger made here, not into the examples' expected output
+    MMLogger.get_current_instance()
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report = capsys.readouterr().out
+    assert result.attempted > 0, f'{name} has no docstring example'
+    assert result.failed == 0, report

@@ -1,0 +1,81 @@
+"""Every repository path that the code, configs and docs name exists."""
+import ast
+import glob
+import os
+import re
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# where paths are named: docs, package code, tools, configs, model index
+SOURCES = ['README.md', 'model-index.yml', 'setup.py', '.ci/run',
+           'docs/*.md', 'mmtec/**/*.py', 'tools/**/*.py', 'tools/**/*.sh',
+           'configs/**/*.py', 'configs/**/*.yml']
+# a repo-relative path: starts with one of these folders, not inside a URL
+# or another path (no letter, '/', '.' or '-' right before it)
+PATH = re.compile(r'(?<![\w/.:-])((?:tools|configs|docs|mmtec)/[\w./-]*[\w/])')
+# what a command would write (``--out-md docs/x.md``) need not exist yet
+OUTPUT = re.compile(r'--[\w-]*out[\w-]*[ =\n]+$')
+# made by the install (setup.py), not kept in the repository
+GENERATED = ('mmtec/.mim',)
+
+
+def source_files():
+    files = set()
+    for pattern in SOURCES:
+        files.update(glob.glob(os.path.join(ROOT, pattern), recursive=True))
+    return sorted(f for f in files if '/.mim/' not in f)
+
+
+def named_paths(text):
+    """Repo-relative paths in ``text``; globs and placeholders skipped."""
+    for match in PATH.finditer(text):
+        path = match.group(1).rstrip('.')
+        if any(c in path for c in '*<>{}') or path.startswith(GENERATED):
+            continue
+        if OUTPUT.search(text[max(0, match.start() - 40):match.start()]):
+            continue
+        yield path
+
+
+def python_strings(text):
+    """String constants of Python code, implicit concatenations joined (a
+    path split over two lines of a message is one string here)."""
+    return '\n'.join(
+        node.value for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def test_sources_are_found():
+    files = [os.path.relpath(f, ROOT) for f in source_files()]
+    assert 'README.md' in files and 'model-index.yml' in files
+    assert 'configs/tec/metafile.yml' in files and 'tools/demo.py' in files
+
+
+def test_named_paths_are_parsed():
+    text = ('see `tools/model_converters/tec2vit.py`, (configs/demo/), '
+            'docs/demo.md. https://x.org/tools/a.py a/tools/b.py '
+            'configs/*.py --out-md docs/new.md mmtec/.mim/configs')
+    assert list(named_paths(text)) == [
+        'tools/model_converters/tec2vit.py', 'configs/demo/', 'docs/demo.md'
+    ]
+    code = "msg = ('convert it (tools/'\n       'model_converters/x.py)')"
+    assert list(named_paths(python_strings(code))) == [
+        'tools/model_converters/x.py'
+    ]
+
+
+@pytest.mark.parametrize('source', source_files(),
+                         ids=lambda p: os.path.relpath(p, ROOT))
+def test_every_named_path_exists(source):
+    with open(source, encoding='utf-8') as f:
+        text = f.read()
+    if source.endswith('.py'):
+        text += '\n' + python_strings(text)
+    missing = sorted({
+        p for p in named_paths(text)
+        if not os.path.exists(os.path.join(ROOT, p))
+    })
+    assert not missing, (
+        f'{os.path.relpath(source, ROOT)} names paths that do not exist: '
+        f'{missing}')
