@@ -78,8 +78,8 @@ def checkpoint_bytes(model: torch.nn.Module, optimizer) -> int:
     return model_bytes + slots * trainable
 
 
-def _gib(n: float) -> str:
-    return f'{n / 2**30:.2f} GiB'
+def _size(n: float) -> str:
+    return f'{n / 2**30:.2f} GiB' if n >= 2**30 else f'{n / 2**20:.1f} MiB'
 
 
 @HOOKS.register_module()
@@ -149,17 +149,17 @@ class AtomicCheckpointHook(CheckpointHook):
         if free + kept < needed:
             raise OSError(
                 f'Not enough free disk space for checkpoints in '
-                f'{self.out_dir}: {_gib(free)} free'
-                + (f' (+ {_gib(kept)} of checkpoints to be replaced)'
+                f'{self.out_dir}: {_size(free)} free'
+                + (f' (+ {_size(kept)} of checkpoints to be replaced)'
                    if kept else '') +
-                f', {_gib(needed)} needed for {count} checkpoint(s) of about '
-                f'{_gib(size)} each (max_keep_ckpts={self.max_keep_ckpts} '
+                f', {_size(needed)} needed for {count} checkpoint(s) of about '
+                f'{_size(size)} each (max_keep_ckpts={self.max_keep_ckpts} '
                 'kept + 1 being written; model + optimizer state). Free '
                 'space, choose another --work-dir, or lower '
                 'default_hooks.checkpoint.max_keep_ckpts.')
         runner.logger.info(
-            f'Free space in {self.out_dir}: {_gib(free)}; {count} '
-            f'checkpoint(s) of about {_gib(size)} need {_gib(needed)}.')
+            f'Free space in {self.out_dir}: {_size(free)}; {count} '
+            f'checkpoint(s) of about {_size(size)} need {_size(needed)}.')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if not self._is_local():
