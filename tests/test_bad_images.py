@@ -149,7 +149,7 @@ def test_hook_stops_above_the_bound():
         hook.after_train_iter(runner, 0, batch(2, ['a.jpg', 'b.jpg']))
 
 
-# --- end to end ----------------------------------------------------------------
+# --- end to end -------------------------------------------------------------
 
 @pytest.mark.slow
 def test_training_skips_a_corrupt_jpeg_in_worker_processes(tmp_path):

@@ -117,6 +117,8 @@ def test_checkpoint_size_estimate_by_hand():
     assert checkpoint_bytes(lin, sgd) == 32
     sgd_m = torch.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
     assert checkpoint_bytes(lin, sgd_m) == 32 + 32
+    # an open accumulation window adds one gradient per trainable value
+    assert checkpoint_bytes(lin, adamw, with_gradients=True) == 32 * 4
     lin(torch.ones(1, 3)).sum().backward()
     adamw.step()  # real state now: exp_avg, exp_avg_sq + a step scalar
     assert checkpoint_bytes(lin, adamw) == 32 + 2 * 32 + 2 * 4
@@ -133,12 +135,13 @@ def test_full_disk_stops_before_the_first_iteration(
         runner.train()
     assert runner.iter == 0
     msg = str(err.value)
-    size = checkpoint_bytes(runner.model, runner.optim_wrapper.optimizer)
+    size = checkpoint_bytes(runner.model, runner.optim_wrapper.optimizer,
+                            with_gradients=True)  # accumulative_counts=2
     assert 'Not enough free disk space for checkpoints in' in msg
     assert str(tmp_path / 'full') in msg
     assert '0.0 MiB free' in msg
     assert f'{4 * size / 2**20:.1f} MiB needed for 4 checkpoint(s) of ' \
-        f'about {size / 2**20:.1f} MiB each (max_keep_ckpts=3' in msg
+        f'about {size / 2**20:.1f} MiB each (max_keep_ckpts=3 kept' in msg
     assert not glob.glob(str(tmp_path / 'full' / '*.pth'))
 
 

@@ -50,16 +50,23 @@ def write_text_atomically(path: str, text: str) -> None:
     fsync_replace(tmp_path, path)
 
 
-def checkpoint_bytes(model: torch.nn.Module, optimizer) -> int:
+def checkpoint_bytes(model: torch.nn.Module,
+                     optimizer,
+                     with_gradients: bool = False) -> int:
     """Estimate the size of a training checkpoint of ``model``.
 
     Counts the model's state dict (what is saved, e.g. without TEC's base
-    model) and the optimizer state: the tensors already there after a
-    resume, else ``slots`` x the bytes of the trainable parameters.
+    model), the optimizer state (the tensors already there after a resume,
+    else ``slots`` x the bytes of the trainable parameters) and, with
+    ``with_gradients``, one gradient per trainable parameter (an open
+    gradient-accumulation window, see ``AccumulatedGradientsHook``).
     """
     model_bytes = sum(t.numel() * t.element_size()
                       for t in model.state_dict().values()
                       if torch.is_tensor(t))
+    if with_gradients:
+        model_bytes += sum(p.numel() * p.element_size()
+                           for p in model.parameters() if p.requires_grad)
     if optimizer is None:
         return model_bytes
     states = [
@@ -135,7 +142,9 @@ class AtomicCheckpointHook(CheckpointHook):
             runner.model) else runner.model
         optimizer = getattr(runner.optim_wrapper, 'optimizer',
                             None) if self.save_optimizer else None
-        size = checkpoint_bytes(model, optimizer)
+        accumulates = getattr(runner.optim_wrapper, '_accumulative_counts',
+                              1) > 1
+        size = checkpoint_bytes(model, optimizer, with_gradients=accumulates)
         count = self.max_keep_ckpts + 1 if self.max_keep_ckpts > 0 else 1
         # checkpoints already kept will be replaced, their space counts
         kept = sum(
@@ -152,9 +161,10 @@ class AtomicCheckpointHook(CheckpointHook):
                 f'{self.out_dir}: {_size(free)} free'
                 + (f' (+ {_size(kept)} of checkpoints to be replaced)'
                    if kept else '') +
-                f', {_size(needed)} needed for {count} checkpoint(s) of about '
-                f'{_size(size)} each (max_keep_ckpts={self.max_keep_ckpts} '
-                'kept + 1 being written; model + optimizer state). Free '
+                f', {_size(needed)} needed for {count} checkpoint(s) of '
+                f'about {_size(size)} each (max_keep_ckpts='
+                f'{self.max_keep_ckpts} kept + 1 being written; model, '
+                'optimizer state and accumulated gradients). Free '
                 'space, choose another --work-dir, or lower '
                 'default_hooks.checkpoint.max_keep_ckpts.')
         runner.logger.info(
