@@ -129,7 +129,10 @@ class AtomicCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if not (self._is_local() and is_main_process()):
             return
-        for path in glob.glob(osp.join(self.out_dir, '*' + TMP_SUFFIX)):
+        pattern = self.filename_tmpl.format('*') + TMP_SUFFIX
+        leftovers = glob.glob(osp.join(self.out_dir, pattern)) + glob.glob(
+            osp.join(runner.work_dir, 'last_checkpoint' + TMP_SUFFIX))
+        for path in leftovers:
             runner.logger.warning(
                 f'Removing {path}: an incomplete checkpoint left by a save '
                 'that was interrupted.')
