@@ -211,3 +211,51 @@ def test_resume_ignores_weights_only_files(tmp_path, monkeypatch):
                                                            'epoch_1.pth')
     assert 'not a training checkpoint' in seen[0]
     assert find_resumable_checkpoint(str(tmp_path / 'nothing')) is None
+
+
+# --- the open accumulation window ------------------------------------------
+
+def accumulating_runner(inner_count, seed=0):
+    import logging
+    from types import SimpleNamespace
+
+    from mmengine.optim import OptimWrapper
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 2)
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
+                           accumulative_counts=2)
+    wrapper.initialize_count_status(model, inner_count, 10)
+    return SimpleNamespace(model=model, optim_wrapper=wrapper,
+                           logger=logging.getLogger('test_accumulation'))
+
+
+def test_open_window_is_saved_and_restored_only_on_resume():
+    from mmtec.engine.hooks import AccumulatedGradientsHook
+    hook = AccumulatedGradientsHook()
+    saved = accumulating_runner(3)  # 3 % 2: one iteration in the window
+    saved.model(torch.ones(1, 3)).sum().backward()
+    ckpt = {}
+    hook.before_save_checkpoint(saved, ckpt)
+    assert ckpt['accumulated_gradients']['iter'] == 3
+    grads = ckpt['accumulated_gradients']['grads']
+    assert torch.equal(grads['weight'], torch.ones(2, 3))
+    assert torch.equal(grads['bias'], torch.ones(2))
+
+    resumed = accumulating_runner(3, seed=1)
+    hook = AccumulatedGradientsHook()
+    hook.after_load_checkpoint(resumed, ckpt)
+    hook.before_train(resumed)
+    assert torch.equal(resumed.model.weight.grad, torch.ones(2, 3))
+    # windows follow the iteration count, not the end of this run
+    assert resumed.optim_wrapper._max_counts == -1
+
+    loaded = accumulating_runner(0, seed=1)  # load_from: not a resume
+    hook = AccumulatedGradientsHook()
+    hook.after_load_checkpoint(loaded, ckpt)
+    hook.before_train(loaded)
+    assert loaded.model.weight.grad is None
+
+    closed = accumulating_runner(4)  # window closed: nothing to save
+    ckpt = {}
+    hook.before_save_checkpoint(closed, ckpt)
+    assert ckpt == {}

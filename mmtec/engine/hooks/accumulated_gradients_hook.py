@@ -97,6 +97,12 @@ class AccumulatedGradientsHook(Hook):
         if pending['iter'] != wrapper.inner_count:
             return  # loaded as weights (load_from), not resumed
         params = dict(self._model(runner).named_parameters())
+        unknown = sorted(set(pending['grads']) - set(params))
+        if unknown:
+            raise KeyError(
+                f'The checkpoint holds accumulated gradients of parameters '
+                f'this model does not have: {unknown[:5]}. Resume with the '
+                'config the checkpoint was trained with.')
         for name, grad in pending['grads'].items():
             param = params[name]
             grad = grad.to(device=param.device, dtype=param.dtype)
