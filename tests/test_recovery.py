@@ -259,3 +259,14 @@ def test_open_window_is_saved_and_restored_only_on_resume():
     ckpt = {}
     hook.before_save_checkpoint(closed, ckpt)
     assert ckpt == {}
+
+
+def test_resume_prefers_the_newest_complete_save(tmp_path, monkeypatch):
+    """A crash between renaming epoch_2.pth and updating last_checkpoint."""
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
+    fake_training_checkpoint(tmp_path / 'epoch_2.pth', 2, 2000)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_2.pth')
+    assert seen == []

@@ -23,10 +23,13 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
 
     MMEngine resumes from the file named in ``work_dir/last_checkpoint``
     and fails when that file is missing or damaged (an interrupted save,
-    a full disk), although an older checkpoint would do. Here the file
-    named there is tried first, then every ``*.pth`` of the folder from the
-    newest; each one that does not load (or is not a training checkpoint)
-    is skipped with a warning that says why.
+    a full disk), although an older checkpoint would do. Here every
+    ``*.pth`` of the folder is tried from the newest (by modification
+    time; saves are renamed into place when complete, so the newest
+    complete save comes first even if ``last_checkpoint`` was not updated
+    yet); each one that does not load (or is not a training checkpoint) is
+    skipped with a warning that says why. An empty ``last_checkpoint`` or
+    one naming a missing file is reported too.
 
     Args:
         work_dir (str): The run's work dir.
@@ -49,10 +52,6 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             _warn(f'{pointer} names {named}, which does not exist; '
                   f'looking for the newest checkpoint in {work_dir} '
                   'instead.')
-        else:
-            candidates = [named] + [
-                c for c in candidates if osp.abspath(c) != osp.abspath(named)
-            ]
     for path in candidates:
         try:
             ckpt = safe_load(path)
