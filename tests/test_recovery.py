@@ -270,3 +270,18 @@ def test_resume_prefers_the_newest_complete_save(tmp_path, monkeypatch):
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
                                                            'epoch_2.pth')
     assert seen == []
+
+
+def test_resume_refuses_to_start_over_damaged_checkpoints(tmp_path,
+                                                          monkeypatch):
+    seen = warnings_of(monkeypatch)
+    (tmp_path / 'epoch_4.pth').write_bytes(b'PK\x03\x04 truncated')
+    torch.save({'w': torch.ones(2)}, tmp_path / 'base_model.pth')
+    with pytest.raises(RuntimeError) as err:
+        find_resumable_checkpoint(str(tmp_path))
+    assert str(err.value) == (
+        f'--resume: none of the checkpoints in {tmp_path} loads '
+        '(epoch_4.pth; the reasons are logged above). Not starting from '
+        'scratch over them: move them away to start afresh, or pass '
+        '--resume PATH.')
+    assert any(m.startswith('Skipping damaged checkpoint') for m in seen)
