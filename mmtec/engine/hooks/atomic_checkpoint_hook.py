@@ -150,11 +150,13 @@ class AtomicCheckpointHook(CheckpointHook):
         size = checkpoint_bytes(model, optimizer, with_gradients=accumulates)
         count = self.max_keep_ckpts + 1 if self.max_keep_ckpts > 0 else 1
         # checkpoints already kept will be replaced, their space counts
-        kept = sum(
-            osp.getsize(p) for p in (osp.join(
-                self.out_dir, self.filename_tmpl.format(step))
-                                     for step in self.keep_ckpt_ids)
-            if osp.isfile(p)) if self.max_keep_ckpts > 0 else 0
+        kept = 0
+        if self.max_keep_ckpts > 0:
+            paths = [
+                osp.join(self.out_dir, self.filename_tmpl.format(step))
+                for step in self.keep_ckpt_ids
+            ]
+            kept = sum(osp.getsize(p) for p in paths if osp.isfile(p))
         os.makedirs(self.out_dir, exist_ok=True)
         free = shutil.disk_usage(self.out_dir).free
         needed = count * size
