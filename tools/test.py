@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.utils import adapt_to_cpu
+from mmtec.utils import adapt_to_cpu, fit_dataloaders_to_workers
 
 
 def parse_args():
@@ -62,6 +62,7 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    fit_dataloaders_to_workers(cfg)
     if not torch.cuda.is_available():
         adapt_to_cpu(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \

@@ -5,16 +5,20 @@ Examples:
     bash tools/dist_train.sh configs/tec_vit-b_800e_in1k.py 8
 """
 import argparse
+import logging
 import os
 import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.utils import adapt_to_cpu, scale_lr_for_accumulation
+from mmtec.utils import (adapt_to_cpu, check_learning_rates,
+                         find_resumable_checkpoint, fit_dataloaders_to_workers,
+                         scale_lr_for_accumulation)
 
 
 def parse_args():
@@ -76,9 +80,32 @@ def merge_args(cfg: Config, args) -> Config:
     if args.no_auto_scale_lr and cfg.get('auto_scale_lr'):
         cfg.auto_scale_lr.enable = False
     scale_lr_for_accumulation(cfg)
+    check_learning_rates(cfg)
+    fit_dataloaders_to_workers(cfg)
     if not torch.cuda.is_available():
         adapt_to_cpu(cfg)
+    if cfg.get('resume') and not cfg.get('load_from'):
+        choose_auto_resume(cfg)
     return cfg
+
+
+def choose_auto_resume(cfg: Config) -> None:
+    """Resume from the newest checkpoint that loads, or start afresh.
+
+    Starting from scratch when there is nothing to resume keeps a requeued
+    job's command line the same for its first and later runs.
+    """
+    path = find_resumable_checkpoint(cfg.work_dir)
+    if path is None:
+        print_log(
+            f'--resume: no checkpoint to resume from in the work dir '
+            f'{osp.abspath(cfg.work_dir)}; training starts from scratch.',
+            logger='current',
+            level=logging.WARNING)
+        cfg.resume = False
+    else:
+        print_log(f'--resume: resuming from {path}', logger='current')
+        cfg.load_from = path
 
 
 def main():

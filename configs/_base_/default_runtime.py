@@ -10,8 +10,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # save every 20 epochs (and at the end), keep the last 3
-    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=3),
+    # save every 20 epochs (and at the end), keep the last 3; each save is
+    # written to a temporary file and renamed, old ones removed afterwards,
+    # and the free space for 3 + 1 checkpoints is checked before training
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=20, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
@@ -21,6 +24,10 @@ custom_hooks = [
     dict(type='FiniteLossCheckHook', interval=1),
     # keep RNG states in checkpoints so that --resume continues exactly
     dict(type='RNGStateHook'),
+    # keep a half-accumulated gradient in checkpoints (exact resume)
+    dict(type='AccumulatedGradientsHook'),
+    # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
+    dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
 ]
 
 env_cfg = dict(

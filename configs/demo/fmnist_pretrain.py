@@ -68,5 +68,5 @@ auto_scale_lr = dict(base_batch_size=32, enable=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1))
 log_processor = dict(window_size=10, by_epoch=True)

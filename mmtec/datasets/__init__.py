@@ -13,3 +13,6 @@ __all__ = [
 from .fashion_mnist import LocalFashionMNIST  # noqa: E402
 
 __all__ += ['LocalFashionMNIST']
+from .transforms import LoadImageOrSkip  # noqa: E402
+
+__all__ += ['LoadImageOrSkip']

@@ -1,4 +1,6 @@
 """Config adjustments shared by the launch tools."""
+import math
+
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -39,3 +41,34 @@ def scale_lr_for_accumulation(cfg: Config) -> None:
     accum = cfg.get('optim_wrapper', {}).get('accumulative_counts', 1)
     if auto_scale and auto_scale.get('enable', False) and accum > 1:
         auto_scale.base_batch_size = auto_scale.base_batch_size / accum
+
+
+def fit_dataloaders_to_workers(cfg: Config) -> None:
+    """Let ``num_workers=0`` (the usual debugging override) just work.
+
+    Torch refuses ``persistent_workers=True`` and a ``prefetch_factor``
+    without worker processes; the recipes set both for speed.
+    """
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader and loader.get('num_workers', 0) == 0:
+            loader['persistent_workers'] = False
+            loader.pop('prefetch_factor', None)
+
+
+def check_learning_rates(cfg: Config) -> None:
+    """Refuse a non-finite or negative learning rate before any work."""
+    wrapper = cfg.get('optim_wrapper') or {}
+    optimizers = {'optim_wrapper': wrapper} if 'optimizer' in wrapper else {
+        f'optim_wrapper.{k}': v
+        for k, v in wrapper.items() if isinstance(v, dict) and 'optimizer' in v
+    }
+    for where, ow in optimizers.items():
+        lr = ow['optimizer'].get('lr')
+        if lr is None:
+            continue
+        if not isinstance(lr, (int, float)) or not math.isfinite(lr) \
+                or lr < 0:
+            raise ValueError(
+                f'{where}.optimizer.lr={lr!r}: the learning rate must be a '
+                'finite number >= 0. Check the config and --cfg-options.')

@@ -11,11 +11,11 @@ model = dict(
     target_generator=dict(arch=tiny, topk=5))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageOrSkip'),
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
+    dict(type='PackInputs', algorithm_keys=['skipped_images'])
 ]
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,

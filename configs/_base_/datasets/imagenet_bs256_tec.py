@@ -10,7 +10,8 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # skips (and names) an undecodable file; SkippedImagesHook counts them
+    dict(type='LoadImageOrSkip'),
     dict(
         type='RandomResizedCrop',
         scale=224,
@@ -18,7 +19,7 @@ train_pipeline = [
         backend='pillow',
         interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
+    dict(type='PackInputs', algorithm_keys=['skipped_images'])
 ]
 
 train_dataloader = dict(

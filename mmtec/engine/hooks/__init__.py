@@ -1,4 +1,10 @@
+from .accumulated_gradients_hook import AccumulatedGradientsHook
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .finite_loss_check_hook import FiniteLossCheckHook
 from .rng_state_hook import RNGStateHook
+from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['FiniteLossCheckHook', 'RNGStateHook']
+__all__ = [
+    'AccumulatedGradientsHook', 'AtomicCheckpointHook', 'FiniteLossCheckHook',
+    'RNGStateHook', 'SkippedImagesHook'
+]

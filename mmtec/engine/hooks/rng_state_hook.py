@@ -69,3 +69,6 @@ class RNGStateHook(Hook):
         torch.set_rng_state(state['torch'])
         if 'cuda' in state and torch.cuda.is_available():
             torch.cuda.set_rng_state(state['cuda'])
+        runner.logger.info(
+            f'Restored the random states of {len(states)} rank(s) saved at '
+            f'iteration {checkpoint.get("meta", {}).get("iter")}.')

@@ -1,4 +1,6 @@
 """TEC's attention-map loss: soft cross-entropy against base logits."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,8 +24,12 @@ class AttentionMapLoss(nn.Module):
 
     def __init__(self, tau: float = 1.8, loss_weight: float = 1.0):
         super().__init__()
-        if tau <= 0:
-            raise ValueError(f'tau must be positive, got {tau}')
+        if not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f'AttentionMapLoss: tau must be a finite '
+                             f'number > 0, got {tau}')
+        if not math.isfinite(loss_weight):
+            raise ValueError('AttentionMapLoss: loss_weight must be finite, '
+                             f'got {loss_weight}')
         self.tau = tau
         self.loss_weight = loss_weight
 

@@ -1,4 +1,6 @@
 """TEC's feature loss on patch-relation normalised base features."""
+import math
+
 import torch
 from torch import nn
 
@@ -36,6 +38,9 @@ class PatchNormFeatureLoss(nn.Module):
         self.norm_dim = norm_dim
         self._dim = dims[norm_dim]
         self.eps = eps
+        if not math.isfinite(loss_weight):
+            raise ValueError('PatchNormFeatureLoss: loss_weight must be '
+                             f'finite, got {loss_weight}')
         self.loss_weight = loss_weight
 
     def normalize(self, target: torch.Tensor) -> torch.Tensor:
