@@ -263,3 +263,36 @@ def test_converter_flag_trusts_a_refused_file(objects_file, tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert 'WITHOUT THE ALLOW-LIST' in res.stdout + res.stderr
+
+
+def test_train_flag_trusts_a_refused_resume_file(objects_file, tmp_path,
+                                                 monkeypatch):
+    # objects_file: only for its clean trust state
+    """``tools/train.py --trust-checkpoint`` reaches the resume search."""
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', os.path.join(ROOT, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work = tmp_path / 'work'
+    work.mkdir()
+    # a training checkpoint that also holds a pickled object
+    torch.save(
+        dict(meta=dict(epoch=1, iter=5), state_dict=random_vit(),
+             extra=_PickledObject()), work / 'epoch_1.pth')
+    config = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+
+    def merged(*flags):
+        monkeypatch.setattr(sys, 'argv', [
+            'train.py', config, '--work-dir',
+            str(work), '--resume', *flags
+        ])
+        return tool.merge_args(Config.fromfile(config), tool.parse_args())
+
+    # refused: the only checkpoint does not load, so --resume stops
+    with pytest.raises(RuntimeError, match='none of the checkpoints'):
+        merged()
+    cfg = merged('--trust-checkpoint', str(work / 'epoch_1.pth'))
+    assert cfg.resume and cfg.load_from == str(work / 'epoch_1.pth')

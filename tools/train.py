@@ -16,6 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_to_cpu, check_learning_rates,
                          find_resumable_checkpoint, fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
@@ -49,6 +50,13 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='append',
+        metavar='PATH',
+        help='load this file (base model, --resume or load_from checkpoint) '
+        'even if the checkpoint loader refuses it as possibly malicious (it '
+        'may then run code; logged as a WARNING). Repeat for several files.')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -57,6 +65,8 @@ def parse_args():
 
 
 def merge_args(cfg: Config, args) -> Config:
+    # before anything is loaded: choosing the checkpoint to resume reads files
+    trust_checkpoint(args.trust_checkpoint)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
