@@ -14,7 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.utils import adapt_to_cpu, scale_lr_for_accumulation
+from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu,
+                         scale_lr_for_accumulation)
 
 
 def parse_args():
@@ -78,6 +79,8 @@ def merge_args(cfg: Config, args) -> Config:
     scale_lr_for_accumulation(cfg)
     if not torch.cuda.is_available():
         adapt_to_cpu(cfg)
+    else:
+        adapt_amp_to_gpu(cfg)
     return cfg
 
 

@@ -17,7 +17,11 @@ model = dict(
         in_channels=768,
         embed_dims=512,
         num_layers=2,
-        num_heads=16),
+        num_heads=16,
+        # exact speed-ups (tests/test_reference_step.py): one batched pass
+        # of both branches through the shared blocks; q/k only where used
+        batch_branches=True,
+        attention_rows_only=True),
     head=dict(
         type='PatchRelationTargetHead',
         loss_feature=dict(
