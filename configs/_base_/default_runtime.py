@@ -16,6 +16,8 @@ custom_hooks = [
     dict(type='FiniteLossCheckHook', interval=1),
     # keep RNG states in checkpoints so that --resume continues exactly
     dict(type='RNGStateHook'),
+    # model FLOPs and device-hours of the run, summary in compute.json
+    dict(type='ComputeRecordHook', interval=50),
 ]
 
 env_cfg = dict(
