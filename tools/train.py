@@ -14,7 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu,
+from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, apply_gpu_decode,
                          scale_lr_for_accumulation)
 
 
@@ -81,6 +81,7 @@ def merge_args(cfg: Config, args) -> Config:
         adapt_to_cpu(cfg)
     else:
         adapt_amp_to_gpu(cfg)
+    apply_gpu_decode(cfg)
     return cfg
 
 

@@ -13,3 +13,6 @@ __all__ = [
 from .fashion_mnist import LocalFashionMNIST  # noqa: E402
 
 __all__ += ['LocalFashionMNIST']
+from .pack_jpeg_bytes import PackJPEGBytes  # noqa: E402
+
+__all__ += ['PackJPEGBytes']

@@ -24,7 +24,7 @@ timeout 300 python -m pytest tests/test_reference_step.py \
 # 2. ablation: every switch alone, all, all + torch.compile; MAE alongside
 timeout 420 python tools/benchmarks/tec_bench.py --device cuda \
     --batch-size 256 --amp bf16 --iters 10 --warmup 3 \
-    --out "$OUT/synthetic_b256" 2>&1 | tail -40
+    --profile "TEC plain,TEC all" --out "$OUT/synthetic_b256" 2>&1 | tail -80
 
 # 3. end to end: JPEG folder -> recipe dataloader (PIL, 14 workers) -> step
 python tools/benchmarks/make_jpeg_folder.py "$OUT/jpegs" -n 4096 \

@@ -230,6 +230,25 @@ def make_batch_source(args, cfg):
     return next_batch
 
 
+def profile_step(step, device, top=12):
+    """The ``top`` operations of one step by self device (or CPU) time."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        step()
+        sync(device)
+    key = 'self_device_time_total' if device == 'cuda' else \
+        'self_cpu_time_total'
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key),
+                    reverse=True)[:top]
+    total = sum(getattr(e, key) for e in prof.key_averages())
+    return [dict(op=e.key, ms=getattr(e, key) / 1e3, calls=e.count,
+                 share=getattr(e, key) / total if total else 0.)
+            for e in events]
+
+
 def sync(device):
     if device == 'cuda':
         torch.cuda.synchronize()
@@ -266,6 +285,10 @@ def parse_args():
         help="MMPretrain config (under its .mim/configs) of the MAE model")
     parser.add_argument('--flops-only', action='store_true',
                         help='count the FLOPs per image and exit')
+    parser.add_argument('--profile', default='',
+                        help='comma-separated variants (e.g. "TEC plain,TEC '
+                        'all") to profile for one step after the timing; '
+                        'prints and saves the top kernels')
     parser.add_argument('--peak-tflops', type=float, default=0.)
     parser.add_argument('--data-root', help='image folder: end-to-end mode')
     parser.add_argument('--data-prefix', default='')
@@ -365,6 +388,10 @@ def main():
                 peaks[name] = max(peaks[name],
                                   torch.cuda.max_memory_allocated() / 2**30)
 
+    profiles = {}
+    for name in [n for n in args.profile.split(',') if n]:
+        profiles[name] = profile_step(runs[name][0], args.device)
+
     peak = peak_for(args.device, args.amp, args.peak_tflops)
     device = torch.cuda.get_device_name() if args.device == 'cuda' else \
         f'CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores)'
@@ -396,6 +423,7 @@ def main():
         if args.device == 'cuda':
             entry['peak_mem_gib'] = peaks[name]
         results['variants'][name] = entry
+    results['top_kernels'] = profiles
     results['max_rss_gib'] = resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 2**20
     write_outputs(results, args.out)
@@ -437,6 +465,11 @@ def write_outputs(results, out):
     for name, e in results['variants'].items():
         lines.append(f'| {name} | ' + ' | '.join(
             f"{e['gflop_per_img_parts'].get(p, 0):.3g}" for p in parts) + ' |')
+    for name, rows in results.get('top_kernels', {}).items():
+        lines += ['', f'Top operations of one step, {name} (self time):', '',
+                  '| op | ms | calls | share |', '| --- | --- | --- | --- |']
+        lines += [f"| `{r['op']}` | {r['ms']:.1f} | {r['calls']} | "
+                  f"{100 * r['share']:.1f}% |" for r in rows]
     text = '\n'.join(lines) + '\n'
     with open(out + '.md', 'w') as f:
         f.write(text)
