@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU measurements of docs/benchmarks.md in one run (~8-10 minutes on
+# The GPU measurements of docs/benchmarks.md in one run (~9-11 minutes on
 # one H100/H200): the switch ablation on a synthetic batch at the recipe's
 # batch 256 with bf16 autocast, then end to end from a JPEG folder through
 # the recipe's dataloader. Results (JSON + markdown) go to $OUT (default
 # work_dirs/gpu_check).
 #
 #   bash tools/benchmarks/gpu_check.sh
-set -euo pipefail
+set -uo pipefail  # a failed step does not stop the later ones
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-work_dirs/gpu_check}
 mkdir -p "$OUT"
@@ -30,7 +30,12 @@ timeout 420 python tools/benchmarks/tec_bench.py --device cuda \
 python tools/benchmarks/make_jpeg_folder.py "$OUT/jpegs" -n 4096 \
     --procs 16 | tail -1
 timeout 300 python tools/benchmarks/tec_bench.py --device cuda \
-    --batch-size 256 --amp bf16 --iters 10 --warmup 3 --variants all \
+    --batch-size 256 --amp bf16 --iters 10 --warmup 3 --variants all --no-mae \
     --data-root "$OUT/jpegs" --data-prefix train --workers 14 \
     --out "$OUT/e2e_b256" 2>&1 | tail -20
+# 4. the same with gpu_decode=True (nvJPEG decode + crop/flip on the GPU)
+timeout 300 python tools/benchmarks/tec_bench.py --device cuda \
+    --batch-size 256 --amp bf16 --iters 10 --warmup 3 --variants all --no-mae \
+    --data-root "$OUT/jpegs" --data-prefix train --workers 14 --gpu-decode \
+    --out "$OUT/e2e_gpu_decode_b256" 2>&1 | tail -20
 rm -rf "$OUT/jpegs"

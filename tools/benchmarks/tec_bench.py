@@ -293,6 +293,9 @@ def parse_args():
     parser.add_argument('--data-root', help='image folder: end-to-end mode')
     parser.add_argument('--data-prefix', default='')
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--gpu-decode', action='store_true',
+                        help='end-to-end mode: decode and augment JPEGs on '
+                        'the GPU (the config switch gpu_decode=True)')
     parser.add_argument('--out', default='work_dirs/bench/tec_bench',
                         help='writes <out>.json and <out>.md')
     return parser.parse_args()
@@ -313,6 +316,12 @@ def main():
         write_random_base(cfg.model.target_generator, base)
     cfg.model.target_generator.checkpoint = base
     cfg.model.target_generator.weights_dtype = None
+    decode = 'CPU (dataloader workers)'
+    if args.gpu_decode:
+        from mmtec.utils import apply_gpu_decode
+        cfg.gpu_decode = True
+        if apply_gpu_decode(cfg):
+            decode = 'GPU (GPUJPEGDataPreprocessor)'
 
     table = variant_table(args.device)
     names = [v for v in args.variants.split(',') if v] or list(table)
@@ -398,7 +407,8 @@ def main():
     results = dict(
         device=device, torch=torch.__version__, batch_size=args.batch_size,
         amp=args.amp, iters=args.iters, warmup=args.warmup,
-        mode='end-to-end from ' + args.data_root if args.data_root
+        mode=f'end-to-end from {args.data_root}, {args.workers} workers, '
+        f'decode on {decode}' if args.data_root
         else 'synthetic batch', peak_tflops=peak and peak / 1e12,
         command='python ' + ' '.join(sys.argv), variants={})
     plain = statistics.median(times['TEC plain']) if 'TEC plain' in times \
