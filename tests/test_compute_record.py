@@ -10,7 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import mmtec  # noqa: F401
 from mmtec.engine.hooks.compute_record_hook import base_model_compute
 from mmtec.registry import MODELS
-from test_train_e2e import ROOT, TINY_CFG, image_folder, tiny_base, train  # noqa: F401,E501
+# the fixtures image_folder and tiny_base are shared with the e2e tests
+from test_train_e2e import (ROOT, TINY_CFG, image_folder,  # noqa: F401
+                            tiny_base, train)
 
 METAFILE = os.path.join(ROOT, 'configs', 'tec', 'metafile.yml')
 
@@ -26,7 +28,8 @@ def test_base_model_compute_comes_from_the_metafile():
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_its_compute(tmp_path, image_folder, tiny_base):  # noqa: F811,E501
+def test_tiny_run_writes_its_compute(tmp_path, image_folder,  # noqa: F811
+                                     tiny_base):  # noqa: F811
     train(tmp_path, tiny_base, image_folder, 1)
     with open(tmp_path / 'compute.json') as f:
         summary = json.load(f)

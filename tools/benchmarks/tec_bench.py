@@ -474,7 +474,8 @@ def write_outputs(results, out):
     lines.append('| --- ' * (len(parts) + 1) + '|')
     for name, e in results['variants'].items():
         lines.append(f'| {name} | ' + ' | '.join(
-            f"{e['gflop_per_img_parts'].get(p, 0):.3g}" for p in parts) + ' |')
+            f"{e['gflop_per_img_parts'][p]:.3g}"
+            if p in e['gflop_per_img_parts'] else '-' for p in parts) + ' |')
     for name, rows in results.get('top_kernels', {}).items():
         lines += ['', f'Top operations of one step, {name} (self time):', '',
                   '| op | ms | calls | share |', '| --- | --- | --- | --- |']

@@ -100,6 +100,13 @@ class ComputeRecordHook(Hook):
                           data_batch=None) -> None:
         self._batch = self._batch_size(data_batch) if data_batch else 0
         if self.state['flops_per_image'] is None and self._counter is None:
+            # the counted iteration runs eagerly (same operations): a
+            # dispatch mode and torch.compile do not mix
+            self._paused_compile = []
+            for m in runner.model.modules():
+                if getattr(m, 'compile_cfg', False):
+                    self._paused_compile.append((m, m.compile_cfg))
+                    m.compile_cfg = False
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
 
@@ -109,6 +116,8 @@ class ComputeRecordHook(Hook):
             self._counter.__exit__(None, None, None)
             flops = self._counter.get_total_flops()
             self._counter = None
+            for m, cfg in self._paused_compile:
+                m.compile_cfg = cfg
             if self._batch:
                 self.state['flops_per_image'] = flops / self._batch
         now = time.perf_counter()
