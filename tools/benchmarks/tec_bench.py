@@ -316,6 +316,10 @@ def main():
         write_random_base(cfg.model.target_generator, base)
     cfg.model.target_generator.checkpoint = base
     cfg.model.target_generator.weights_dtype = None
+    if cfg.get('data_preprocessor') and \
+            not cfg.model.get('data_preprocessor'):
+        # as MMEngine's Runner does: the config's normalisation
+        cfg.model.data_preprocessor = cfg.data_preprocessor
     decode = 'CPU (dataloader workers)'
     if args.gpu_decode:
         from mmtec.utils import apply_gpu_decode
