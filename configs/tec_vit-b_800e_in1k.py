@@ -10,7 +10,10 @@ from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
 model = dict(
     target_generator=dict(
-        checkpoint='checkpoints/mae_pretrain_vit_base.pth', topk=15),
+        checkpoint='checkpoints/mae_pretrain_vit_base.pth', topk=15,
+        # the frozen base runs in bf16 without per-step weight casts (fp32
+        # on CPU, see mmtec.utils.launch)
+        weights_dtype='bfloat16'),
     head=dict(loss_attention=dict(tau=1.8)))
 
 train_cfg = dict(max_epochs=800)

@@ -68,3 +68,17 @@ def test_attention_loss_temperature_and_mean_over_rows_heads():
                                         rel=1e-6)
     with pytest.raises(ValueError, match='differ'):
         AttentionMapLoss()(pred, target[..., :1])
+
+
+def test_attention_loss_two_heads_tau_and_non_uniform_prediction():
+    # [B=1, rows=1, H=2, L=2]; tau=2 halves the target logits.
+    # head 0: target (0, 2 ln 3) -> p (1/4, 3/4); pred (0, ln 3) -> (1/4, 3/4)
+    # head 1: target (2 ln 2, 0) -> p (2/3, 1/3); pred (ln 4, 0) -> (4/5, 1/5)
+    target = torch.tensor([[[[0., 2 * math.log(3.)],
+                             [2 * math.log(2.), 0.]]]])
+    pred = torch.tensor([[[[0., math.log(3.)], [math.log(4.), 0.]]]])
+    head0 = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    head1 = -(2 / 3 * math.log(0.8) + 1 / 3 * math.log(0.2))
+    loss = AttentionMapLoss(tau=2.0)(pred, target)
+    # averaged (not summed) over heads
+    assert loss.item() == pytest.approx((head0 + head1) / 2, rel=1e-6)

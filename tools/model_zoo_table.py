@@ -14,13 +14,27 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 START, END = '<!-- model-zoo:start -->', '<!-- model-zoo:end -->'
 
 
+def _pflops(value) -> str:
+    return 'n/a' if value is None else f'{value:,.0f}'
+
+
+def compute(data: dict) -> str:
+    """TEC's pretraining compute and its base model's, from the metafile."""
+    tec = data.get('Pretraining PFLOPs (estimate)')
+    base = data.get('Base Model Pretraining PFLOPs (estimate)')
+    if tec is None:
+        return 'n/a'
+    return f'{_pflops(tec)} + {_pflops(base)}'
+
+
 def table(model_index: str = osp.join(ROOT, 'model-index.yml')) -> str:
     index = load(model_index)
     index.build_models_with_collections()
     rows = [
         '| model (`mmpretrain.get_model` name) | base model | TEC epochs | '
-        'top-1 (paper) | pretraining config | fine-tuning config | weights |',
-        '| --- | --- | --- | --- | --- | --- | --- |'
+        'top-1 (paper) | compute, PFLOPs (estimate): TEC + base model | '
+        'pretraining config | fine-tuning config | weights |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for m in index.models:
         meta = m.metadata
@@ -29,7 +43,7 @@ def table(model_index: str = osp.join(ROOT, 'model-index.yml')) -> str:
         pre = data.get('Pretraining Config') or data.get('Pretraining_Config')
         rows.append(
             f'| `{m.name}` | {data.get("Base Model")} | {meta.epochs} | '
-            f'{top1} | [{osp.basename(pre)}]({pre}) | '
+            f'{top1} | {compute(data)} | [{osp.basename(pre)}]({pre}) | '
             f'[{osp.basename(m.config)}]({m.config}) | '
             f'[{osp.basename(m.weights)}]({m.weights}) |')
     return '\n'.join(rows) + '\n'

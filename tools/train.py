@@ -17,8 +17,9 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.utils import (adapt_to_cpu, check_learning_rates,
-                         find_resumable_checkpoint, fit_dataloaders_to_workers,
+from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, apply_gpu_decode,
+                         check_learning_rates, find_resumable_checkpoint,
+                         fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
 
 
@@ -94,6 +95,9 @@ def merge_args(cfg: Config, args) -> Config:
     fit_dataloaders_to_workers(cfg)
     if not torch.cuda.is_available():
         adapt_to_cpu(cfg)
+    else:
+        adapt_amp_to_gpu(cfg)
+    apply_gpu_decode(cfg)
     if cfg.get('resume') and not cfg.get('load_from'):
         choose_auto_resume(cfg)
     return cfg

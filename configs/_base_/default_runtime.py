@@ -28,6 +28,8 @@ custom_hooks = [
     dict(type='AccumulatedGradientsHook'),
     # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
     dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
+    # model FLOPs and device-hours of the run, summary in compute.json
+    dict(type='ComputeRecordHook', interval=50),
 ]
 
 env_cfg = dict(

@@ -16,3 +16,6 @@ __all__ += ['LocalFashionMNIST']
 from .transforms import LoadImageOrSkip  # noqa: E402
 
 __all__ += ['LoadImageOrSkip']
+from .pack_jpeg_bytes import PackJPEGBytes  # noqa: E402
+
+__all__ += ['PackJPEGBytes']

@@ -16,7 +16,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
 from mmtec.checkpoint import resize_abs_pos_embed, to_plain_vit
-from mmtec.models.utils import embed_tokens
+from mmtec.models.utils import attention_scale, block_qkv, embed_tokens
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
 
@@ -93,14 +93,10 @@ class FrozenViT(nn.Module):
         for blk in layers[:layer]:
             x = blk(x)
         blk = layers[layer]
-        attn = blk.attn
-        B, N, _ = x.shape
-        qkv = attn.qkv(blk.ln1(x)).reshape(B, N, 3, attn.num_heads,
-                                           attn.head_dims)
-        q, k, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attn.head_dims**-0.5
+        q, k, _ = block_qkv(blk, x)
+        logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attention_scale(blk)
         probs = logits.softmax(dim=-1)[:, :, 0, 1:]  # [B, H, L]
-        return probs.reshape(B, attn.num_heads, *hw)
+        return probs.reshape(x.shape[0], q.shape[1], *hw)
 
 
 def load_frozen_vit(checkpoint: Union[str, dict],

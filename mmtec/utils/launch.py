@@ -17,6 +17,12 @@ def adapt_to_cpu(cfg: Config) -> None:
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(name):
             cfg[name]['pin_memory'] = False
+    drop_unsupported_fused_optimizer(cfg, 'cpu')
+    base = cfg.get('model', {}).get('target_generator', {})
+    if base.get('weights_dtype') not in (None, 'float32'):
+        print_log(f'No CUDA device: the base model keeps fp32 weights '
+                  f'instead of {base.weights_dtype}.', logger='current')
+        base.weights_dtype = None
     if cfg.launcher != 'none':
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
         wrapper = cfg.get('model_wrapper_cfg') or dict(
@@ -72,3 +78,45 @@ def check_learning_rates(cfg: Config) -> None:
             raise ValueError(
                 f'{where}.optimizer.lr={lr!r}: the learning rate must be a '
                 'finite number >= 0. Check the config and --cfg-options.')
+
+
+def fused_optimizer_supported(optimizer_type: str, device: str) -> bool:
+    """Whether ``torch.optim.<optimizer_type>(fused=True)`` steps on
+    ``device`` with this torch build (probed on one parameter)."""
+    try:
+        param = torch.zeros(1, device=device, requires_grad=True)
+        optimizer = getattr(torch.optim, optimizer_type)([param], fused=True)
+        param.grad = torch.ones_like(param)
+        optimizer.step()
+        return True
+    except (RuntimeError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def drop_unsupported_fused_optimizer(cfg: Config, device: str) -> None:
+    """Fall back to the for-each optimizer where ``fused=True`` cannot run."""
+    optimizer = cfg.get('optim_wrapper', {}).get('optimizer', {})
+    if not optimizer.get('fused'):
+        return
+    if not fused_optimizer_supported(optimizer.get('type', ''), device):
+        print_log(
+            f'optim_wrapper.optimizer.fused=True: torch {torch.__version__} '
+            f'has no fused {optimizer.get("type")} on {device}; using the '
+            'for-each implementation instead (same result, slower).',
+            logger='current')
+        optimizer.pop('fused')
+
+
+def adapt_amp_to_gpu(cfg: Config) -> None:
+    """Use fp16 autocast where the recipe asks for bf16 on a GPU without
+    bf16 support (e.g. V100), instead of failing or emulating it."""
+    wrapper = cfg.get('optim_wrapper', {})
+    if wrapper.get('type') == 'AmpOptimWrapper' and \
+            wrapper.get('dtype') == 'bfloat16' and \
+            not torch.cuda.is_bf16_supported():
+        print_log(
+            f'{torch.cuda.get_device_name()} has no bf16: AMP uses float16 '
+            'with dynamic loss scaling instead '
+            '(optim_wrapper.dtype=float16).', logger='current')
+        wrapper.dtype = 'float16'
+        wrapper.loss_scale = 'dynamic'

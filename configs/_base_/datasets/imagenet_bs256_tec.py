@@ -9,6 +9,11 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
+# True: decode and augment JPEGs on the GPU (same crop/flip/normalisation;
+# mmtec.utils.apply_gpu_decode), falling back to this CPU pipeline without a
+# GPU. Off until measured faster end to end (tools/benchmarks/gpu_check.sh).
+gpu_decode = False
+
 train_pipeline = [
     # skips (and names) an undecodable file; SkippedImagesHook counts them
     dict(type='LoadImageOrSkip'),

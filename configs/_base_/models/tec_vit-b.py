@@ -13,7 +13,15 @@ model = dict(
         patch_size=16,
         mask_ratio=0.75,
         input_adapter=True),  # num_adapters: depth / 3 by default
-    neck=dict(type='TECDecoder', embed_dims=512, num_layers=2, num_heads=16),
+    neck=dict(
+        type='TECDecoder',
+        embed_dims=512,
+        num_layers=2,
+        num_heads=16,
+        # exact speed-ups (tests/test_reference_step.py): one batched pass
+        # of both branches through the shared blocks; q/k only where used
+        batch_branches=True,
+        attention_rows_only=True),
     head=dict(
         type='PatchRelationTargetHead',
         loss_feature=dict(

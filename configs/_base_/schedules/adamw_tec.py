@@ -1,14 +1,17 @@
 # TEC's optimisation: AdamW (0.9, 0.95), wd 0.05 except biases, norms,
 # tokens and position embeddings; blr 1.5e-4 for each 256 images of the
-# effective batch (256/GPU x 8 GPUs x 2 accumulation steps = 4096); AMP.
+# effective batch (256/GPU x 8 GPUs x 2 accumulation steps = 4096).
+# bf16 autocast (fp16 on GPUs without bf16, see mmtec.utils.launch; fp32
+# on CPU) and the fused AdamW kernel.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
+    dtype='bfloat16',
     loss_scale='dynamic',
     accumulative_counts=2,
     constructor='TrainableParamsOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95),
-        weight_decay=0.05),
+        weight_decay=0.05, fused=True),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

@@ -7,6 +7,7 @@ from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmtec.registry import MODELS
+from ..utils import compiled_method
 from .encoder_adapter import EncoderAdapter
 
 
@@ -45,6 +46,9 @@ class ConditionalAdapterViT(MAEViT):
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         out_type (str): Output of the unmasked forward (``mask=False``), as
             in ``VisionTransformer``. Defaults to 'raw'.
+        compile (bool | dict): ``torch.compile`` the masked encoder's blocks
+            and encoder adapter (True or ``torch.compile`` keyword
+            arguments); the random masking stays eager. Defaults to False.
         init_cfg (dict, optional): Initialization config.
 
     Example:
@@ -75,6 +79,7 @@ class ConditionalAdapterViT(MAEViT):
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  out_type: str = 'raw',
+                 compile: Union[bool, dict] = False,
                  init_cfg=None):
         super().__init__(
             arch=arch,
@@ -101,6 +106,7 @@ class ConditionalAdapterViT(MAEViT):
             num_adapters,
             adapter_hidden_dims,
             norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
+        self.compile_cfg = compile
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""
@@ -152,7 +158,13 @@ class ConditionalAdapterViT(MAEViT):
 
         tokens, mask, ids_restore = self.random_masking(
             tokens, self.mask_ratio)
-        last, outs = self._encode(tokens, pos_embed[:, :1])
-        latent = last if self.encoder_adapter is None else \
-            self.encoder_adapter(outs)
+        latent = compiled_method(self, '_latent', self.compile_cfg)(
+            tokens, pos_embed[:, :1])
         return latent, mask, ids_restore
+
+    def _latent(self, tokens: torch.Tensor,
+                pos_cls: torch.Tensor) -> torch.Tensor:
+        """The visible tokens' latent: the encoder adapter's output."""
+        last, outs = self._encode(tokens, pos_cls)
+        return last if self.encoder_adapter is None else \
+            self.encoder_adapter(outs)

@@ -1,7 +1,8 @@
 """TEC's decoder: shared blocks, a feature branch and an attention branch."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones.vision_transformer import \
@@ -10,6 +11,7 @@ from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from torch import nn
 
 from mmtec.registry import MODELS
+from ..utils import compiled_method
 
 
 class DecoderBranch(nn.Module):
@@ -72,6 +74,18 @@ class TECDecoder(BaseModule):
             from the target generator when omitted.
         with_attention_branch (bool): Build the attention branch.
             Defaults to True.
+        batch_branches (bool): Run both branches through the shared blocks
+            as one batch (concatenated along the batch) instead of two
+            passes: the same result, fewer and larger kernels. Defaults to
+            False.
+        attention_rows_only (bool): Project ``q`` only for the ``1 + topk``
+            query rows and ``k`` only for the patch keys that the attention
+            logits use (the attention branch's output Linear split into its
+            ``q`` and ``k`` halves); the same result with less work.
+            Defaults to False.
+        compile (bool | dict): ``torch.compile`` the decoder's forward
+            (True or ``torch.compile`` keyword arguments). Defaults to
+            False.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         init_cfg (dict, optional): Initialization config.
 
@@ -101,6 +115,9 @@ class TECDecoder(BaseModule):
                  target_channels: int = 768,
                  target_num_heads: int = 12,
                  with_attention_branch: bool = True,
+                 batch_branches: bool = False,
+                 attention_rows_only: bool = False,
+                 compile: Union[bool, dict] = False,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -125,6 +142,9 @@ class TECDecoder(BaseModule):
         self.attention_branch = DecoderBranch(
             in_channels, embed_dims, 2 * target_channels,
             norm_cfg) if with_attention_branch else None
+        self.batch_branches = batch_branches
+        self.attention_rows_only = attention_rows_only
+        self.compile_cfg = compile
 
     def init_weights(self):
         super().init_weights()
@@ -140,12 +160,55 @@ class TECDecoder(BaseModule):
             if isinstance(m, DecoderBranch):
                 nn.init.normal_(m.mask_token, std=.02)
 
-    def _decode(self, branch: DecoderBranch, latent: torch.Tensor,
-                ids_restore: torch.Tensor) -> torch.Tensor:
-        x = branch.tokens(latent, ids_restore) + self.decoder_pos_embed
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.decoder_pos_embed
         for block in self.decoder_blocks:
             x = block(x)
-        return branch.norm(x)
+        return x
+
+    def _decode(self, branch: DecoderBranch, latent: torch.Tensor,
+                ids_restore: torch.Tensor) -> torch.Tensor:
+        return branch.norm(self._blocks(branch.tokens(latent, ids_restore)))
+
+    def _decode_both(self, latent: torch.Tensor, ids_restore: torch.Tensor
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Both branches' normed decoder outputs ``[B, 1+L, D]``."""
+        feat_branch, attn_branch = self.feature_branch, self.attention_branch
+        if not self.batch_branches:
+            return (self._decode(feat_branch, latent, ids_restore),
+                    self._decode(attn_branch, latent, ids_restore))
+        # one pass through the shared blocks: twice the batch, half the
+        # kernel launches; blocks act on each sample independently
+        x = self._blocks(
+            torch.cat([
+                feat_branch.tokens(latent, ids_restore),
+                attn_branch.tokens(latent, ids_restore)
+            ]))
+        feat, attn = x.split(latent.shape[0])
+        return feat_branch.norm(feat), attn_branch.norm(attn)
+
+    def _query_rows(self, topk_idx: torch.Tensor) -> torch.Tensor:
+        """Token rows of the class token and the topk patches ``[B, 1+k]``."""
+        return torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
+                         dim=1)
+
+    def _attention_rows_only(self, x: torch.Tensor,
+                             topk_idx: torch.Tensor) -> torch.Tensor:
+        """Attention logits from the normed attention-branch tokens, with
+        ``q`` computed for the query rows and ``k`` for the patch keys only.
+        """
+        B, _, D = x.shape
+        H, C = self.target_num_heads, self.target_channels
+        pred = self.attention_branch.pred
+        rows = torch.gather(
+            x, 1,
+            self._query_rows(topk_idx)[:, :, None].expand(-1, -1, D))
+        q = F.linear(rows, pred.weight[:C], pred.bias[:C])
+        k = F.linear(x[:, 1:], pred.weight[C:], pred.bias[C:])
+        logits = torch.einsum('bqhd,bkhd->bqhk',
+                              q.reshape(B, q.shape[1], H, -1),
+                              k.reshape(B, k.shape[1], H, -1))
+        return logits * C**-0.5
 
     def attention_logits(self, qk: torch.Tensor,
                          topk_idx: torch.Tensor) -> torch.Tensor:
@@ -163,8 +226,7 @@ class TECDecoder(BaseModule):
         B, N, _ = qk.shape
         H = self.target_num_heads
         q, k = qk.reshape(B, N, 2, H, -1).unbind(dim=2)  # [B, N, H, d]
-        rows = torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
-                         dim=1)
+        rows = self._query_rows(topk_idx)
         q = torch.gather(q, 1, rows[:, :, None, None].expand(
             -1, -1, H, q.shape[-1]))
         logits = torch.einsum('bqhd,bkhd->bqhk', q, k[:, 1:])
@@ -189,12 +251,21 @@ class TECDecoder(BaseModule):
             tuple: feature prediction ``[B, L, C_base]`` and attention
             logits ``[B, 1+topk, H, L]`` (None without the branch).
         """
-        feat = self.feature_branch.pred(
-            self._decode(self.feature_branch, latent, ids_restore))[:, 1:]
-        if self.attention_branch is None:
-            return feat, None
-        if topk_idx is None:
+        if self.attention_branch is not None and topk_idx is None:
             raise ValueError('The attention branch needs topk_idx.')
-        qk = self.attention_branch.pred(
-            self._decode(self.attention_branch, latent, ids_restore))
+        predict = compiled_method(self, '_predict', self.compile_cfg)
+        return predict(latent, ids_restore, topk_idx)
+
+    def _predict(self, latent: torch.Tensor, ids_restore: torch.Tensor,
+                 topk_idx: Optional[torch.Tensor]
+                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        if self.attention_branch is None:
+            x = self._decode(self.feature_branch, latent, ids_restore)
+            # the class token's prediction is not used: project patches only
+            return self.feature_branch.pred(x[:, 1:]), None
+        feat_x, attn_x = self._decode_both(latent, ids_restore)
+        feat = self.feature_branch.pred(feat_x[:, 1:])
+        if self.attention_rows_only:
+            return feat, self._attention_rows_only(attn_x, topk_idx)
+        qk = self.attention_branch.pred(attn_x)
         return feat, self.attention_logits(qk, topk_idx)

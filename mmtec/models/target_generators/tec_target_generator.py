@@ -10,7 +10,8 @@ from mmpretrain.models.backbones import VisionTransformer
 
 from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
 from mmtec.registry import MODELS
-from ..utils import embed_tokens
+from ..utils import (attention_scale, block_qkv, compiled_method,
+                     embed_tokens)
 
 # Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
 BASE_ARCHS = {
@@ -93,6 +94,18 @@ class TECTargetGenerator(BaseModule):
         trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
             loader refuses it as possibly malicious (it may then run code;
             logged as a WARNING). Defaults to False.
+        weights_dtype (str, optional): Hold the frozen weights in this dtype
+            (``'bfloat16'`` or ``'float16'``) and run the base model in it
+            with autocast off, so no weight is cast at each step; targets
+            are returned in that dtype (the losses compute in fp32). None
+            keeps fp32 weights (and follows any surrounding autocast).
+            Defaults to None.
+        inference_mode (bool): Run under ``torch.inference_mode`` instead of
+            ``torch.no_grad`` (no version counters or view tracking); not
+            combined with ``compile``. Defaults to True.
+        compile (bool | dict): ``torch.compile`` the target computation
+            (True or ``torch.compile`` keyword arguments). Defaults to
+            False.
 
     Example:
         >>> import os.path as osp, tempfile, torch
@@ -127,7 +140,10 @@ class TECTargetGenerator(BaseModule):
                  topk: int = 15,
                  with_attention: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 trust_checkpoint: bool = False):
+                 trust_checkpoint: bool = False,
+                 weights_dtype: Optional[str] = None,
+                 inference_mode: bool = True,
+                 compile: Union[bool, dict] = False):
         # no init_cfg: the weights come from ``checkpoint``
         super().__init__()
         if not checkpoint:
@@ -161,6 +177,22 @@ class TECTargetGenerator(BaseModule):
         self.load_base_weights(checkpoint, trust_checkpoint)
         self.requires_grad_(False)
         self.eval()
+        self.weights_dtype = self._parse_dtype(weights_dtype)
+        if self.weights_dtype is not None:
+            self.vit.to(self.weights_dtype)
+        self.inference_mode = inference_mode
+        self.compile_cfg = compile
+
+    @staticmethod
+    def _parse_dtype(name: Optional[str]) -> Optional[torch.dtype]:
+        dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16)
+        if name is None or name == 'float32':
+            return None
+        if name not in dtypes:
+            raise ValueError(
+                f'model.target_generator.weights_dtype={name!r} is not '
+                f'supported: use one of {sorted(dtypes)} or None (fp32).')
+        return dtypes[name]
 
     def load_base_weights(self, checkpoint: str, trust: bool = False) -> None:
         """Load and check the base model's weights from ``checkpoint``."""
@@ -211,9 +243,7 @@ class TECTargetGenerator(BaseModule):
         """Run the last block; also return the target attention logits."""
         B, N, C = x.shape
         attn = layer.attn
-        qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads,
-                                             attn.head_dims)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, H, N, d]
+        q, k, v = block_qkv(layer, x)  # [B, H, N, d]
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(B, N, C)
         x = x + attn.gamma1(attn.proj(out))
@@ -221,7 +251,7 @@ class TECTargetGenerator(BaseModule):
         if not self.with_attention:
             return x, None, None
 
-        scale = attn.head_dims**-0.5
+        scale = attention_scale(layer)
         # rank patches by the head-averaged class-token logits
         cls_logits = (q[:, :, :1] @ k[:, :, 1:].transpose(-2, -1)) * scale
         topk_idx = cls_logits[:, :, 0].mean(dim=1).topk(
@@ -233,7 +263,6 @@ class TECTargetGenerator(BaseModule):
         logits = (rows @ k[:, :, 1:].transpose(-2, -1)) * scale
         return x, logits.permute(0, 2, 1, 3), topk_idx
 
-    @torch.no_grad()
     def forward(
         self, img: torch.Tensor
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
@@ -244,6 +273,24 @@ class TECTargetGenerator(BaseModule):
             ``[B, 1+topk, H, L]`` and ``topk_idx`` ``[B, topk]`` (both None
             when ``with_attention`` is False).
         """
+        # torch.compile's guards trip over inference tensors (a dynamo
+        # bug with MMPretrain's numpy drop-path rates): compiled runs use
+        # no_grad
+        use_inference_mode = self.inference_mode and not self.compile_cfg
+        grad_off = torch.inference_mode() if use_inference_mode \
+            else torch.no_grad()
+        with grad_off:
+            if self.weights_dtype is None:
+                return self._run(img)
+            # low-precision weights: run in their dtype, autocast off, so
+            # that no weight is re-cast at every step
+            with torch.autocast(img.device.type, enabled=False):
+                return self._run(img.to(self.weights_dtype))
+
+    def _run(self, img: torch.Tensor):
+        return compiled_method(self, '_targets', self.compile_cfg)(img)
+
+    def _targets(self, img: torch.Tensor):
         vit = self.vit
         x, _ = embed_tokens(vit, img)
         num_layers = len(vit.layers)

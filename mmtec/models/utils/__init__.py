@@ -1,3 +1,11 @@
+from .block_attention import attention_scale, block_qkv
+from .compile import compiled_method, maybe_compile
+from .gpu_jpeg_data_preprocessor import (GPUJPEGDataPreprocessor,
+                                         random_resized_crop_params)
 from .vit_tokens import embed_tokens
 
-__all__ = ['embed_tokens']
+__all__ = [
+    'GPUJPEGDataPreprocessor', 'attention_scale', 'block_qkv',
+    'compiled_method', 'embed_tokens', 'maybe_compile',
+    'random_resized_crop_params'
+]

@@ -1,0 +1,102 @@
+"""Decode and augment JPEGs on the GPU, with the recipe's augmentation."""
+import math
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from mmtec.registry import MODELS
+
+
+def random_resized_crop_params(height: int, width: int,
+                               scale: Tuple[float, float],
+                               ratio: Tuple[float, float]
+                               ) -> Tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of a random crop: up to 10 tries of an area
+    fraction uniform in ``scale`` and a log-uniform aspect ratio in
+    ``ratio`` (as MMPretrain's ``RandomResizedCrop``), else the largest
+    centred crop whose ratio is clipped to the range."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * torch.empty(1).uniform_(*scale).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = torch.randint(0, height - h + 1, (1, )).item()
+            left = torch.randint(0, width - w + 1, (1, )).item()
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+@MODELS.register_module()
+class GPUJPEGDataPreprocessor(SelfSupDataPreprocessor):
+    """JPEG decode + RandomResizedCrop + flip + normalise on the device.
+
+    Takes the encoded files packed by ``PackJPEGBytes`` and decodes them in
+    one batched ``torchvision.io.decode_jpeg`` call on the model's device
+    (CUDA's nvJPEG; on a CPU it decodes there too, which is only for tests).
+    Per image: a random crop with ``scale``/``ratio`` as the recipe's
+    ``RandomResizedCrop``, bicubic resize (antialiased, as Pillow) to
+    ``crop_size``, horizontal flip with ``flip_prob``, then the usual
+    normalisation. Images come out RGB, so ``mean``/``std`` are RGB.
+    Batches that are already tensors pass through the parent unchanged.
+
+    Args:
+        crop_size (int): Output side. Defaults to 224.
+        scale (tuple): Crop area range. Defaults to (0.2, 1.0).
+        ratio (tuple): Crop aspect-ratio range. Defaults to (3/4, 4/3).
+        flip_prob (float): Horizontal flip probability. Defaults to 0.5.
+        mean (Sequence[float]): RGB mean. Defaults to ImageNet's.
+        std (Sequence[float]): RGB std. Defaults to ImageNet's.
+    """
+
+    def __init__(self,
+                 crop_size: int = 224,
+                 scale: Tuple[float, float] = (0.2, 1.0),
+                 ratio: Tuple[float, float] = (3. / 4., 4. / 3.),
+                 flip_prob: float = 0.5,
+                 mean: Sequence[float] = (123.675, 116.28, 103.53),
+                 std: Sequence[float] = (58.395, 57.12, 57.375),
+                 **kwargs):
+        kwargs.pop('to_rgb', None)  # decoded images are RGB already
+        super().__init__(mean=mean, std=std, to_rgb=False, **kwargs)
+        self.crop_size = crop_size
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.flip_prob = flip_prob
+
+    def augment(self, img: torch.Tensor) -> torch.Tensor:
+        """One decoded ``[3, H, W]`` uint8 image -> ``[3, S, S]`` float."""
+        top, left, h, w = random_resized_crop_params(
+            img.shape[1], img.shape[2], self.scale, self.ratio)
+        crop = img[None, :, top:top + h, left:left + w].float()
+        out = F.interpolate(crop, size=(self.crop_size, self.crop_size),
+                            mode='bicubic', align_corners=False,
+                            antialias=True)[0].clamp_(0, 255)
+        if torch.rand(1).item() < self.flip_prob:
+            out = out.flip(-1)
+        return out
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data['inputs']
+        if isinstance(inputs, torch.Tensor) or not (
+                isinstance(inputs, (list, tuple)) and inputs
+                and inputs[0].dtype == torch.uint8 and inputs[0].dim() == 1):
+            return super().forward(data, training)
+        device = self.mean.device
+        images = decode_jpeg([x.cpu() for x in inputs],
+                             mode=ImageReadMode.RGB, device=device)
+        batch = torch.stack([self.augment(img) for img in images])
+        batch = (batch - self.mean) / self.std
+        return dict(inputs=batch, data_samples=data.get('data_samples'))

@@ -1,0 +1,64 @@
+"""tools/benchmarks/tec_bench.py counts FLOPs right and writes its tables."""
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from mmengine.config import Config
+from torch.utils.flop_counter import FlopCounterMode
+
+import mmtec  # noqa: F401
+from mmtec.registry import MODELS
+from vit_checkpoints import layouts, random_vit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join('tests', 'data', 'tec_vit-tiny_test.py')
+
+
+def bench(*args):
+    res = subprocess.run(
+        [sys.executable, 'tools/benchmarks/tec_bench.py', '--config', TINY,
+         '--no-mae', '--threads', '1', *args],
+        cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_flop_count_and_parts(tmp_path):
+    base = tmp_path / 'base.pth'
+    torch.save(layouts(random_vit())['mae'][0], base)
+    bench('--batch-size', '2', '--variants', 'plain,all', '--flops-only',
+          '--base-checkpoint', str(base), '--out', str(tmp_path / 'b'))
+    flops = json.load(open(tmp_path / 'b_flops.json'))['flops']
+    # the same count, made here on the same model: one training step
+    cfg = Config.fromfile(os.path.join(ROOT, TINY))
+    cfg.model.target_generator.checkpoint = str(base)
+    cfg.model.neck.update(batch_branches=False, attention_rows_only=False)
+    model = MODELS.build(cfg.model)
+    with FlopCounterMode(display=False) as counter:
+        sum(model.loss(torch.randn(2, 3, 32, 32), None).values()).backward()
+    plain = flops['TEC plain']
+    assert plain['gflop_per_img'] * 1e9 == counter.get_total_flops() / 2
+    parts = plain['forward_gflop_per_img_parts']
+    assert set(parts) == {'base model', 'encoder', 'encoder adapter',
+                          'input adapter', 'decoder'}
+    # q/k only for the used rows: less decoder work, nothing else changes
+    fast = flops['TEC all']['forward_gflop_per_img_parts']
+    assert fast['decoder'] < parts['decoder']
+    assert fast['base model'] == parts['base model']
+
+
+def test_ablation_run_writes_json_and_markdown(tmp_path):
+    out = bench('--batch-size', '2', '--iters', '2', '--warmup', '1',
+                '--variants', 'plain,batch_branches,fused_adamw,all',
+                '--out', str(tmp_path / 'run'))
+    results = json.load(open(tmp_path / 'run.json'))
+    assert list(results['variants']) == [
+        'TEC plain', 'TEC batch_branches', 'TEC fused_adamw', 'TEC all']
+    for entry in results['variants'].values():
+        assert entry['median_s'] > 0 and entry['gflop_per_img'] > 0
+        assert entry['mfu'] is None  # no GPU peak on a CPU
+    assert results['variants']['TEC plain']['vs_plain'] == 1.0
+    assert '| TEC all |' in open(tmp_path / 'run.md').read()
+    assert 'CPU (1 threads' in out

@@ -1,0 +1,49 @@
+"""The compute of a run is logged and summarised in its work dir."""
+import json
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+from torch.utils.flop_counter import FlopCounterMode
+
+import mmtec  # noqa: F401
+from mmtec.engine.hooks.compute_record_hook import base_model_compute
+from mmtec.registry import MODELS
+# the fixtures image_folder and tiny_base are shared with the e2e tests
+from test_train_e2e import (ROOT, TINY_CFG, image_folder,  # noqa: F401
+                            tiny_base, train)
+
+METAFILE = os.path.join(ROOT, 'configs', 'tec', 'metafile.yml')
+
+
+def test_base_model_compute_comes_from_the_metafile():
+    base = base_model_compute('configs/tec_vit-b_800e_in1k.py', METAFILE)
+    assert base['name'] == 'MAE ViT-B 1600 ep'
+    # MAE ViT-B, 1600 epochs: about 1.2e5 PFLOPs
+    assert 5e4 < base['pretraining_pflops_estimate'] < 5e5
+    assert 'estimate' in base['source']
+    unknown = base_model_compute('my_config.py', METAFILE)
+    assert unknown['pretraining_pflops_estimate'] is None
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_its_compute(tmp_path, image_folder,  # noqa: F811
+                                     tiny_base):  # noqa: F811
+    train(tmp_path, tiny_base, image_folder, 1)
+    with open(tmp_path / 'compute.json') as f:
+        summary = json.load(f)
+    n_images = sum(len(files) for _, _, files in os.walk(image_folder))
+    assert summary['images'] == n_images == 20
+    # FLOPs per image: one forward + backward of the same model, counted
+    cfg = Config.fromfile(TINY_CFG)
+    cfg.model.target_generator.checkpoint = tiny_base
+    model = MODELS.build(cfg.model)
+    with FlopCounterMode(display=False) as counter:
+        sum(model.loss(torch.randn(4, 3, 32, 32), None).values()).backward()
+    assert summary['flops_per_image'] == counter.get_total_flops() / 4
+    assert summary['model_pflops'] == pytest.approx(
+        summary['flops_per_image'] * 20 / 1e15)
+    assert 0 < summary['device_hours'] < 1
+    assert summary['img_per_s'] > 0 and summary['device'].startswith('CPU')
+    assert summary['base_model']['pretraining_pflops_estimate'] is None
