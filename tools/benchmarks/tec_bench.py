@@ -85,13 +85,15 @@ def mae_config(name):
     return Config.fromfile(path).model
 
 
-def write_random_base(base_cfg, path):
+def write_random_base(model_cfg, path):
     from mmpretrain.models.backbones import VisionTransformer
     from mmtec.models.target_generators import resolve_arch
+    base_cfg, new_cfg = model_cfg.target_generator, model_cfg.backbone
+    # TEC takes the base's image and patch size from the backbone by default
     vit = VisionTransformer(
         arch=resolve_arch(base_cfg.arch), final_norm=True,
-        img_size=base_cfg.get('img_size', 224),
-        patch_size=base_cfg.get('patch_size', 16))
+        img_size=base_cfg.get('img_size', new_cfg.get('img_size', 224)),
+        patch_size=base_cfg.get('patch_size', new_cfg.get('patch_size', 16)))
     torch.save({'state_dict': {'backbone.' + k: v
                                for k, v in vit.state_dict().items()}}, path)
 
@@ -313,7 +315,7 @@ def main():
     base = args.base_checkpoint
     if base is None:
         base = osp.join(tmp, 'random_base.pth')
-        write_random_base(cfg.model.target_generator, base)
+        write_random_base(cfg.model, base)
     cfg.model.target_generator.checkpoint = base
     cfg.model.target_generator.weights_dtype = None
     if cfg.get('data_preprocessor') and \
