@@ -22,3 +22,21 @@ def mmpretrain_default_scope():
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
     yield
+
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+    """An ImageNet-layout folder of real Fashion-MNIST images (32 px)."""
+    from mmtec.datasets import export_image_folder
+    return export_image_folder(
+        str(tmp_path_factory.mktemp('imagenet')), per_class=2, size=32)
+
+
+@pytest.fixture(scope='module')
+def tiny_base(tmp_path_factory):
+    """A tiny random ViT saved in MAE's checkpoint layout."""
+    import torch
+    from vit_checkpoints import layouts, random_vit
+    path = tmp_path_factory.mktemp('base') / 'mae_tiny.pth'
+    torch.save(layouts(random_vit())['mae'][0], path)
+    return str(path)

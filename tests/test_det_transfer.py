@@ -19,7 +19,6 @@ import torch.nn as nn
 
 pytest.importorskip('mmdet')
 
-from mmengine.hooks import Hook  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmtec.det  # noqa: E402,F401

@@ -14,26 +14,11 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
-from mmtec.datasets import export_image_folder
 from mmtec.engine.hooks.atomic_checkpoint_hook import checkpoint_bytes
 from mmtec.utils import adapt_to_cpu, find_resumable_checkpoint
-from vit_checkpoints import layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
-
-
-@pytest.fixture(scope='module')
-def image_folder(tmp_path_factory):
-    return export_image_folder(
-        str(tmp_path_factory.mktemp('imagenet')), per_class=2, size=32)
-
-
-@pytest.fixture(scope='module')
-def tiny_base(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'mae_tiny.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return str(path)
 
 
 def options(base, data, epochs, keep=1):

@@ -18,7 +18,6 @@ import torch.nn as nn
 
 pytest.importorskip('mmseg')
 
-from mmengine.hooks import Hook  # noqa: E402
 
 import mmtec.seg  # noqa: E402,F401
 from mmtec.converters import (BackboneCheckpointError,  # noqa: E402

@@ -16,20 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 
 
-@pytest.fixture(scope='module')
-def image_folder(tmp_path_factory):
-    """An ImageNet-layout folder of real Fashion-MNIST images."""
-    return export_image_folder(
-        str(tmp_path_factory.mktemp('imagenet')), per_class=2, size=32)
-
-
-@pytest.fixture(scope='module')
-def tiny_base(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'mae_tiny.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return str(path)
-
-
 def run(cmd, env=None):
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, **(env or {})})

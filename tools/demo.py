@@ -120,7 +120,7 @@ def train_stages(args, work_dir):
 def results_table(args, stages, results):
     """Markdown table and json records of the three rows."""
     from mmtec.apis import markdown_table
-    mae, tec = stages['mae'], stages['tec']
+    mae = stages['mae']
     train_imgs = mae['num_images']
     total = args.mae_epochs + args.tec_epochs
     rows, records = [], []

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 
-import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
