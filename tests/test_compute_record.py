@@ -10,9 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import mmtec  # noqa: F401
 from mmtec.engine.hooks.compute_record_hook import base_model_compute
 from mmtec.registry import MODELS
-# the fixtures image_folder and tiny_base are shared with the e2e tests
-from test_train_e2e import (ROOT, TINY_CFG, image_folder,  # noqa: F401
-                            tiny_base, train)
+# image_folder and tiny_base are fixtures of conftest.py
+from test_train_e2e import ROOT, TINY_CFG, train
 
 METAFILE = os.path.join(ROOT, 'configs', 'tec', 'metafile.yml')
 
