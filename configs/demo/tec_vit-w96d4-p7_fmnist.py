@@ -1,0 +1,28 @@
+# TEC for the sustainability study: mmtec's TEC components (the ViT-B model
+# file, scaled down like configs/demo/mae_vit-w96d4-p7_fmnist.py) on that
+# MAE base; same data, batch and optimiser.
+_base_ = ['../_base_/models/tec_vit-b.py', './fmnist_pretrain.py']
+
+vit = dict(
+    _delete_=True,
+    embed_dims=96,
+    num_layers=4,
+    num_heads=3,
+    feedforward_channels=384)
+model = dict(
+    backbone=dict(arch=vit, img_size=28, patch_size=7),
+    neck=dict(embed_dims=64, num_layers=1, num_heads=2),
+    # ImageNet's topk 15 of 196 patches is ~8%; 2 of 16 here
+    head=dict(loss_attention=dict(tau=1.8)),
+    target_generator=dict(
+        # the study passes its base checkpoint with --cfg-options
+        checkpoint='work_dirs/sustainability/seed0/base/epoch_1.pth',
+        arch=vit,
+        topk=2))
+
+# only the new model's parameters are optimised (the base model is frozen)
+optim_wrapper = dict(
+    constructor='TrainableParamsOptimWrapperConstructor',
+    optimizer=dict(lr=1.5e-3))
+train_dataloader = dict(batch_size=256, dataset=dict(num_per_class=None))
+auto_scale_lr = dict(base_batch_size=256, enable=False)
