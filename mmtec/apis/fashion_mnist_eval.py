@@ -58,7 +58,8 @@ def evaluate_cached(path: str,
                     name: str,
                     device: str = 'cpu',
                     batch_size: int = 256,
-                    linear: bool = True) -> dict:
+                    linear: bool = True,
+                    num_heads: Optional[int] = None) -> dict:
     """kNN and linear probe of ``checkpoint``, reused from ``path`` if done.
 
     Args:
@@ -71,6 +72,8 @@ def evaluate_cached(path: str,
         device (str): Feature-extraction device. Defaults to 'cpu'.
         batch_size (int): Extraction batch size. Defaults to 256.
         linear (bool): Also run the linear probe. Defaults to True.
+        num_heads (int, optional): Attention heads of the ViT (not in its
+            weights; default: width / 64).
 
     Returns:
         dict: :func:`mmtec.evaluation.evaluate_checkpoint`'s result and
@@ -81,13 +84,16 @@ def evaluate_cached(path: str,
                     test=_per_class(query),
                     feature=feature if checkpoint else 'pixels', k=KNN_K,
                     temperature=KNN_T)
-    if not linear:  # recorded only when off: older records still match
+    # recorded only when set: older records still match
+    if not linear:
         settings['linear'] = False
+    if num_heads:
+        settings['num_heads'] = num_heads
     return cached_eval(
         path, settings, lambda: evaluate_checkpoint(
             checkpoint, bank, query, normalize, feature=feature, k=KNN_K,
             temperature=KNN_T, device=device, name=name,
-            batch_size=batch_size, linear=linear))
+            batch_size=batch_size, linear=linear, num_heads=num_heads))
 
 
 def _per_class(dataset) -> Optional[int]:

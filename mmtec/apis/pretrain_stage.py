@@ -27,7 +27,7 @@ def pretrain_stage(name: str,
                    epochs: int,
                    cfg_options: Optional[Dict] = None,
                    seed: int = 0,
-                   warmup_epochs: int = 1,
+                   warmup_epochs: float = 1,
                    amp: bool = False,
                    log_interval: Optional[int] = None,
                    keep_checkpoints: bool = False) -> dict:
@@ -42,7 +42,8 @@ def pretrain_stage(name: str,
             then cosine to 0).
         cfg_options (dict, optional): Config overrides (dotted keys).
         seed (int): Random seed of the Runner. Defaults to 0.
-        warmup_epochs (int): Defaults to 1; 0 starts the cosine at once.
+        warmup_epochs (float): Defaults to 1; a fraction of an epoch is
+            rounded down to iterations, 0 starts the cosine at once.
         amp (bool): Mixed precision (CUDA only). Defaults to False.
         log_interval (int, optional): Logger interval in iterations.
         keep_checkpoints (bool): Keep every epoch's checkpoint (for a
@@ -80,9 +81,9 @@ def pretrain_stage(name: str,
     cfg.experiment_name = name
     cfg.train_cfg.max_epochs = epochs
     cfg.param_scheduler = warmup_cosine_lr(
-        max(warmup_epochs, 1), cfg.param_scheduler[0].start_factor,
+        warmup_epochs or 1, cfg.param_scheduler[0].start_factor,
         max_epochs=epochs)
-    if warmup_epochs == 0:
+    if not warmup_epochs:
         cfg.param_scheduler = cfg.param_scheduler[1:]
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.default_hooks.checkpoint = dict(

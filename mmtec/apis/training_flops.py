@@ -35,7 +35,7 @@ def train_flops_per_image(config: str,
     Example:
         >>> from mmtec.apis import demo_config
         >>> flops = train_flops_per_image(
-        ...     demo_config('mae_vit-w96d4-p7_fmnist.py'), batch_size=2)
+        ...     demo_config('mae_vit-w64d3-p7_fmnist.py'), batch_size=2)
         >>> 1e7 < flops < 1e8
         True
     """
