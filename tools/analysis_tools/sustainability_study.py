@@ -105,6 +105,9 @@ def parse_args(argv=None):
     parser.add_argument('--out-png', default='docs/sustainability.png')
     parser.add_argument('--no-report', action='store_true',
                         help='train and evaluate only (a seed process)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: report the finished runs and '
+                        'list the missing ones')
     args = parser.parse_args(argv)
     for key, value in SCALES[args.scale].items():
         if getattr(args, key) is None:
@@ -174,7 +177,8 @@ def saturation_start(epochs):
 
 def run_seed(args, seed, eval_sets, e_m):
     """Every arm of one seed: train (or reuse) and evaluate (or reuse)."""
-    from mmtec.apis import demo_config, evaluate_cached, pretrain_stage
+    from mmtec.apis import (demo_config, evaluate_cached, pretrain_stage,
+                            read_json)
     mae_cfg, tec_cfg = demo_config(MAE_CONFIG), demo_config(TEC_CONFIG)
     E, E2 = args.base_epochs, args.tec_epochs
     opts = common_options(args)
@@ -186,6 +190,11 @@ def run_seed(args, seed, eval_sets, e_m):
     iters = -(-images // args.batch_size)
 
     def stage(name, config, epochs, extra=None, keep=False):
+        work_dir = osp.join(seed_dir, name)
+        record = read_json(osp.join(work_dir, 'stage.json'))
+        if args.report_only and (record is None or
+                                 not osp.isfile(record['checkpoint'])):
+            return None  # not trained (yet): reported as missing
         return pretrain_stage(
             f'{name}_seed{seed}', config, osp.join(seed_dir, name), epochs,
             dict(opts, **(extra or {})), seed=seed, log_interval=20,
@@ -203,8 +212,10 @@ def run_seed(args, seed, eval_sets, e_m):
               flush=True)
         return res
 
-    out = dict(seed=seed, curve={}, arms={})
+    out = dict(seed=seed, curve={}, arms={}, train_s={})
     stages = dict(base=stage('base', mae_cfg, E, keep=True))
+    if stages['base'] is None:
+        return out
     base_dir = osp.dirname(stages['base']['checkpoint'])
     for ep in curve_epochs(args):
         res = evaluate(f'base_epoch{ep}', osp.join(base_dir,
@@ -224,11 +235,15 @@ def run_seed(args, seed, eval_sets, e_m):
         arms.append(('tec_gen2', tec_cfg, E2, None))
     for name, config, epochs, extra in arms:
         if name == 'tec_gen2':
+            if stages['tec'] is None:
+                continue
             extra = {'model.target_generator.checkpoint':
                      stages['tec']['checkpoint']}
         stages[name] = stage(name, config, epochs, extra)
-        out['arms'][name] = evaluate(name, stages[name]['checkpoint'])
-    out['train_s'] = {name: st['wall_s'] for name, st in stages.items()}
+        if stages[name] is not None:
+            out['arms'][name] = evaluate(name, stages[name]['checkpoint'])
+    out['train_s'] = {name: st['wall_s'] for name, st in stages.items()
+                      if st is not None}
     out['num_images'] = stages['base']['num_images']
     return out
 
@@ -297,7 +312,7 @@ def plot(args, results, arms, pflops, mae_epoch_pf, out):
                                  ('kNN top-1 (%)', 'linear probe top-1 (%)')):
         base = [r['arms']['base'][metric] for r in results]
         if metric == 'knn_top1':  # the base's learning curve
-            eps = sorted(results[0]['curve'])
+            eps = sorted(results[0]['curve'], key=int)
             ys = np.array([[r['curve'][e] for e in eps] for r in results])
             xs = [e * mae_epoch_pf for e in eps]
             ax.plot(xs, ys.mean(0), '-o', color=colors['base'], ms=3,
@@ -308,16 +323,17 @@ def plot(args, results, arms, pflops, mae_epoch_pf, out):
             if name == 'base':
                 continue
             start = 'tec' if name == 'tec_gen2' else 'base'
+            rs = having(results, name, start)
             x0 = 0. if name == 'mae_scratch' else pflops[start]
-            y0 = ([np.nan] * len(results) if name == 'mae_scratch' else
-                  [r['arms'][start][metric] for r in results])
-            ys = np.array([r['arms'][name][metric] for r in results])
+            y0 = ([np.nan] * len(rs) if name == 'mae_scratch' else
+                  [r['arms'][start][metric] for r in rs])
+            ys = np.array([r['arms'][name][metric] for r in rs])
             m, lo, hi = ys.mean(), ys.min(), ys.max()
             ax.errorbar([pflops[name]], [m], yerr=[[m - lo], [hi - m]],
                         fmt='s', color=colors[name], capsize=4,
                         label=f'{ARMS[name][0]} (mean, seed range)')
             if name != 'mae_scratch':
-                ax.plot([x0, pflops[name]], [np.nanmean(y0), m], '-',
+                ax.plot([x0, pflops[name]], [np.mean(y0), m], '-',
                         color=colors[name])
         ax.errorbar([pflops['base']], [np.mean(base)],
                     yerr=[[np.mean(base) - min(base)],
@@ -336,8 +352,19 @@ def plot(args, results, arms, pflops, mae_epoch_pf, out):
     plt.close(fig)
 
 
+def having(results, *names):
+    """The seeds' results that have every one of the arms ``names``."""
+    return [r for r in results if all(n in r['arms'] for n in names)]
+
+
 def paired(results, a, b, metric):
-    return [r['arms'][a][metric] - r['arms'][b][metric] for r in results]
+    return [r['arms'][a][metric] - r['arms'][b][metric]
+            for r in having(results, a, b)]
+
+
+def per_seed(results, a, b, metric):
+    return ', '.join(f'{x:+.2f} (seed {r["seed"]})' for x, r in zip(
+        paired(results, a, b, metric), having(results, a, b)))
 
 
 def verdict(results):
@@ -349,7 +376,11 @@ def verdict(results):
         for metric, mname in (('knn_top1', 'kNN'),
                               ('linear_top1', 'linear probe')):
             d = paired(results, 'tec', other, metric)
-            per_seed = ', '.join(f'{x:+.2f}' for x in d)
+            seeds = per_seed(results, 'tec', other, metric)
+            if not d:
+                lines.append(f'- {mname}, TEC vs {what}: not measured (runs '
+                             'missing, see below).')
+                continue
             if all(x > 0 for x in d):
                 word = '**TEC is better** on every seed'
             elif all(x < 0 for x in d):
@@ -358,7 +389,7 @@ def verdict(results):
                 word = '**no consistent difference** (the sign changes ' \
                     'across seeds)'
             lines.append(f'- {mname}, TEC vs {what}: {word}: '
-                         f'{pm(d, True)} points (per seed {per_seed}).')
+                         f'{pm(d, True)} points ({seeds}).')
     return '\n'.join(lines)
 
 
@@ -374,15 +405,16 @@ def report(args, results, arms, flops, e_m, wall, command, argv_seconds):
                   mae_scratch=f'{E + e_m}')
     rows = []
     for name in arms:
+        rs = having(results, name)
         rows.append([
             ARMS[name][0], ARMS[name][1], epochs[name],
-            f'{pflops[name]:.3g}',
-            pm([r['arms'][name]['knn_top1'] for r in results]),
-            pm([r['arms'][name]['linear_top1'] for r in results]),
-            f'{np.median([r["train_s"][name] for r in results]):.0f}'
+            f'{pflops[name]:.3g}', len(rs),
+            pm([r['arms'][name]['knn_top1'] for r in rs]),
+            pm([r['arms'][name]['linear_top1'] for r in rs]),
+            f'{np.median([r["train_s"][name] for r in rs]):.0f}'
         ])
     table = markdown_table(
-        ['arm', 'what', 'epochs', 'cumulative training PFLOPs',
+        ['arm', 'what', 'epochs', 'cumulative training PFLOPs', 'seeds',
          'kNN top-1 (%)', 'linear top-1 (%)',
          'train wall, median of seeds (s)'], rows)
     comparisons = [('tec', 'mae_cont'), ('tec', 'mae_scratch'),
@@ -393,13 +425,20 @@ def report(args, results, arms, flops, e_m, wall, command, argv_seconds):
     diff_rows = [[
         f'{ARMS[a][0]} − {ARMS[b][0]}',
         pm(paired(results, a, b, 'knn_top1'), True),
-        ', '.join(f'{x:+.2f}' for x in paired(results, a, b, 'knn_top1')),
+        per_seed(results, a, b, 'knn_top1'),
         pm(paired(results, a, b, 'linear_top1'), True),
-        ', '.join(f'{x:+.2f}' for x in paired(results, a, b, 'linear_top1'))
-    ] for a, b in comparisons]
+        per_seed(results, a, b, 'linear_top1')
+    ] for a, b in comparisons if having(results, a, b)]
     diff_table = markdown_table(
-        ['comparison', 'kNN (mean ± std)', f'kNN per seed {seeds}',
-         'linear (mean ± std)', f'linear per seed {seeds}'], diff_rows)
+        ['comparison', 'kNN (mean ± std)', 'kNN per seed',
+         'linear (mean ± std)', 'linear per seed'], diff_rows)
+    missing = [f'{ARMS[name][0]} seed {seed}' for seed in args.seeds
+               for name in ARMS if (name != 'tec_gen2' or args.gen2) and
+               not any(r['seed'] == seed and name in r['arms']
+                       for r in results)]
+    missing_text = ('' if not missing else
+                    '**Not finished (missing from every number here): ' +
+                    ', '.join(missing) + '.**\n\n')
     eps = sorted(results[0]['curve'])
     q = saturation_start(E)
     sat_rows, saturated = [], []
@@ -427,7 +466,7 @@ kNN and linear probe on the 10,000-image test split.
 
 ## Result
 
-{verdict(results)}
+{missing_text}{verdict(results)}
 
 {table}
 
@@ -520,7 +559,8 @@ def main(argv=None):
 
     flops = flops_per_image(args)
     e_m = mae_extra_epochs(args, flops)
-    if args.jobs > 1 and len(args.seeds) > 1 and not args.no_report:
+    if args.jobs > 1 and len(args.seeds) > 1 and not (args.no_report or
+                                                        args.report_only):
         run_seeds_in_parallel(args, argv)
     eval_sets = fashion_mnist_eval_sets(args.data_root, args.bank_per_class,
                                         args.test_per_class)
@@ -528,29 +568,40 @@ def main(argv=None):
     results = [run_seed(args, seed, eval_sets, e_m) for seed in args.seeds]
     if args.no_report:
         return results
-    arms = [a for a in ARMS if a in results[0]['arms']]
+    results = [r for r in results if 'base' in r['arms']]
+    if not results:
+        raise RuntimeError(f'no finished base model in {args.work_dir}: '
+                           'run the study without --report-only first')
+    arms = [a for a in ARMS if having(results, a)]
     wall = time.time() - t_start
+    # the command that trains and reports (--report-only rewrites the same)
     command = 'python ' + shlex.join(
         [osp.relpath(osp.abspath(__file__), ROOT)] +
-        list(sys.argv[1:] if argv is None else argv))
+        [a for a in (sys.argv[1:] if argv is None else argv)
+         if a != '--report-only'])
     # the wall time of the invocation that trained the runs, kept when the
     # report is regenerated from cached records
     timing_path = osp.join(args.work_dir, 'wall.json')
     timing = read_json(timing_path)
-    if timing is None or timing.get('wall_s', 0) < wall:
+    if not args.report_only and (timing is None or
+                                 timing.get('wall_s', 0) < wall):
         timing = dict(wall_s=wall, date=time.strftime('%Y-%m-%d %H:%M'))
         write_json(timing_path, timing)
-    wall_text = (f'{timing["wall_s"]:.0f} s ({timing["wall_s"] / 60:.1f} '
+    wall_text = ('not recorded: the training invocation did not finish' if
+                 timing is None else
+                 f'{timing["wall_s"]:.0f} s ({timing["wall_s"] / 60:.1f} '
                  f'min, finished {timing["date"]} UTC)')
     md = report(args, results, arms, flops, e_m, wall, command, wall_text)
     summary = {name: dict(
-        knn_top1=mean_std([r['arms'][name]['knn_top1'] for r in results]),
+        knn_top1=mean_std([r['arms'][name]['knn_top1']
+                           for r in having(results, name)]),
         linear_top1=mean_std([r['arms'][name]['linear_top1']
-                              for r in results])) for name in arms}
+                              for r in having(results, name)]))
+               for name in arms}
     write_json(osp.join(args.work_dir, 'sustainability.json'), dict(
         summary=summary, results=results, flops=flops, mae_extra_epochs=e_m,
         args={k: v for k, v in vars(args).items() if not k.startswith('_')},
-        wall_s=timing['wall_s'], command=command))
+        wall_s=timing and timing['wall_s'], command=command))
     print(md, flush=True)
     print(f'Wrote {args.out_md} and {args.out_png}')
     return summary
