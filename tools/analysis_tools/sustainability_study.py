@@ -60,7 +60,7 @@ SCALES = {
                  jobs=3),
 }
 ARMS = {  # name: (label, description)
-    'base': ('MAE base', 'MAE, E epochs (the saturated base)'),
+    'base': ('MAE base', 'MAE, E epochs (the base)'),
     'mae_cont': ('(a) MAE continued', 'MAE continued from the base, E_m '
                  'more epochs'),
     'tec': ('(b) TEC', "TEC on the base, E' epochs"),
@@ -467,7 +467,7 @@ def report(args, results, arms, flops, e_m, wall, command, argv_seconds):
                 f'{len(saturated) - sum(saturated)} of {len(saturated)} '
                 'seeds**; read the result with that in mind.')
     ratio = flops['tec'] / flops['mae']
-    md = f"""# Does TEC save compute? Fashion-MNIST, from a saturated MAE base
+    md = f"""# Does TEC save compute? Fashion-MNIST, from a saturated MAE base, E' = {E2}
 
 Question: once an MAE model has saturated, does spending further training
 compute on TEC (a new model trained on the MAE model) give better frozen
