@@ -13,6 +13,7 @@ MODULES = [
     'mmtec.models.heads.patch_relation_target_head',
     'mmtec.engine.lr_schedule',
     'mmtec.apis.markdown',
+    'mmtec.apis.training_flops',
 ]
 
 

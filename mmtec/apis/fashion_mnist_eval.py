@@ -57,7 +57,9 @@ def evaluate_cached(path: str,
                     feature: str,
                     name: str,
                     device: str = 'cpu',
-                    batch_size: int = 256) -> dict:
+                    batch_size: int = 256,
+                    linear: bool = True,
+                    num_heads: Optional[int] = None) -> dict:
     """kNN and linear probe of ``checkpoint``, reused from ``path`` if done.
 
     Args:
@@ -69,6 +71,9 @@ def evaluate_cached(path: str,
         name (str): Label of the progress output.
         device (str): Feature-extraction device. Defaults to 'cpu'.
         batch_size (int): Extraction batch size. Defaults to 256.
+        linear (bool): Also run the linear probe. Defaults to True.
+        num_heads (int, optional): Attention heads of the ViT (not in its
+            weights; default: width / 64).
 
     Returns:
         dict: :func:`mmtec.evaluation.evaluate_checkpoint`'s result and
@@ -79,11 +84,16 @@ def evaluate_cached(path: str,
                     test=_per_class(query),
                     feature=feature if checkpoint else 'pixels', k=KNN_K,
                     temperature=KNN_T)
+    # recorded only when set: older records still match
+    if not linear:
+        settings['linear'] = False
+    if num_heads:
+        settings['num_heads'] = num_heads
     return cached_eval(
         path, settings, lambda: evaluate_checkpoint(
             checkpoint, bank, query, normalize, feature=feature, k=KNN_K,
             temperature=KNN_T, device=device, name=name,
-            batch_size=batch_size))
+            batch_size=batch_size, linear=linear, num_heads=num_heads))
 
 
 def _per_class(dataset) -> Optional[int]:

@@ -27,9 +27,10 @@ def pretrain_stage(name: str,
                    epochs: int,
                    cfg_options: Optional[Dict] = None,
                    seed: int = 0,
-                   warmup_epochs: int = 1,
+                   warmup_epochs: float = 1,
                    amp: bool = False,
-                   log_interval: Optional[int] = None) -> dict:
+                   log_interval: Optional[int] = None,
+                   keep_checkpoints: bool = False) -> dict:
     """Train ``config`` for ``epochs`` in ``work_dir``, or reuse that run.
 
     Args:
@@ -41,9 +42,12 @@ def pretrain_stage(name: str,
             then cosine to 0).
         cfg_options (dict, optional): Config overrides (dotted keys).
         seed (int): Random seed of the Runner. Defaults to 0.
-        warmup_epochs (int): Defaults to 1.
+        warmup_epochs (float): Defaults to 1; a fraction of an epoch is
+            rounded down to iterations, 0 starts the cosine at once.
         amp (bool): Mixed precision (CUDA only). Defaults to False.
         log_interval (int, optional): Logger interval in iterations.
+        keep_checkpoints (bool): Keep every epoch's checkpoint (for a
+            learning curve), not only the last. Defaults to False.
 
     Returns:
         dict: ``checkpoint``, ``epochs``, ``wall_s`` (training time of the
@@ -53,6 +57,8 @@ def pretrain_stage(name: str,
         name=name, config=osp.abspath(config), epochs=epochs, seed=seed,
         cfg_options={k: repr(v) for k, v in (cfg_options or {}).items()},
         warmup_epochs=warmup_epochs, amp=amp)
+    if keep_checkpoints:  # recorded only when set: older records still match
+        settings['keep_checkpoints'] = True
     record = read_json(osp.join(work_dir, STAGE_FILE))
     started = read_json(osp.join(work_dir, START_FILE))
     for previous in (record, started):
@@ -75,10 +81,14 @@ def pretrain_stage(name: str,
     cfg.experiment_name = name
     cfg.train_cfg.max_epochs = epochs
     cfg.param_scheduler = warmup_cosine_lr(
-        warmup_epochs, cfg.param_scheduler[0].start_factor, max_epochs=epochs)
+        warmup_epochs or 1, cfg.param_scheduler[0].start_factor,
+        max_epochs=epochs)
+    if not warmup_epochs:
+        cfg.param_scheduler = cfg.param_scheduler[1:]
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1)
+        type='CheckpointHook', interval=1,
+        max_keep_ckpts=-1 if keep_checkpoints else 1)
     if log_interval:
         cfg.default_hooks.logger.interval = log_interval
     if amp and torch.cuda.is_available():
