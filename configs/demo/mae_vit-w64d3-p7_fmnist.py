@@ -3,7 +3,7 @@
 # ViT (width 64, depth 3, 2 heads, patch 7 -> 4x4 = 16 patches on 28x28), so
 # that it can be trained to saturation on all 60,000 Fashion-MNIST training
 # images on a 2-core CPU. 16 patches at 75% masking leave 4 visible tokens.
-_base_ = ['./fmnist_pretrain.py']
+_base_ = ['./fmnist_study_pretrain.py']
 
 vit = dict(embed_dims=64, num_layers=3, num_heads=2, feedforward_channels=256)
 model = dict(
@@ -30,20 +30,3 @@ model = dict(
         dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
     ])
 
-# all 60,000 images, batch 512 (few, large steps: the CPU's per-step
-# overhead); OpenCV's crop + bilinear resize costs 2/3 of Pillow's bicubic
-train_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=28,
-        crop_ratio_range=(0.4, 1.0),
-        backend='cv2',
-        interpolation='bilinear'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
-]
-train_dataloader = dict(
-    batch_size=512,
-    dataset=dict(num_per_class=None, pipeline=train_pipeline))
-optim_wrapper = dict(optimizer=dict(lr=1.5e-3))
-auto_scale_lr = dict(base_batch_size=512, enable=False)
