@@ -96,7 +96,7 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
     Returns:
         dict: ``{'state_dict': {...}, 'meta': {...}}``; keys are
         backbone-local (no ``backbone.`` prefix), values plain tensors, meta
-        plain Python values, so ``torch.load(weights_only=True)`` reads it.
+        plain Python values, so ``mmtec.checkpoint.safe_load`` reads it.
     """
     canonical = to_canonical(src)
     state, dropped = canonical_to_mmdet_state_dict(canonical)

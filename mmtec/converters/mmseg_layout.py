@@ -84,7 +84,7 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
         dict: ``{'state_dict': {...}, 'meta': {...}}`` with backbone-local
         keys (what ``MAE.init_weights`` and ``mmtec.seg.CheckedMAE`` read
         from ``init_cfg=dict(type='Pretrained', checkpoint=...)``);
-        loadable with ``torch.load(weights_only=True)``.
+        loadable with ``mmtec.checkpoint.safe_load``.
     """
     canonical = to_canonical(src)
     state, dropped = canonical_to_mmseg_state_dict(canonical)
