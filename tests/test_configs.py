@@ -32,6 +32,24 @@ def test_config_parses(path):
         cfg.get('test_dataloader')
 
 
+TRAINING = [p for p in ALL if 'train_cfg' in Config.fromfile(p)]
+
+
+@pytest.mark.parametrize('path', TRAINING,
+                         ids=lambda p: os.path.relpath(p, ROOT))
+def test_every_training_config_saves_crash_safe(path):
+    """Pretraining, fine-tuning, detection and segmentation runs all save
+    through AtomicCheckpointHook, found from the config's own scope."""
+    import mmtec.engine.hooks  # noqa: F401  (registration)
+    from mmengine.registry import HOOKS
+    from mmtec.engine.hooks import AtomicCheckpointHook
+    cfg = Config.fromfile(path)
+    hook = cfg.default_hooks.checkpoint
+    scope = hook.get('_scope_', cfg.get('default_scope'))
+    with HOOKS.switch_scope_and_registry(scope) as registry:
+        assert registry.get(hook.type) is AtomicCheckpointHook
+
+
 @pytest.mark.parametrize('name', sorted(RECIPES))
 def test_pretraining_recipe(name):
     arch, base_arch, topk, tau, epochs = RECIPES[name]

@@ -19,6 +19,9 @@ model = dict(
         final_norm=False,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 
+# crash-safe saves (mmtec.engine.hooks), MMPretrain's interval and keep
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+
 optim_wrapper = dict(
     optimizer=dict(lr=5e-4 * 1024 / 256),
     paramwise_cfg=dict(layer_decay_rate=0.55))

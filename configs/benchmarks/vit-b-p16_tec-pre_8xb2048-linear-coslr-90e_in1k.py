@@ -12,3 +12,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(type='ClsBatchNormNeck', input_features=768, affine=False))
 auto_scale_lr = dict(base_batch_size=16384)
+# crash-safe saves (mmtec.engine.hooks), MMPretrain's interval and keep
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

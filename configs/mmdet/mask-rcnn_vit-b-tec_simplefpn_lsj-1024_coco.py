@@ -66,7 +66,8 @@ optim_wrapper = dict(paramwise_cfg=dict(num_layers=12, decay_rate=0.7))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook',
+        # crash-safe saves; registered in MMPretrain's scope by mmtec
+        type='mmpretrain.AtomicCheckpointHook',
         by_epoch=False,
         save_last=True,
         interval=5000,

@@ -23,3 +23,7 @@ model = dict(
 # MMSegmentation 1.x ignores the recipe's old-style `fp16` field: AMP is
 # switched on through the optim wrapper (layer decay settings inherited)
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
+
+# crash-safe saves; registered in MMPretrain's scope by mmtec
+default_hooks = dict(
+    checkpoint=dict(type='mmpretrain.AtomicCheckpointHook'))

@@ -103,6 +103,9 @@ class AtomicCheckpointHook(CheckpointHook):
       flushed to disk and renamed into place;
     - ``last_checkpoint`` is replaced the same way, after the checkpoint;
     - outdated checkpoints are removed only after both;
+    - with ``save_best``, the new best checkpoint is written the same way
+      and the previous best is removed only once the new one is in place
+      (MMEngine removes it first);
     - ``*.tmp`` files left by an interrupted save are removed at start;
     - before the first iteration, the free space of the folder is checked
       for ``max_keep_ckpts + 1`` checkpoints of this model (one when all
@@ -129,8 +132,12 @@ class AtomicCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if not (self._is_local() and is_main_process()):
             return
-        pattern = self.filename_tmpl.format('*') + TMP_SUFFIX
-        leftovers = glob.glob(osp.join(self.out_dir, pattern)) + glob.glob(
+        patterns = [self.filename_tmpl.format('*') + TMP_SUFFIX,
+                    'best_*' + TMP_SUFFIX]
+        leftovers = [
+            path for pattern in patterns
+            for path in glob.glob(osp.join(self.out_dir, pattern))
+        ] + glob.glob(
             osp.join(runner.work_dir, 'last_checkpoint' + TMP_SUFFIX))
         for path in leftovers:
             runner.logger.warning(
@@ -211,3 +218,58 @@ class AtomicCheckpointHook(CheckpointHook):
             if osp.isfile(path):
                 os.remove(path)
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """Write a new best checkpoint before removing the previous one.
+
+        The same bookkeeping as :class:`CheckpointHook` (``best_score`` and
+        ``best_ckpt`` in the message hub, one best file per key indicator),
+        but a crash during the save leaves the previous best in place.
+        """
+        if not (self.save_best and self._is_local()):
+            return super()._save_best_checkpoint(runner, metrics)
+        if 'auto' in self.key_indicators:
+            self._init_rule(self.rules, [list(metrics.keys())[0]])
+        step = runner.epoch if self.by_epoch else runner.iter
+        meta = dict(epoch=runner.epoch, iter=runner.iter)
+        single = len(self.key_indicators) == 1
+        updated = False
+        for key, rule in zip(self.key_indicators, self.rules):
+            suffix = '' if single else f'_{key}'
+            best = runner.message_hub.get_info('best_score' + suffix,
+                                               self.init_value_map[rule])
+            score = metrics[key]
+            if score is None or not self.is_better_than[key](score, best):
+                continue
+            updated = True
+            runner.message_hub.update_info('best_score' + suffix, score)
+            old = (self.best_ckpt_path
+                   if single else self.best_ckpt_path_dict.get(key))
+            name = f'best_{key}_{self.filename_tmpl.format(step)}'.replace(
+                '/', '_')
+            new = osp.join(self.out_dir, name)
+            if single:
+                self.best_ckpt_path = new
+            else:
+                self.best_ckpt_path_dict[key] = new
+            runner.message_hub.update_info('best_ckpt' + suffix, new)
+            runner.save_checkpoint(
+                self.out_dir,
+                name + TMP_SUFFIX,
+                self.file_client_args,
+                save_optimizer=False,
+                save_param_scheduler=False,
+                meta=meta,
+                by_epoch=False,
+                backend_args=self.backend_args)
+            if is_main_process():
+                fsync_replace(new + TMP_SUFFIX, new)
+                if old and old != new and osp.isfile(old):
+                    os.remove(old)
+            runner.logger.info(
+                f'The best checkpoint with {score:0.4f} {key} at '
+                f'{"epoch" if self.by_epoch else "iter"} {step} is saved '
+                f'to {name}.')
+        # save the latest checkpoint again: it now records the new best
+        # (as CheckpointHook does, so that a resumed run can remove it)
+        if updated and self.last_ckpt is not None:
+            self._save_checkpoint_with_step(runner, step, meta)
