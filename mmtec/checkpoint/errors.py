@@ -30,6 +30,10 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
         return FileNotFoundError.__new__(cls, message)
 
 
+class CheckpointDownloadError(CheckpointError):
+    """A checkpoint URL could not be fetched (no connection, HTTP error)."""
+
+
 class EmptyCheckpointError(CheckpointError):
     """The checkpoint file has no bytes (an interrupted save or download)."""
 

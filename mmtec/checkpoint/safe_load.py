@@ -255,23 +255,12 @@ def _load_from_local(filename: str, map_location: Any = None) -> Any:
     return safe_load(filename, map_location=map_location)
 
 
-def _load_from_http(filename: str, map_location: Any = None) -> Any:
-    """Download into torch hub's cache, then read through :func:`safe_load`.
-    """
-    from urllib.parse import urlparse
-    cache = osp.join(torch.hub.get_dir(), 'checkpoints')
-    os.makedirs(cache, exist_ok=True)
-    path = osp.join(cache, osp.basename(urlparse(filename).path))
-    if not osp.isfile(path):
-        torch.hub.download_url_to_file(filename, path, progress=True)
-    return safe_load(path, map_location=map_location)
-
-
 def register_safe_local_loader() -> None:
     """Make MMEngine read local and http(s) checkpoints through
     :func:`safe_load` (``load_from``, ``--resume``, ``Pretrained`` init,
     ``get_model(pretrained=...)``)."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=_load_from_local, force=True)
+    from .download import load_from_url
     CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=_load_from_http, force=True)
+        prefixes=('http://', 'https://'), loader=load_from_url, force=True)

@@ -1,0 +1,202 @@
+"""``get_model(name, pretrained=True)`` over http, end to end.
+
+A local HTTP server on 127.0.0.1 stands in for the release host: the
+metafile's URL of a released model is pointed at it, and MMPretrain's
+``get_model`` fetches the weights through MMEngine's ``load_checkpoint``,
+which hands http(s) URLs to :func:`mmtec.checkpoint.load_from_url`. The
+server can also send a truncated body, an HTML error page with status 200,
+a 404, or a crafted pickle: each gives its own clear error, and nothing is
+left in the cache that a later call would take for the checkpoint.
+"""
+import http.server
+import io
+import os
+import threading
+
+import pytest
+import torch
+
+import mmtec  # noqa: F401
+from hostile_pickles import exec_via_getattr, marker_code, splice
+from mmtec.checkpoint import (CheckpointDownloadError, CorruptCheckpointError,
+                              EmptyCheckpointError, NotACheckpointError,
+                              UnsafeCheckpointError)
+from mmtec.converters import canonical_to_timm
+
+NAME = 'tec_vit-base-p16_mae-1600e-base_800e_in1k'
+FILE = 'tec_mae_vitb_800ep.pth'  # the released file's name
+# the zoo config, shrunk to the small ViT the served file holds
+TINY = dict(backbone=dict(arch='deit-tiny'), head=dict(in_channels=192))
+HTML = (b'<!DOCTYPE html><html><head><title>503 Service Unavailable'
+        b'</title></head><body>Try again later.</body></html>')
+
+
+class ReleaseServer(http.server.ThreadingHTTPServer):
+    """Serves ``routes[path] = (status, body, declared length)``."""
+
+    def __init__(self):
+        super().__init__(('127.0.0.1', 0), ReleaseHandler)
+        self.routes, self.requests = {}, []
+
+    def url(self, path):
+        return f'http://127.0.0.1:{self.server_address[1]}{path}'
+
+
+class ReleaseHandler(http.server.BaseHTTPRequestHandler):
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        if self.path not in self.server.routes:
+            self.send_error(404, 'Not Found')
+            return
+        status, body, length = self.server.routes[self.path]
+        self.send_response(status)
+        self.send_header('Content-Length', str(length))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True  # a short body ends here
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ReleaseServer()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    saved = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    yield tmp_path / 'hub' / 'checkpoints'
+    torch.hub.set_dir(saved)
+
+
+@pytest.fixture(scope='module')
+def released(tmp_path_factory):
+    """A small ViT and its file in the released layout (bare timm dict,
+    class token merged, no final norm)."""
+    from mmpretrain.models.backbones import VisionTransformer
+    torch.manual_seed(0)
+    vit = VisionTransformer(arch='deit-tiny', final_norm=False)
+    path = tmp_path_factory.mktemp('release') / FILE
+    torch.save(canonical_to_timm(vit.state_dict()), path)
+    return vit, path.read_bytes(), str(path)
+
+
+def get_released_model(monkeypatch, url):
+    import mmpretrain
+    from mmpretrain.apis.model import ModelHub
+    ModelHub.get(NAME)  # registers the zoo; get() returns a copy
+    monkeypatch.setattr(ModelHub._models_dict[NAME], 'weights', url)
+    return mmpretrain.get_model(NAME, pretrained=True, **TINY)
+
+
+def cached(hub_dir):
+    return sorted(os.listdir(hub_dir)) if hub_dir.exists() else []
+
+
+def test_released_weights_download_once_and_load(monkeypatch, server,
+                                                 hub_dir, released):
+    vit, data, _ = released
+    server.routes['/weights/' + FILE] = (200, data, len(data))
+    url = server.url('/weights/' + FILE)
+    model = get_released_model(monkeypatch, url)
+    torch.testing.assert_close(model.backbone.layers[3].attn.qkv.weight,
+                               vit.layers[3].attn.qkv.weight)
+    torch.testing.assert_close(model.backbone.cls_token, vit.cls_token)
+    assert cached(hub_dir) == [FILE]
+    assert (hub_dir / FILE).read_bytes() == data
+    # the second call reads the cache
+    get_released_model(monkeypatch, url)
+    assert server.requests == ['/weights/' + FILE]
+
+
+@pytest.mark.parametrize('kind', ['truncated', 'html', 'empty'])
+def test_bad_download_is_reported_and_not_cached(monkeypatch, server,
+                                                 hub_dir, released, kind):
+    _, data, _ = released
+    path = f'/{kind}/{FILE}'
+    server.routes[path] = {
+        # the connection drops half way through the declared length
+        'truncated': (200, data[:len(data) // 2], len(data)),
+        # a proxy's error page with a success status
+        'html': (200, HTML, len(HTML)),
+        'empty': (200, b'', 0),
+    }[kind]
+    url = server.url(path)
+    error = dict(truncated=CorruptCheckpointError, html=NotACheckpointError,
+                 empty=EmptyCheckpointError)[kind]
+    with pytest.raises(error) as err:
+        get_released_model(monkeypatch, url)
+    message = str(err.value)
+    assert f'The download of "{url}" is not a usable checkpoint' in message
+    assert 'Nothing was cached' in message
+    assert cached(hub_dir) == []
+    # once the server is fixed, the next call downloads the real file
+    server.routes[path] = (200, data, len(data))
+    get_released_model(monkeypatch, url)
+    assert cached(hub_dir) == [FILE]
+    assert server.requests == [path, path]
+
+
+def test_http_error_names_the_status(monkeypatch, server, hub_dir):
+    url = server.url('/gone/' + FILE)
+    with pytest.raises(CheckpointDownloadError,
+                       match=r'HTTP 404 \(Not Found\).*local path'):
+        get_released_model(monkeypatch, url)
+    assert cached(hub_dir) == []
+
+
+def test_unreachable_server(monkeypatch, hub_dir):
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/{FILE}'
+    with pytest.raises(CheckpointDownloadError, match='Check the network'):
+        get_released_model(monkeypatch, url)
+    assert cached(hub_dir) == []
+
+
+def test_crafted_download_runs_no_code(monkeypatch, server, hub_dir,
+                                       released, tmp_path):
+    _, _, good_file = released
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    splice(good_file, str(evil), 'extra',
+           exec_via_getattr(marker_code(str(marker))))
+    body = evil.read_bytes()
+    server.routes['/evil/' + FILE] = (200, body, len(body))
+    url = server.url('/evil/' + FILE)
+    with pytest.raises(UnsafeCheckpointError, match='not cached'):
+        get_released_model(monkeypatch, url)
+    assert not marker.exists()
+    assert cached(hub_dir) == []
+
+
+def test_damaged_cached_copy_says_where_it_is(monkeypatch, server, hub_dir,
+                                              released):
+    _, data, _ = released
+    hub_dir.mkdir(parents=True)
+    (hub_dir / FILE).write_bytes(data[:len(data) // 3])
+    url = server.url('/weights/' + FILE)
+    with pytest.raises(CorruptCheckpointError) as err:
+        get_released_model(monkeypatch, url)
+    assert str(hub_dir / FILE) in str(err.value)
+    assert f'cached download of "{url}": delete it' in str(err.value)
+    assert server.requests == []
+
+
+def test_served_bytes_are_the_released_layout(released):
+    """The served file is what the release host has: a bare timm dict."""
+    _, data, _ = released
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    assert 'cls_token' in state and 'blocks.0.attn.qkv.weight' in state
+    assert 'norm.weight' not in state and 'state_dict' not in state
