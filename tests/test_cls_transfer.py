@@ -42,8 +42,12 @@ def test_backbone_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     del ckpt['model']['blocks.2.mlp.fc2.weight']
     torch.save(ckpt, tmp_path / 'broken.pth')
     model = backbone(tmp_path / 'broken.pth')
-    with pytest.raises(Exception, match='layers.2.ffn.layers.1.weight'):
+    from mmtec.checkpoint import BackboneCheckpointError
+    with pytest.raises(BackboneCheckpointError) as err:
         model.init_weights()
+    assert 'does not fit PretrainedVisionTransformer: 1 missing, 0 ' \
+        'unexpected' in str(err.value)
+    assert "missing: ['layers.2.ffn.layers.1.weight']" in str(err.value)
 
 
 def test_released_layout_loads_through_load_state_dict(tmp_path):
@@ -72,7 +76,7 @@ LINEAR_CFG = os.path.join(ROOT, 'tests', 'data', 'linear_vit-tiny_test.py')
                          ids=['finetune', 'linear_probe'])
 def test_convert_then_train_and_evaluate(tmp_path, config):
     data = export_image_folder(str(tmp_path / 'data'), 'train', 2, 32)
-    export_image_folder(data, 'test', 1, 32)
+    export_image_folder(data, 'test', 3, 32)
     raw, _ = layouts(random_vit())['tec_raw']
     torch.save(raw, tmp_path / 'tec_raw.pth')
     converted = tmp_path / 'tec_vit_mmpretrain.pth'
@@ -94,10 +98,58 @@ def test_convert_then_train_and_evaluate(tmp_path, config):
     # every backbone weight came from the converted TEC checkpoint
     assert 'loaded 40/40 expected keys' in log or \
         'loaded 42/42 expected keys' in log, log[-3000:]
-    top1 = [line for line in log.splitlines()
-            if 'Epoch(val)' in line and 'accuracy/top1' in line]
-    value = float(top1[-1].split('accuracy/top1:')[1].split()[0])
-    assert 0.0 <= value <= 100.0
+    val = [line for line in log.splitlines()
+           if 'Epoch(val)' in line and 'accuracy/top1' in line][-1]
+    logged = [float(val.split(f'accuracy/top{k}:')[1].split()[0])
+              for k in (1, 5)]
+    # the runner's top-1/top-5 equal the trained weights' computed here
+    # without MMPretrain's dataset, pipeline, val loop or metric
+    direct = topk_computed_directly(
+        config, str(tmp_path / 'work' / 'epoch_1.pth'), data)
+    print(f'\n[cls e2e] top-1, top-5 from the runner {logged}, computed '
+          f'directly {direct}')
+    assert logged == pytest.approx(direct, abs=1e-3)
+
+
+def topk_computed_directly(config, checkpoint, data_root):
+    """Top-1 and top-5 (%) on ``data_root/test/<class>/*``: cv2 decode, PIL
+    bicubic short-edge resize to 36, centre 32 crop, RGB mean/std."""
+    import cv2
+    import numpy as np
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from PIL import Image
+
+    from mmtec.checkpoint import safe_load
+    cfg = Config.fromfile(config)
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(safe_load(checkpoint)['state_dict'])
+    model.eval()
+    mean = torch.tensor(cfg.data_preprocessor.mean).view(3, 1, 1)
+    std = torch.tensor(cfg.data_preprocessor.std).view(3, 1, 1)
+    test = os.path.join(data_root, 'test')
+    correct, total = [0, 0], 0
+    for label, name in enumerate(sorted(os.listdir(test))):
+        for file in sorted(os.listdir(os.path.join(test, name))):
+            rgb = cv2.imread(os.path.join(test, name, file))[..., ::-1]
+            h, w = rgb.shape[:2]
+            scale = 36 / min(h, w)
+            size = (int(w * scale + 0.5), int(h * scale + 0.5))
+            img = np.asarray(Image.fromarray(np.ascontiguousarray(rgb))
+                             .resize(size, Image.BICUBIC))
+            y0, x0 = round((size[1] - 32) / 2), round((size[0] - 32) / 2)
+            img = img[y0:y0 + 32, x0:x0 + 32]
+            x = (torch.from_numpy(img.copy()).permute(2, 0, 1).float() -
+                 mean) / std
+            with torch.no_grad():
+                logits = model(x[None], mode='tensor')
+            rank = int((logits[0] > logits[0, label]).sum())
+            correct[0] += rank < 1
+            correct[1] += rank < 5
+            total += 1
+    assert total == 30
+    return [100.0 * c / total for c in correct]
 
 
 def test_model_zoo_lists_and_loads_the_released_models(tmp_path):
