@@ -115,9 +115,20 @@ def test_dist_train_two_cpu_processes_and_resume(tmp_path, image_folder,
     assert os.path.isfile(work / 'epoch_1.pth')
     assert logged(str(work), 'loss_feature')
     assert logged(str(work), 'loss_attention')
+    # the compute record counts both ranks' images (10 each per epoch)
+    with open(work / 'compute.json') as f:
+        first = json.load(f)
+    assert first['world_size'] == 2 and first['images'] == 20
+    assert first['model_pflops'] == pytest.approx(
+        first['flops_per_image'] * 20 / 1e15)
     res = train(work, tiny_base, image_folder, 2, gpus=2, resume=True)
     assert 'resumed epoch: 1' in res.stdout + res.stderr
     assert os.path.isfile(work / 'epoch_2.pth')
+    with open(work / 'compute.json') as f:
+        second = json.load(f)  # carried over the resume
+    assert second['images'] == 40
+    assert second['flops_per_image'] == first['flops_per_image'] > 0
+    assert second['device_hours'] > first['device_hours']
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmtec.registry import HOOKS
+from .atomic_checkpoint_hook import write_text_atomically
 
 _STATE_KEY = 'compute_record'
 IMAGENET_TRAIN_IMAGES = 1281167
@@ -162,8 +163,9 @@ class ComputeRecordHook(Hook):
     def _write(self, runner) -> None:
         if not is_main_process():
             return
-        with open(osp.join(runner.work_dir, self.out_file), 'w') as f:
-            json.dump(self.summary(runner), f, indent=1)
+        write_text_atomically(
+            osp.join(runner.work_dir, self.out_file),
+            json.dumps(self.summary(runner), indent=1))
 
     def after_train_epoch(self, runner) -> None:
         self._write(runner)
