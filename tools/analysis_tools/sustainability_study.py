@@ -54,7 +54,7 @@ SCALES = {
     'tiny': dict(seeds=[0, 1], base_epochs=2, tec_epochs=1,
                  train_per_class=10, bank_per_class=10, test_per_class=10,
                  batch_size=16, curve_every=1, jobs=1),
-    'full': dict(seeds=[0, 1, 2], base_epochs=6, tec_epochs=1,
+    'full': dict(seeds=[0, 1, 2], base_epochs=20, tec_epochs=4,
                  train_per_class=None, bank_per_class=1000,
                  test_per_class=None, batch_size=512, curve_every=1,
                  jobs=3),
