@@ -4,6 +4,8 @@ import os
 import os.path as osp
 from typing import Optional
 
+from mmtec.atomic_files import write_text_atomically
+
 
 def read_json(path: str) -> Optional[dict]:
     """The JSON object in ``path``, or None when there is no such file."""
@@ -16,9 +18,7 @@ def read_json(path: str) -> Optional[dict]:
 def write_json(path: str, data) -> None:
     """Write JSON atomically, so an interrupted run leaves no half file."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def cached_eval(path: str, settings: dict, fn) -> dict:

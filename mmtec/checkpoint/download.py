@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from mmtec.atomic_files import fsync_replace
 from .errors import (CheckpointDownloadError, CorruptCheckpointError,
                      EmptyCheckpointError, NotACheckpointError,
                      UnsafeCheckpointError)
@@ -80,7 +81,7 @@ def load_from_url(url: str, map_location: Any = None) -> Any:
     try:
         _download(url, partial)
         loaded = safe_load(partial, map_location=map_location)
-        os.replace(partial, path)
+        fsync_replace(partial, path)
         cached = True
     except _BAD_CONTENT as err:
         raise type(err)(

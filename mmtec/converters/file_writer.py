@@ -6,6 +6,7 @@ from typing import Optional
 
 import torch
 
+from mmtec.atomic_files import fsync_replace
 from mmtec.checkpoint import SAFETENSORS_META_KEY
 
 FORMATS = ('pth', 'safetensors')
@@ -64,7 +65,7 @@ def save_converted(obj: dict, path: str, file_format: Optional[str] = None,
             _write_safetensors(obj, tmp)
         else:
             torch.save(obj, tmp)
-        os.replace(tmp, path)
+        fsync_replace(tmp, path)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

@@ -12,6 +12,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from mmtec.atomic_files import write_bytes_atomically
+
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 CLASSES = ('T-shirt_top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
            'Shirt', 'Sneaker', 'Bag', 'Ankle_boot')
@@ -72,9 +74,7 @@ def unpack_fashion_mnist(dst: str, root: Optional[str] = None) -> str:
             else:
                 with gzip.open(src + '.gz', 'rb') as f:
                     data = f.read()
-            with open(target + '.tmp', 'wb') as f:
-                f.write(data)
-            os.replace(target + '.tmp', target)
+            write_bytes_atomically(target, data)
     return dst
 
 

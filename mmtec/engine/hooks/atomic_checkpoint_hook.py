@@ -10,44 +10,15 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
+from mmtec.atomic_files import (TMP_SUFFIX, fsync_replace,
+                                write_text_atomically)
 from mmtec.registry import HOOKS
 
-TMP_SUFFIX = '.tmp'
 
 # Optimizer state tensors kept per parameter, for the size estimate before
 # the optimizer has taken its first step (its state is created lazily).
 _STATE_SLOTS = {'SGD': 1, 'Adagrad': 1, 'RMSprop': 1}
 _DEFAULT_SLOTS = 2  # Adam, AdamW, Lamb, ...: two moments
-
-
-def fsync_replace(tmp_path: str, path: str) -> None:
-    """Flush ``tmp_path`` to disk, rename it to ``path`` and sync the folder.
-
-    ``os.replace`` is atomic within one file system, so ``path`` is either
-    the old file or the complete new one, never a partial write.
-    """
-    with open(tmp_path, 'rb+') as f:
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp_path, path)
-    try:  # make the rename itself durable (not possible on every OS)
-        fd = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    """Write a small text file through a temporary file and a rename."""
-    tmp_path = path + TMP_SUFFIX
-    with open(tmp_path, 'w') as f:
-        f.write(text)
-    fsync_replace(tmp_path, path)
 
 
 def checkpoint_bytes(model: torch.nn.Module,
@@ -183,6 +154,22 @@ class AtomicCheckpointHook(CheckpointHook):
             f'Free space in {self.out_dir}: {_size(free)}; {count} '
             f'checkpoint(s) of about {_size(size)} need {_size(needed)}.')
 
+    def _save_atomically(self, runner, filename, meta, **kwargs) -> bool:
+        """Save ``filename`` in ``out_dir`` as ``<filename>.tmp`` and rename
+        it into place; True on the main process (where the file is)."""
+        runner.save_checkpoint(
+            self.out_dir,
+            filename + TMP_SUFFIX,
+            self.file_client_args,
+            meta=meta,
+            backend_args=self.backend_args,
+            **kwargs)
+        if not is_main_process():
+            return False
+        path = osp.join(self.out_dir, filename)
+        fsync_replace(path + TMP_SUFFIX, path)
+        return True
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if not self._is_local():
             return super()._save_checkpoint_with_step(runner, step, meta)
@@ -198,19 +185,11 @@ class AtomicCheckpointHook(CheckpointHook):
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            filename + TMP_SUFFIX,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
-        if not is_main_process():
+        if not self._save_atomically(
+                runner, filename, meta, save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                by_epoch=self.by_epoch, **self.args):
             return
-        fsync_replace(self.last_ckpt + TMP_SUFFIX, self.last_ckpt)
         write_text_atomically(
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for old in outdated:
@@ -252,17 +231,9 @@ class AtomicCheckpointHook(CheckpointHook):
             else:
                 self.best_ckpt_path_dict[key] = new
             runner.message_hub.update_info('best_ckpt' + suffix, new)
-            runner.save_checkpoint(
-                self.out_dir,
-                name + TMP_SUFFIX,
-                self.file_client_args,
-                save_optimizer=False,
-                save_param_scheduler=False,
-                meta=meta,
-                by_epoch=False,
-                backend_args=self.backend_args)
-            if is_main_process():
-                fsync_replace(new + TMP_SUFFIX, new)
+            if self._save_atomically(
+                    runner, name, meta, save_optimizer=False,
+                    save_param_scheduler=False, by_epoch=False):
                 if old and old != new and osp.isfile(old):
                     os.remove(old)
             runner.logger.info(

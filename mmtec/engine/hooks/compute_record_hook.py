@@ -9,8 +9,8 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from torch.utils.flop_counter import FlopCounterMode
 
+from mmtec.atomic_files import write_text_atomically
 from mmtec.registry import HOOKS
-from .atomic_checkpoint_hook import write_text_atomically
 
 _STATE_KEY = 'compute_record'
 IMAGENET_TRAIN_IMAGES = 1281167
