@@ -4,13 +4,13 @@ Importing this package registers its components in MMPretrain's registries
 and makes MMEngine read checkpoints (``load_from``, ``--resume``,
 ``Pretrained`` init) through :func:`mmtec.checkpoint.safe_load`.
 """
-from .checkpoint import register_safe_local_loader
+from .checkpoint import register_safe_schemes
 from .version import __version__
 
 from . import datasets, engine, models  # noqa: F401,E402  (registration)
 from .model_zoo import register_tec_models  # noqa: E402
 
-register_safe_local_loader()
+register_safe_schemes()
 register_tec_models()
 
 __all__ = ['__version__']

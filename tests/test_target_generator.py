@@ -4,7 +4,7 @@ import torch
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 
-from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
+from mmtec.checkpoint import CheckpointLayoutError, read_vit
 from mmtec.models import TECTargetGenerator
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
@@ -12,7 +12,9 @@ LAYOUT_NAMES = sorted(layouts(random_vit()))
 DETECTED = dict(mae='timm', deit='timm', timm_bare='timm',
                 ibot_teacher='timm', dino_state_dict_prefixed='timm',
                 dino_student='timm', mmpretrain='mmpretrain',
-                tec_released='timm', tec_raw='tec_raw')
+                tec_released='timm', tec_raw='tec_raw',
+                mae_training='timm', dino_training='timm',
+                ibot_training='timm', timm_training='timm')
 
 
 def generator(path, **kwargs):
@@ -37,7 +39,7 @@ def test_every_layout_loads_with_the_right_values(tmp_path, name, caplog):
     path = tmp_path / f'{name}.pth'
     torch.save(ckpt, path)
     gen = generator(path)
-    assert to_plain_vit(str(path))[1]['layout'] == DETECTED[name]
+    assert read_vit(str(path))[1]['layout'] == DETECTED[name]
     loaded = gen.vit.state_dict()
     for key, value in loaded.items():
         torch.testing.assert_close(value, expected[key], msg=key)

@@ -3,6 +3,8 @@
 The timm names are spelled out here on purpose (not taken from mmtec's own
 mapping), so that a wrong mapping in mmtec cannot hide itself.
 """
+import argparse
+
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
@@ -118,8 +120,149 @@ def layouts(vit):
         'decoder_pos_embed': torch.zeros(1, 17, 32),
     })
     merged = dict(canonical, cls_token=apply_mlp(raw_cls, mlp))
-    out['tec_raw'] = ({'model': raw, 'epoch': 299}, merged)
+    out['tec_raw'] = (official_save_model(raw, epoch=299, args=tec_args()),
+                      merged)
+    out.update(training_checkpoints(timm, canonical))
     return out
+
+
+# --------------------------------------------------------------------------
+# training checkpoints as the field's own save code writes them
+# --------------------------------------------------------------------------
+def _parser(fields):
+    """A real argparse parser with the run's fields; ``parse_args([])``
+    gives the ``argparse.Namespace`` the training scripts save."""
+    parser = argparse.ArgumentParser()
+    for name, default in fields.items():
+        kind = type(default) if isinstance(default, (int, float, str)) \
+            and not isinstance(default, bool) else None
+        if isinstance(default, bool):
+            parser.add_argument('--' + name, action='store_true',
+                                default=default)
+        elif kind is None:
+            parser.add_argument('--' + name, default=default, nargs='*')
+        else:
+            parser.add_argument('--' + name, type=kind, default=default)
+    return parser.parse_args([])
+
+
+def mae_args():
+    """The fields of MAE's ``main_pretrain.py`` parser, after init."""
+    return _parser(dict(
+        batch_size=64, epochs=800, accum_iter=1,
+        model='mae_vit_base_patch16', input_size=224, mask_ratio=0.75,
+        norm_pix_loss=True, weight_decay=0.05, lr=None, blr=1.5e-4,
+        min_lr=0.0, warmup_epochs=40,
+        data_path='/datasets01/imagenet_full_size/061417/',
+        output_dir='./output_dir', log_dir='./output_dir', device='cuda',
+        seed=0, resume='', start_epoch=0, num_workers=10, pin_mem=True,
+        world_size=8, local_rank=-1, dist_on_itp=False, dist_url='env://',
+        distributed=True, rank=0, gpu=0, dist_backend='nccl'))
+
+
+def tec_args():
+    """MAE's fields plus TEC's base-model and target options."""
+    args = mae_args()
+    args.model = 'tec_vit_base_patch16'
+    args.teacher_path = 'mae_pretrain_vit_base.pth'
+    args.att_tau = 1.8
+    args.topk = [4, 8]
+    args.epochs = 300
+    return args
+
+
+def dino_args():
+    """The fields of DINO's ``main_dino.py`` parser (tuples included)."""
+    args = _parser(dict(
+        arch='vit_small', patch_size=16, out_dim=65536,
+        norm_last_layer=True, momentum_teacher=0.996, use_bn_in_head=False,
+        warmup_teacher_temp=0.04, teacher_temp=0.07,
+        warmup_teacher_temp_epochs=30, use_fp16=True, weight_decay=0.04,
+        weight_decay_end=0.4, clip_grad=3.0, batch_size_per_gpu=64,
+        epochs=300, freeze_last_layer=1, lr=0.0005, warmup_epochs=10,
+        min_lr=1e-6, optimizer='adamw', drop_path_rate=0.1,
+        local_crops_number=10, data_path='/path/to/imagenet/train/',
+        output_dir='.', saveckp_freq=20, seed=0, num_workers=10,
+        dist_url='env://', local_rank=0, rank=0, world_size=16, gpu=0))
+    args.global_crops_scale = (0.4, 1.0)
+    args.local_crops_scale = (0.05, 0.4)
+    return args
+
+
+def _trained(tensors):
+    """``optimizer.state_dict()`` of AdamW after one step over ``tensors``,
+    and a CPU GradScaler's ``state_dict()`` after one scaled step."""
+    params = [torch.nn.Parameter(t.detach().clone().float())
+              for t in tensors]
+    optim = torch.optim.AdamW(params, lr=1.5e-4, betas=(0.9, 0.95),
+                              weight_decay=0.05)
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.**16)
+    scaler.scale(sum(p.sum() for p in params)).backward()
+    scaler.step(optim)
+    scaler.update()
+    return optim.state_dict(), scaler.state_dict()
+
+
+def official_save_model(model_state, epoch, args):
+    """What MAE's (and TEC's) ``util/misc.py::save_model`` writes."""
+    optimizer, scaler = _trained(list(model_state.values())[:4])
+    return {'model': model_state, 'optimizer': optimizer, 'epoch': epoch,
+            'scaler': scaler, 'args': args}
+
+
+def training_checkpoints(timm, canonical):
+    """MAE, DINO, iBOT and timm training checkpoints of one ViT."""
+    dims = canonical['cls_token'].shape[-1]
+    mae_decoder = {
+        'mask_token': torch.zeros(1, 1, 32),
+        'decoder_embed.weight': torch.randn(32, dims),
+        'decoder_pos_embed': torch.zeros(1, 17, 32),
+        'decoder_blocks.0.norm1.weight': torch.ones(32),
+        'decoder_norm.weight': torch.ones(32),
+        'decoder_pred.weight': torch.randn(192, 32),
+    }
+    head = {'head.mlp.0.weight': torch.randn(16, dims),
+            'head.last_layer.weight_g': torch.ones(8, 1)}
+    backbone = {'backbone.' + k: v for k, v in timm.items()}
+    optimizer, scaler = _trained(list(timm.values())[:4])
+    dino = {
+        # DINO wraps the student in DDP, not the teacher (no BN in a ViT)
+        'student': {'module.' + k: v * 0 for k, v in {**backbone,
+                                                       **head}.items()},
+        'teacher': {**backbone, **head},
+        'optimizer': optimizer, 'epoch': 300, 'args': dino_args(),
+        'dino_loss': {'center': torch.randn(1, 8)},
+        'fp16_scaler': scaler,
+    }
+    ibot_args = dino_args()
+    ibot_args.pred_ratio = [0.0, 0.3]
+    ibot_args.lambda1, ibot_args.lambda2 = 1.0, 1.0
+    ibot = {
+        'student': {'module.' + k: v * 0 for k, v in {**backbone,
+                                                       **head}.items()},
+        'teacher': {**backbone, **head, 'backbone.masked_embed':
+                    torch.zeros(dims)},
+        'optimizer': optimizer, 'epoch': 800, 'args': ibot_args,
+        'ibot_loss': {'center': torch.randn(1, 8),
+                      'center2': torch.randn(1, 1, 8)},
+        'fp16_scaler': scaler,
+    }
+    timm_args = mae_args()
+    timm_args.model = 'vit_tiny_patch16_224'
+    timm_saver = {  # timm's CheckpointSaver, with its NativeScaler
+        'epoch': 99, 'arch': 'vit_tiny_patch16_224',
+        'state_dict': {**timm, 'head.weight': torch.randn(10, dims),
+                       'head.bias': torch.zeros(10)},
+        'optimizer': optimizer, 'amp_scaler': scaler, 'version': 2,
+        'args': timm_args, 'metric': 72.5,
+    }
+    return {
+        'mae_training': (official_save_model(
+            {**timm, **mae_decoder}, epoch=799, args=mae_args()), canonical),
+        'dino_training': (dino, canonical),
+        'ibot_training': (ibot, canonical),
+        'timm_training': (timm_saver, canonical),
+    }
 
 
 def convert_tec_checkpoint(vit, tmp_path, layout):

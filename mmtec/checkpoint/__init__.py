@@ -1,5 +1,5 @@
-"""Reading checkpoints: the one loader, the layout reader, checked loading.
-"""
+"""Reading checkpoints: the one loader, its schemes, the layout reader,
+checked loading into backbones."""
 from .checked_loading import CheckedPretrainedMixin, load_state_dict_checked
 from .download import load_from_url
 from .errors import (BackboneCheckpointError, CheckpointDownloadError,
@@ -8,21 +8,17 @@ from .errors import (BackboneCheckpointError, CheckpointDownloadError,
                      EmptyCheckpointError, NotACheckpointError,
                      UnsafeCheckpointError)
 from .key_table import mmpretrain_to_timm, timm_to_mmpretrain
-from .layout_reader import (describe_arch, describe_plain_vit, detect_layout,
-                            is_bare_vit_key, merge_class_token,
-                            read_state_dict, to_canonical, to_plain_vit,
-                            unwrap_state_dict)
+from .layout_reader import (detect_layout, is_bare_vit_key, merge_class_token,
+                            read_vit, vit_arch)
 from .pos_embed import resize_abs_pos_embed
-from .safe_load import (SAFETENSORS_META_KEY, register_safe_local_loader,
-                        safe_load)
+from .safe_load import SAFETENSORS_META_KEY, safe_load
+from .schemes import register_safe_schemes
 from .trust import is_trusted, trust_checkpoint
 
 __all__ = [
-    'safe_load', 'load_from_url', 'register_safe_local_loader',
-    'SAFETENSORS_META_KEY',
-    'to_plain_vit', 'read_state_dict', 'to_canonical', 'detect_layout',
-    'unwrap_state_dict', 'merge_class_token', 'describe_plain_vit',
-    'describe_arch', 'is_bare_vit_key', 'timm_to_mmpretrain',
+    'safe_load', 'load_from_url', 'register_safe_schemes',
+    'SAFETENSORS_META_KEY', 'read_vit', 'vit_arch', 'detect_layout',
+    'merge_class_token', 'is_bare_vit_key', 'timm_to_mmpretrain',
     'mmpretrain_to_timm', 'resize_abs_pos_embed', 'CheckedPretrainedMixin',
     'load_state_dict_checked', 'CheckpointError', 'CheckpointNotFoundError',
     'CheckpointDownloadError', 'EmptyCheckpointError', 'NotACheckpointError',

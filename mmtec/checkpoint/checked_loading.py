@@ -5,9 +5,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import torch
 
 from .errors import BackboneCheckpointError
-from .layout_reader import read_state_dict, to_canonical
+from .layout_reader import read_vit
 from .pos_embed import resize_abs_pos_embed
-from .safe_load import safe_load
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:
@@ -166,16 +165,15 @@ class CheckedPretrainedMixin:
             ``ignored`` key lists), also kept in
             ``self.pretrained_load_report``.
         """
-        source = checkpoint if isinstance(checkpoint, str) else '<dict>'
-        if isinstance(checkpoint, str):
-            checkpoint = safe_load(checkpoint, trust=trust)
         try:
-            state = read_state_dict(checkpoint, prefix, source=source)
+            state, info = read_vit(checkpoint, prefix, strict=False,
+                                   trust=trust)
         except BackboneCheckpointError:
             if not (prefix and self.prefix_optional):
                 raise
-            state = read_state_dict(checkpoint, None, source=source)
-        state = to_canonical(state)
+            state, info = read_vit(checkpoint, None, strict=False,
+                                   trust=trust)
+        source = info['source']
         state = self._to_own_layout(state)
         self._resize_pos_embed(state)
         report = load_state_dict_checked(

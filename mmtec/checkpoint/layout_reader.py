@@ -9,11 +9,10 @@ attn.proj,ln2,ffn.layers.0.0,ffn.layers.1}.*`` and, when the source has
 one, the final norm ``ln1.*``). Input adapters are merged into the class
 token on the way, so the result is always a plain ViT.
 
-:func:`to_plain_vit` is the entry point: it reads the file through
+:func:`read_vit` is the entry point: it reads the file through
 :func:`~mmtec.checkpoint.safe_load`, finds the weights, names the layout
-(:func:`detect_layout`) and hands them to that layout's small converter.
-:func:`read_state_dict` and :func:`to_canonical` are the same reader for
-backbones that select a prefix first.
+(:func:`detect_layout`) and hands them to that layout's small converter;
+:func:`vit_arch` reads the architecture off the shapes.
 """
 import re
 from collections import OrderedDict
@@ -32,6 +31,7 @@ _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
 _WRAP_PREFIXES = ('module.', 'backbone.', 'encoder.')
 
 # Parts of a checkpoint that are not the ViT encoder and are dropped.
+_STEM_KEY = 'patch_embed.projection.weight'
 _IGNORED = re.compile(
     r'^(head\.|fc_norm\.|neck\.|decoder|mask_token|target_generator\.|'
     r'data_preprocessor\.|forward_fea_decoder\.|forward_att_decoder\.|'
@@ -39,7 +39,7 @@ _IGNORED = re.compile(
 
 
 
-def unwrap_state_dict(checkpoint: dict,
+def _unwrap(checkpoint: dict,
                       source: str = '<dict>') -> Tuple[Dict, str]:
     """Find the weights inside a loaded checkpoint.
 
@@ -195,28 +195,106 @@ _CONVERTERS: Dict[str, Callable[[Dict], Dict]] = {
 }
 
 
-def to_plain_vit(checkpoint: Union[str, dict],
-                 strict: bool = True,
-                 trust: bool = False) -> Tuple[Dict, dict]:
-    """Convert a ViT checkpoint of any supported layout to the canonical one.
+# beyond any ViT in use (ViT-G has 1664 dims, 48 blocks, patch 14): a file
+# claiming more is refused before a model is built from its shapes
+_ARCH_LIMITS = dict(embed_dims=8192, num_layers=256, patch_size=64,
+                    in_channels=16, feedforward_channels=65536,
+                    num_patches=65536)
+
+
+def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
+    """The architecture of a canonical ViT state dict, read off its shapes.
+
+    Returns:
+        dict: ``embed_dims``, ``num_layers``, ``patch_size``,
+        ``in_channels``, ``feedforward_channels``, ``num_patches`` (position
+        table rows without the class slot) and ``has_final_norm``.
+    """
+    missing = [k for k in ('cls_token', 'pos_embed', _STEM_KEY,
+                           'layers.0.ffn.layers.0.0.weight')
+               if k not in state]
+    if missing:
+        raise CheckpointLayoutError(
+            f'{source} is missing the ViT weights {missing}.')
+    layer_ids = sorted({int(m.group(1)) for m in
+                        (re.match(r'^layers\.(\d+)\.', k) for k in state)
+                        if m})
+    if layer_ids != list(range(len(layer_ids))):
+        raise CheckpointLayoutError(
+            f'{source} has transformer blocks {layer_ids}: expected '
+            'consecutive blocks starting at 0.')
+    proj = state[_STEM_KEY]
+    arch = dict(
+        embed_dims=int(proj.shape[0]),
+        num_layers=len(layer_ids),
+        patch_size=int(proj.shape[-1]),
+        in_channels=int(proj.shape[1]),
+        feedforward_channels=int(
+            state['layers.0.ffn.layers.0.0.weight'].shape[0]),
+        num_patches=int(state['pos_embed'].shape[1]) - 1)
+    absurd = {k: v for k, v in arch.items() if v > _ARCH_LIMITS[k]}
+    if absurd:
+        raise CheckpointLayoutError(
+            f'{source} claims a ViT of {absurd}, beyond any real model '
+            f'(limits {_ARCH_LIMITS}); the file is damaged or crafted.')
+    arch['has_final_norm'] = 'ln1.weight' in state
+    return arch
+
+
+def _select_prefix(state: Dict, prefix: str, source: str) -> Dict:
+    inner = {k[len(prefix):]: v for k, v in state.items()
+             if k.startswith(prefix)}
+    if not inner:
+        raise BackboneCheckpointError(
+            f'{source}: no key starts with prefix "{prefix}"; first keys '
+            f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
+    return inner
+
+
+def read_vit(checkpoint: Union[str, dict],
+             prefix: Optional[str] = None,
+             strict: bool = True,
+             trust: bool = False) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Read a ViT checkpoint of any supported layout as the canonical one.
+
+    The one entry point of the layout reader: the file is read once
+    through :func:`~mmtec.checkpoint.safe_load`, its weights found once
+    (``state_dict``/``model``/``teacher``/``student``/``module``, then
+    ``module.``/``backbone.``/``encoder.`` wrappers), its layout named and
+    converted by that layout's small converter.
 
     Args:
         checkpoint (str | dict): A file path or an already loaded checkpoint.
+        prefix (str, optional): Keep only the keys under this prefix and
+            strip it (a backbone's ``init_cfg``), before anything else.
         strict (bool): Raise on keys that are neither ViT weights nor known
-            extras (heads, decoders, adapters). Defaults to True.
+            extras (heads, decoders, adapters). With False they are kept,
+            for backbones that have them (e.g. relative position tables).
+            Defaults to True.
         trust (bool): The config marks the file as trusted (see
             :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
 
     Returns:
         tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
-        ``container`` and the architecture read from the weights
-        (``embed_dims``, ``num_layers``, ``patch_size``,
-        ``feedforward_channels``, ``num_patches``, ``has_final_norm``).
+        ``container``, ``source`` and, when the weights have a ViT stem,
+        the architecture (:func:`vit_arch`).
+
+    Example:
+        >>> import torch
+        >>> from mmpretrain.models import VisionTransformer
+        >>> vit = VisionTransformer(arch=dict(embed_dims=64, num_layers=2,
+        ...     num_heads=4, feedforward_channels=128), img_size=32,
+        ...     patch_size=8)
+        >>> state, info = read_vit({'state_dict': vit.state_dict()})
+        >>> info['layout'], info['embed_dims'], info['num_patches']
+        ('mmpretrain', 64, 16)
     """
     source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
         checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
-    raw, container = unwrap_state_dict(checkpoint, source)
+    raw, container = _unwrap(checkpoint, source)
+    if prefix:
+        raw = _select_prefix(raw, prefix, source)
     layout = detect_layout(raw, source)
     state = _CONVERTERS[layout](_strip_wrappers(raw))
     state = {k: v for k, v in state.items() if not k.startswith('__outer__.')}
@@ -228,139 +306,17 @@ def to_plain_vit(checkpoint: Union[str, dict],
             f'plain ViT: {unknown[:10]}{" ..." if len(unknown) > 10 else ""}.'
             ' It may be a different architecture (e.g. a distilled DeiT or '
             'a ViT with extra tokens), which mmtec does not support.')
+    if not strict:
+        vit.update((k, state[k]) for k in unknown)
     info = dict(layout=layout, container=container, source=source)
-    info.update(describe_plain_vit(vit, source))
+    if strict or all(k in vit for k in ('cls_token', 'pos_embed')):
+        info.update(vit_arch(vit, source))
     return vit, info
-
-
-# --------------------------------------------------------------------------
-# the same reader for backbones that select their weights by prefix
-# --------------------------------------------------------------------------
-_STEM_KEY = 'patch_embed.projection.weight'
-_ADAPTER_PREFIXES = ('input_adapter.', 'encoder_adapter.')
-
-
-def read_state_dict(checkpoint: Union[str, dict],
-                    prefix: Optional[str] = None,
-                    trust: bool = False,
-                    source: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Read the weights of a backbone from a file or a loaded checkpoint.
-
-    Args:
-        checkpoint (str | dict): A path (read by
-            :func:`~mmtec.checkpoint.safe_load`) or a checkpoint dict, bare
-            or under ``state_dict``/``model``/...
-        prefix (str, optional): Keep only keys under this prefix and strip
-            it (e.g. ``'backbone.'`` for a full detector checkpoint). When
-            None, a ``backbone.`` prefix is stripped if the weights have no
-            top-level patch embedding.
-        trust (bool): The config marks the file as trusted.
-        source (str, optional): Name of a loaded checkpoint, for messages.
-
-    Returns:
-        dict: ``name -> tensor``, backbone-local names, in the file's
-        layout (see :func:`to_canonical`).
-    """
-    if source is None:
-        source = checkpoint if isinstance(checkpoint, str) else '<dict>'
-    if isinstance(checkpoint, str):
-        checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
-    state, _ = unwrap_state_dict(checkpoint, source)
-    if prefix:
-        inner = {
-            k[len(prefix):]: v
-            for k, v in state.items() if k.startswith(prefix)
-        }
-        if not inner:
-            raise BackboneCheckpointError(
-                f'{source}: no key starts with prefix "{prefix}"; first keys '
-                f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
-        state = inner
-    elif _STEM_KEY not in state and 'backbone.' + _STEM_KEY in state:
-        state = {
-            k[len('backbone.'):]: v
-            for k, v in state.items() if k.startswith('backbone.')
-        }
-    return OrderedDict((k, v) for k, v in state.items()
-                       if isinstance(v, torch.Tensor))
-
-
-def to_canonical(src: Union[str, dict]) -> Dict[str, torch.Tensor]:
-    """Canonical plain-ViT state dict from any checkpoint mmtec understands.
-
-    A dict already in the canonical layout (MMPretrain names, no input
-    adapter; downstream extras such as relative position tables may be
-    present) is used as it is; anything else goes through
-    :func:`to_plain_vit`.
-    """
-    if isinstance(src, dict):
-        state, _ = unwrap_state_dict(src)
-        if _STEM_KEY in state and 'layers.0.attn.qkv.weight' in state and \
-                not any(k.startswith(_ADAPTER_PREFIXES) for k in state):
-            return OrderedDict(state)
-    return to_plain_vit(src)[0]
 
 
 def is_bare_vit_key(key: str) -> bool:
     """Whether ``key`` is a ViT weight of a backbone-only file (no
     ``backbone.`` prefix), in any layout the reader knows."""
     return key in ('cls_token', 'pos_embed') or key.startswith(
-        _BARE_VIT_PREFIXES)
-
-
-_BARE_VIT_PREFIXES = ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.',
-                      'layers.', 'ln1.', 'input_adapter.')
-
-
-def describe_plain_vit(state_dict: Dict, source: str = '<dict>') -> dict:
-    """Read the architecture of a canonical ViT state dict from its shapes."""
-    missing = [
-        k for k in ('cls_token', 'pos_embed', 'patch_embed.projection.weight')
-        if k not in state_dict
-    ]
-    if missing:
-        raise CheckpointLayoutError(
-            f'{source} is missing the ViT stem weights {missing}.')
-    layer_ids = sorted({
-        int(k.split('.')[1])
-        for k in state_dict if k.startswith('layers.')
-    })
-    if not layer_ids or layer_ids != list(range(len(layer_ids))):
-        raise CheckpointLayoutError(
-            f'{source} has transformer blocks {layer_ids}: expected '
-            'consecutive blocks starting at 0.')
-    proj = state_dict['patch_embed.projection.weight']
-    return dict(
-        embed_dims=proj.shape[0],
-        num_layers=len(layer_ids),
-        patch_size=proj.shape[-1],
-        in_channels=proj.shape[1],
-        feedforward_channels=state_dict[
-            'layers.0.ffn.layers.0.0.weight'].shape[0],
-        num_patches=state_dict['pos_embed'].shape[1] - 1,
-        has_final_norm='ln1.weight' in state_dict)
-
-
-
-def _layer_ids(state: Dict[str, torch.Tensor]) -> List[int]:
-    return sorted({
-        int(m.group(1))
-        for m in (re.match(r'^layers\.(\d+)\.', k) for k in state) if m
-    })
-
-
-def describe_arch(state: Dict[str, torch.Tensor]) -> dict:
-    """Architecture read from the shapes of a (canonical-like) ViT dict, as
-    recorded in converted checkpoints' ``meta``."""
-    proj = state[_STEM_KEY]
-    arch = dict(
-        embed_dims=int(proj.shape[0]),
-        in_channels=int(proj.shape[1]),
-        patch_size=int(proj.shape[-1]),
-        num_layers=len(_layer_ids(state)))
-    if 'layers.0.ffn.layers.0.0.weight' in state:
-        arch['feedforward_channels'] = int(
-            state['layers.0.ffn.layers.0.0.weight'].shape[0])
-    if 'pos_embed' in state:
-        arch['pos_embed_tokens'] = int(state['pos_embed'].shape[1])
-    return arch
+        ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.', 'layers.',
+         'ln1.', 'input_adapter.'))

@@ -1,38 +1,38 @@
 """The one loader of every checkpoint file mmtec reads.
 
-Base models, ``--resume``/``load_from`` (through MMEngine's
-``CheckpointLoader``), converters, downstream backbones and the analysis
-tools all read files here. The loader
+Base models, ``--resume``/``load_from`` and every MMEngine checkpoint scheme
+(:mod:`.schemes`), converters, downstream backbones and the analysis tools
+read files through :func:`safe_load`. It
 
-* tells the failure kinds apart before reading: missing, empty, not a
-  checkpoint (text such as an HTML error page, another archive), truncated
-  or corrupt, each with its own error (see :mod:`.errors`);
-* reads ``.safetensors`` files (which hold tensors only) whatever their
-  extension;
-* reads ``torch.save`` files with torch's weights-only unpickler, whose
-  allow-list is, for the duration of the load, exactly torch's own plus the
-  narrow stand-ins of :mod:`.allow_list` (no ``getattr`` or other generic
-  callable), then checks the result is data;
-* refuses everything else as possibly malicious, unless the file was
-  explicitly trusted (:mod:`.trust`): then it is loaded with
-  ``weights_only=False`` and a WARNING names it.
+* names what a path is before reading it: missing, not a regular file,
+  empty, text (an HTML error page), another archive, a truncated file;
+* reads ``.safetensors`` files (tensors and string metadata only);
+* checks a ``torch.save`` zip before unpickling: every CRC matches, no
+  entry is compressed, ``data.pkl`` is of a sane length and refers to none
+  of the rebuild functions that create more data than the file holds;
+* unpickles with torch's weights-only unpickler, allowing only what field
+  checkpoints need on top of torch's defaults (:data:`FIELD_GLOBALS`);
+* checks the result is plain data: containers, numbers, strings,
+  ``argparse.Namespace`` and tensors whose elements are all in the file.
+
+Anything else is refused, naming the file and what it uses, unless the
+file was explicitly trusted (:mod:`.trust`).
 """
-import contextlib
+import argparse
 import json
 import logging
 import os
 import os.path as osp
 import pickle
-import re
-import threading
+import pickletools
+import stat
 import zipfile
-from typing import Any
+from collections import OrderedDict
+from typing import Any, List, Set
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 
-from .allow_list import RefusedByAllowList, allowed_globals, finalize
 from .errors import (CheckpointNotFoundError, CorruptCheckpointError,
                      EmptyCheckpointError, NotACheckpointError,
                      UnsafeCheckpointError)
@@ -41,31 +41,82 @@ from .trust import how_to_trust, is_trusted
 # Key of the JSON metadata under which a converted checkpoint's ``meta``
 # travels in a safetensors file (its tensors are the ``state_dict``).
 SAFETENSORS_META_KEY = 'mmtec_meta'
-
-_ZIP_MAGIC = b'PK\x03\x04'
-_PICKLE_PROTO = 0x80
+# A ViT-L training checkpoint's data.pkl is about 0.1 MB and 30k opcodes;
+# these bounds leave a wide margin and keep a crafted file from holding
+# the unpickler for minutes.
+MAX_PICKLE_BYTES = 64 << 20
+MAX_PICKLE_OPCODES = 2_000_000
+MAX_DEPTH = 64
 _AGAIN = 'Download or save it again.'
-# torch's weights-only allow-list is process-wide; loads take turns
-_allow_list_lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def _only_our_allow_list():
-    """Torch's own allow-list plus ours, and nothing anybody else added."""
-    with _allow_list_lock:
-        saved = torch.serialization.get_safe_globals()
-        torch.serialization.clear_safe_globals()
-        torch.serialization.add_safe_globals(allowed_globals())
-        try:
-            yield
-        finally:
-            torch.serialization.clear_safe_globals()
-            torch.serialization.add_safe_globals(saved)
+class ForeignObject:
+    """What an MMEngine ``HistoryBuffer``, numpy value or ``getattr`` of a
+    training checkpoint of another run becomes: nothing.
+
+    It takes any arguments and state and keeps none of them, so no code
+    and no data of the file reaches it; the checkpoint parts holding it
+    are dropped after loading (see :func:`_drop_foreign_parts`).
+    """
+    __slots__ = ()
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
 
 
-def _sniff(filename: str) -> str:
-    """``'torch_zip'``, ``'torch_legacy'`` or ``'safetensors'``; raises the
-    missing/empty/not-a-checkpoint/truncated errors."""
+# MMEngine's Runner writes these into ``message_hub`` and ``meta``; numpy
+# moved its reconstructors to ``numpy._core`` in 2.0.
+_FOREIGN_NAMES = [
+    'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer',
+    'numpy.dtype', 'numpy.ndarray'
+] + [
+    f'numpy.{core}.multiarray.{name}' for core in ('core', '_core')
+    for name in ('_reconstruct', 'scalar')
+]
+# where MMEngine's Runner puts objects that are not plain data
+FOREIGN_PARTS = ('message_hub', 'meta')
+
+#: Allowed on top of torch's weights-only defaults: the ``args`` that MAE,
+#: TEC, DINO, iBOT and timm save, and the inert stand-ins above.
+FIELD_GLOBALS = [argparse.Namespace] + [(ForeignObject, name)
+                                        for name in _FOREIGN_NAMES]
+
+# Allowed by torch's defaults, but each builds data that is not in the file
+# (an allocation of any size, an expanded or materialised tensor) and no
+# ViT checkpoint needs them.
+_EXPANDING_GLOBALS = {
+    'builtins bytearray', '__builtin__ bytearray',
+    'torch._utils _rebuild_device_tensor_from_cpu_tensor',
+    'torch._utils _rebuild_device_tensor_from_numpy',
+    'torch._utils _rebuild_sparse_tensor',
+    'torch._utils _rebuild_meta_tensor_no_storage',
+    'torch._utils _rebuild_wrapper_subclass',
+    'torch._utils _rebuild_nested_tensor', 'torch._utils _rebuild_qtensor'
+}
+_PLAIN = (str, bytes, int, float, complex, bool, type(None), torch.dtype,
+          torch.device)
+
+
+def _refuse(filename: str, what: str) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f'Refused to load "{filename}": {what}. The checkpoint loader only '
+        'rebuilds tensors and plain data (numbers, strings, containers, '
+        'argparse.Namespace); anything else could run code or take memory '
+        'hidden in the file, which may be malicious. ' +
+        how_to_trust(filename), filename, what)
+
+
+# --------------------------------------------------------------------------
+# what the file is
+# --------------------------------------------------------------------------
+def _check_path(filename: str) -> int:
+    """The file's size; raises the missing/empty/not-a-file errors."""
     if not filename.strip():
         raise CheckpointNotFoundError(
             'Checkpoint path is empty: the config field, option or '
@@ -76,54 +127,40 @@ def _sniff(filename: str) -> str:
             f'Checkpoint file "{filename}" does not exist. Check the path '
             '(relative paths are resolved from the current directory).',
             filename)
-    if osp.isdir(filename):
+    mode = os.stat(filename).st_mode
+    if stat.S_ISDIR(mode):
         raise NotACheckpointError(
             f'Checkpoint path "{filename}" is a directory, not a file.',
             filename)
+    if not stat.S_ISREG(mode):
+        raise NotACheckpointError(
+            f'Checkpoint path "{filename}" is not a regular file (a device, '
+            'pipe or socket). Give the path of a checkpoint file.', filename)
     size = osp.getsize(filename)
     if size == 0:
         raise EmptyCheckpointError(
             f'Checkpoint file "{filename}" is empty (0 bytes): its save or '
             f'download was interrupted. {_AGAIN}', filename)
+    return size
+
+
+def _kind(filename: str, size: int) -> str:
+    """``'zip'``, ``'legacy'`` or ``'safetensors'``, or a clear error."""
     with open(filename, 'rb') as f:
         head = f.read(64)
-    if head.startswith(_ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(filename) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError) as err:
-            raise CorruptCheckpointError(
-                f'Checkpoint file "{filename}" is truncated or corrupt: the '
-                f'end of its zip archive is missing or damaged ({size} bytes; '
-                f'{err}). The save or download was probably cut short. '
-                f'{_AGAIN}',
-                filename) from err
-        if any(n.endswith('/constants.pkl') for n in names):
-            raise NotACheckpointError(
-                f'"{filename}" is a TorchScript archive, not a checkpoint; '
-                'load it with torch.jit.load or export its state_dict.',
-                filename)
-        if not any(n.endswith('data.pkl') for n in names):
-            raise NotACheckpointError(
-                f'"{filename}" is a zip archive but not a PyTorch checkpoint '
-                f'(no data.pkl among {names[:5]}).', filename)
-        return 'torch_zip'
-    if len(head) >= 10 and head[8:9] == b'{' and \
-            8 + int.from_bytes(head[:8], 'little') <= size:
-        return 'safetensors'
+    if head.startswith(b'PK\x03\x04'):
+        return 'zip'
     if len(head) >= 10 and head[8:9] == b'{':
+        if 8 + int.from_bytes(head[:8], 'little') <= size:
+            return 'safetensors'
         raise CorruptCheckpointError(
             f'Checkpoint file "{filename}" is a truncated or corrupt '
             f'safetensors file ({size} bytes, shorter than its header '
             f'says). {_AGAIN}', filename)
-    if head[0] == _PICKLE_PROTO:
-        return 'torch_legacy'
-    try:
-        text = head.decode('utf-8')
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and text.strip() and all(
-            c.isprintable() or c.isspace() for c in text):
+    if head[:1] == b'\x80':
+        return 'legacy'
+    text = head.decode('utf-8', errors='replace')
+    if text.strip() and all(c.isprintable() or c.isspace() for c in text):
         first = text.strip().splitlines()[0][:60]
         raise NotACheckpointError(
             f'"{filename}" is a text file, not a checkpoint (it starts with '
@@ -134,6 +171,124 @@ def _sniff(filename: str) -> str:
         f'safetensors (first bytes {head[:8]!r}).', filename)
 
 
+def _check_zip(filename: str, size: int) -> bytes:
+    """Integrity and shape of a ``torch.save`` archive; its ``data.pkl``."""
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            infos = archive.infolist()
+            names = [i.filename for i in infos]
+            if any(n.endswith('/constants.pkl') for n in names):
+                raise NotACheckpointError(
+                    f'"{filename}" is a TorchScript archive, not a '
+                    'checkpoint; load it with torch.jit.load or export its '
+                    'state_dict.', filename)
+            pickles = [i for i in infos if i.filename.endswith('data.pkl')]
+            if len(pickles) != 1:
+                raise NotACheckpointError(
+                    f'"{filename}" is a zip archive but not a PyTorch '
+                    f'checkpoint (no single data.pkl among {names[:5]}).',
+                    filename)
+            packed = [i.filename for i in infos
+                      if i.compress_type != zipfile.ZIP_STORED]
+            if packed:
+                raise _refuse(filename, f'its entries {packed[:3]} are '
+                              'compressed (torch.save never compresses; a '
+                              'small compressed entry can expand to '
+                              'gigabytes)')
+            if pickles[0].file_size > MAX_PICKLE_BYTES:
+                raise _refuse(filename, f'its data.pkl has '
+                              f'{pickles[0].file_size} bytes (more than '
+                              f'{MAX_PICKLE_BYTES})')
+            damaged = archive.testzip()  # reads every entry, checks CRCs
+            if damaged is not None:
+                raise CorruptCheckpointError(
+                    f'Checkpoint file "{filename}" is corrupt: the bytes of '
+                    f'its entry {damaged} do not match their checksum (a '
+                    f'damaged disk, copy or download). {_AGAIN}', filename)
+            return archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CorruptCheckpointError(
+            f'Checkpoint file "{filename}" is truncated or corrupt: its zip '
+            f'archive is damaged ({size} bytes; {err}). The save or download '
+            f'was probably cut short. {_AGAIN}', filename) from err
+
+
+def _scan_pickle(filename: str, data: bytes) -> None:
+    """Bound the unpickler's work and refuse expanding rebuild functions,
+    without running anything (``pickletools`` only reads opcodes)."""
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(data)):
+            if count >= MAX_PICKLE_OPCODES:
+                raise _refuse(filename, f'its pickle has more than '
+                              f'{MAX_PICKLE_OPCODES} opcodes')
+            if op.name == 'GLOBAL' and arg in _EXPANDING_GLOBALS:
+                raise _refuse(filename, f'it uses {arg.replace(" ", ".")}, '
+                              'which builds data that is not in the file')
+    except (ValueError, EOFError) as err:
+        raise CorruptCheckpointError(
+            f'Checkpoint file "{filename}" is corrupt: its data.pkl is not a '
+            f'valid pickle ({err}). {_AGAIN}', filename) from None
+
+
+# --------------------------------------------------------------------------
+# what the file holds
+# --------------------------------------------------------------------------
+def _check_tensor(filename: str, t: torch.Tensor) -> None:
+    if type(t) not in (torch.Tensor, torch.nn.Parameter) or \
+            t.layout is not torch.strided or t.is_meta or t.is_quantized:
+        raise _refuse(filename, f'it holds a {type(t).__name__} of layout '
+                      f'{t.layout}, not a plain dense tensor')
+    if t.numel() > t.untyped_storage().nbytes() // max(t.element_size(), 1):
+        raise _refuse(filename, f'a tensor of shape {tuple(t.shape)} claims '
+                      f'{t.numel()} elements but its storage holds '
+                      f'{t.untyped_storage().nbytes()} bytes')
+
+
+def _walk(filename: str, obj: Any) -> Set[str]:
+    """Check ``obj`` is plain data; the top-level keys holding stand-ins."""
+    foreign: Set[str] = set()
+    stack = [(obj, 0, None)]
+    while stack:
+        value, depth, top = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _refuse(filename, f'it nests containers more than '
+                          f'{MAX_DEPTH} deep')
+        kind = type(value)
+        if kind is ForeignObject:
+            foreign.add(top)
+        elif isinstance(value, torch.Tensor):
+            _check_tensor(filename, value)
+        elif kind in (dict, OrderedDict):
+            for k, v in value.items():
+                stack.append((k, depth + 1, top))
+                stack.append((v, depth + 1, k if depth == 0 else top))
+        elif kind in (list, tuple, set, frozenset, torch.Size):
+            stack.extend((v, depth + 1, top) for v in value)
+        elif kind is argparse.Namespace:
+            stack.append((vars(value), depth + 1, top))
+        elif kind not in _PLAIN:
+            raise _refuse(filename, f'it holds a {kind.__module__}.'
+                          f'{kind.__qualname__}, which is not plain data')
+    return foreign
+
+
+def _drop_foreign_parts(filename: str, obj: Any, foreign: Set[str]) -> Any:
+    """An MMEngine training checkpoint of another run: keep its weights,
+    drop the parts (message hub, meta) that hold MMEngine/numpy objects."""
+    if not foreign:
+        return obj
+    if not isinstance(obj, dict) or not foreign <= set(FOREIGN_PARTS):
+        where = sorted(str(k) for k in foreign)
+        raise _refuse(filename, f'it holds MMEngine or numpy objects (under '
+                      f'{where}) outside the message_hub and meta where '
+                      "MMEngine's Runner writes them")
+    print_log(
+        f'"{filename}" is a training checkpoint of another MMEngine run: '
+        f'its {", ".join(sorted(foreign))} (MMEngine and numpy objects, not '
+        'plain data) are not read; its weights are.', logger='current')
+    return {k: v for k, v in obj.items() if k not in foreign}
+
+
 def _load_safetensors(filename: str, map_location: Any) -> dict:
     from safetensors import SafetensorError, safe_open
     device = map_location if isinstance(map_location,
@@ -142,7 +297,7 @@ def _load_safetensors(filename: str, map_location: Any) -> dict:
         with safe_open(filename, framework='pt', device=str(device)) as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except SafetensorError as err:
+    except (SafetensorError, OSError, ValueError) as err:
         raise CorruptCheckpointError(
             f'Checkpoint file "{filename}" is a truncated or corrupt '
             f'safetensors file: {err}. {_AGAIN}', filename) from err
@@ -150,66 +305,44 @@ def _load_safetensors(filename: str, map_location: Any) -> dict:
         return tensors
     try:
         meta = json.loads(metadata[SAFETENSORS_META_KEY])
-    except ValueError as err:
+        _walk(filename, meta)
+    except (ValueError, RecursionError) as err:
         raise CorruptCheckpointError(
             f'"{filename}": its {SAFETENSORS_META_KEY} metadata is not '
-            f'JSON ({err}).', filename) from err
+            f'readable JSON ({type(err).__name__}).', filename) from None
     return dict(state_dict=tensors, meta=meta)
 
 
-_UNSUPPORTED_GLOBAL = re.compile(r'GLOBAL (\S+) (?:was not|whose module)')
-_REFUSED_CONSTRUCTS = ('Unsupported global', 'Can only', 'Trying to call',
-                       'Unsupported operand', 'persistent_load',
-                       'Only persistent_load')
-
-
-def _unsafe(filename: str, what: str) -> UnsafeCheckpointError:
-    return UnsafeCheckpointError(
-        f'Refused to load "{filename}": {what}. The checkpoint loader only '
-        'rebuilds tensors, plain data, numpy numbers/arrays and MMEngine '
-        'HistoryBuffers; anything else could run code hidden in the file, '
-        'which may be malicious. ' + how_to_trust(filename), filename, what)
-
-
-def _load_pickled(filename: str, map_location: Any) -> Any:
-    """torch.load with the allow-list; errors mapped to the failure kinds."""
+def _unsafe_globals(filename: str) -> List[str]:
     try:
-        with _only_our_allow_list():
-            loaded = torch.load(
+        with torch.serialization.safe_globals(FIELD_GLOBALS):
+            return sorted(
+                torch.serialization.get_unsafe_globals_in_checkpoint(
+                    filename))
+    except Exception:  # the scan is only for the message
+        return []
+
+
+def _load_torch_zip(filename: str, size: int, map_location: Any) -> Any:
+    _scan_pickle(filename, _check_zip(filename, size))
+    try:
+        with torch.serialization.safe_globals(FIELD_GLOBALS):
+            obj = torch.load(
                 filename, map_location=map_location, weights_only=True)
-        return finalize(loaded)
-    except RefusedByAllowList as err:
-        raise _unsafe(filename, str(err)) from None
     except pickle.UnpicklingError as err:
-        message = str(err)
-        found = _UNSUPPORTED_GLOBAL.search(message)
-        if found:
-            raise _unsafe(filename, f'it uses the global {found.group(1)}, '
-                          'which is not allowed') from None
-        if any(s in message for s in _REFUSED_CONSTRUCTS):
-            first = message.split('\n')[0].strip() or message
-            for line in message.splitlines():
-                if any(s in line for s in _REFUSED_CONSTRUCTS):
-                    first = line.strip()
-                    break
-            raise _unsafe(filename, f'it uses a construct that is not '
-                          f'allowed ({first})') from None
-        raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is corrupt: '
-            f'{message.strip().rstrip(".")}. '
-            f'{_AGAIN}', filename) from None
-    except (EOFError, zipfile.BadZipFile) as err:
-        raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is truncated or corrupt: it ends '
-            f'before its data does ({type(err).__name__}). {_AGAIN}',
-            filename) from err
-    except (RuntimeError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, OverflowError, MemoryError) as err:
-        raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is truncated, corrupt or not '
-            f'written by torch.save: {type(err).__name__}: '
-            f'{str(err).strip()[:300].rstrip(".")}. {_AGAIN}',
-            filename) from err
+        names = _unsafe_globals(filename)
+        if names:
+            raise _refuse(filename, f'it uses {", ".join(names)}') from None
+        first = str(err).strip().splitlines()[0][:200]
+        raise _refuse(filename, 'it uses a construct torch\'s weights-only '
+                      f'unpickler refuses ({first})') from None
+    except Exception as err:  # noqa: BLE001
+        # the bytes are as written (checksums match): only a crafted or
+        # foreign pickle fails here
+        raise _refuse(filename, 'it is not a pickle that torch.save writes '
+                      f'({type(err).__name__}: {str(err).strip()[:200]})'
+                      ) from None
+    return _drop_foreign_parts(filename, obj, _walk(filename, obj))
 
 
 def safe_load(filename: str, map_location: Any = 'cpu',
@@ -222,7 +355,7 @@ def safe_load(filename: str, map_location: Any = 'cpu',
             a device). Defaults to 'cpu'.
         trust (bool): The caller's config marks this file as trusted (see
             :mod:`mmtec.checkpoint.trust`; the environment variable and the
-            CLI flag count too). Only used when the allow-list refuses it.
+            CLI flag count too). Only used when the file is refused.
 
     Returns:
         Any: The loaded object, usually a dict. A safetensors file gives
@@ -231,36 +364,32 @@ def safe_load(filename: str, map_location: Any = 'cpu',
 
     Raises:
         CheckpointError: One subclass per failure kind, naming the file.
+
+    Example:
+        >>> import torch, tempfile, os.path as osp
+        >>> path = osp.join(tempfile.mkdtemp(), 'w.pth')
+        >>> torch.save({'state_dict': {'w': torch.ones(2)}, 'epoch': 3}, path)
+        >>> safe_load(path)['epoch']
+        3
     """
     filename = osp.expanduser(os.fspath(filename))
-    kind = _sniff(filename)
+    size = _check_path(filename)
+    kind = _kind(filename, size)
     if kind == 'safetensors':
         return _load_safetensors(filename, map_location)
     try:
-        return _load_pickled(filename, map_location)
+        if kind == 'legacy':
+            raise _refuse(filename, 'it is a legacy (torch < 1.6) or bare '
+                          'pickle, which the loader does not check')
+        return _load_torch_zip(filename, size, map_location)
     except UnsafeCheckpointError as err:
         if not (trust or is_trusted(filename)):
             raise
         print_log(
-            f'LOADING "{filename}" WITHOUT THE ALLOW-LIST ({err.refused}): '
-            'it can run any code it contains. Allowed only because the file '
-            'is marked as trusted.',
+            f'LOADING "{filename}" WITHOUT THE CHECKS ({err.refused}): it '
+            'can run any code it contains. Allowed only because the file is '
+            'marked as trusted.',
             logger='current',
             level=logging.WARNING)
         return torch.load(
             filename, map_location=map_location, weights_only=False)
-
-
-def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    return safe_load(filename, map_location=map_location)
-
-
-def register_safe_local_loader() -> None:
-    """Make MMEngine read local and http(s) checkpoints through
-    :func:`safe_load` (``load_from``, ``--resume``, ``Pretrained`` init,
-    ``get_model(pretrained=...)``)."""
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=_load_from_local, force=True)
-    from .download import load_from_url
-    CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=load_from_url, force=True)

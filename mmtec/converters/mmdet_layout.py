@@ -1,7 +1,7 @@
 """Canonical plain ViT -> the key layout of ``mmtec.det.ViTDetBackbone``.
 
 The canonical layout is MMPretrain's ``VisionTransformer`` (see
-:func:`mmtec.checkpoint.to_plain_vit`). ``ViTDetBackbone`` names its modules
+:func:`mmtec.checkpoint.read_vit`). ``ViTDetBackbone`` names its modules
 the same way on purpose, so the detection layout is the canonical one minus
 what a ViTDet backbone has no use for:
 
@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from mmtec.checkpoint import describe_arch, to_canonical
+from mmtec.checkpoint import read_vit, vit_arch
 from .file_writer import save_converted
 
 __all__ = [
@@ -90,7 +90,7 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
 
     Args:
         src (str | dict): A canonical plain-ViT state dict, or any
-            checkpoint (path or dict) :func:`mmtec.checkpoint.to_plain_vit`
+            checkpoint (path or dict) :func:`mmtec.checkpoint.read_vit`
             understands.
 
     Returns:
@@ -98,7 +98,7 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
         backbone-local (no ``backbone.`` prefix), values plain tensors, meta
         plain Python values, so ``mmtec.checkpoint.safe_load`` reads it.
     """
-    canonical = to_canonical(src)
+    canonical, _ = read_vit(src, strict=False)
     state, dropped = canonical_to_mmdet_state_dict(canonical)
     return downstream_checkpoint(
         canonical, state, dropped, MMDET_LAYOUT,
@@ -123,7 +123,7 @@ def downstream_checkpoint(canonical: Dict[str, torch.Tensor],
     meta = dict(
         layout=layout,
         source_layout='mmpretrain.VisionTransformer',
-        arch=describe_arch(canonical),
+        arch=vit_arch(canonical),
         dropped_keys=sorted(dropped),
         new_by_design=new_by_design,
         converter=converter)

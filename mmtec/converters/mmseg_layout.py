@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from mmtec.checkpoint import to_canonical
+from mmtec.checkpoint import read_vit
 from .mmdet_layout import downstream_checkpoint, save_checkpoint
 
 __all__ = [
@@ -77,7 +77,7 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
 
     Args:
         src (str | dict): A canonical plain-ViT state dict, or any
-            checkpoint (path or dict) :func:`mmtec.checkpoint.to_plain_vit`
+            checkpoint (path or dict) :func:`mmtec.checkpoint.read_vit`
             understands.
 
     Returns:
@@ -86,7 +86,7 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
         from ``init_cfg=dict(type='Pretrained', checkpoint=...)``);
         loadable with ``mmtec.checkpoint.safe_load``.
     """
-    canonical = to_canonical(src)
+    canonical, _ = read_vit(src, strict=False)
     state, dropped = canonical_to_mmseg_state_dict(canonical)
     return downstream_checkpoint(
         canonical, state, dropped, MMSEG_LAYOUT, [

@@ -1,6 +1,6 @@
 """Frozen plain-ViT backbones from any checkpoint, and feature extraction.
 
-Every layout :func:`mmtec.checkpoint.to_plain_vit` reads (mmtec pretraining,
+Every layout :func:`mmtec.checkpoint.read_vit` reads (mmtec pretraining,
 MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, TEC released and raw) is
 rebuilt as MMPretrain's ``VisionTransformer``. The architecture is read off
 the weights' shapes; only the number of heads is not stored in a state dict,
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
-from mmtec.checkpoint import resize_abs_pos_embed, to_plain_vit
+from mmtec.checkpoint import read_vit, resize_abs_pos_embed
 from mmtec.models.utils import attention_scale, block_qkv, embed_tokens
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
@@ -29,7 +29,7 @@ class FrozenViT(nn.Module):
         has_final_norm (bool): The checkpoint had a final norm (applied by
             ``vit``). Without one (e.g. TEC's released files) an affine-free
             LayerNorm is used, so features are comparable across layouts.
-        info (dict): What :func:`to_plain_vit` read from the checkpoint.
+        info (dict): What :func:`read_vit` read from the checkpoint.
     """
 
     def __init__(self, vit: VisionTransformer, has_final_norm: bool,
@@ -112,7 +112,7 @@ def load_frozen_vit(checkpoint: Union[str, dict],
             out for. Defaults to the size it was trained at, read from the
             number of patches (other input sizes are interpolated anyway).
     """
-    state, info = to_plain_vit(checkpoint)
+    state, info = read_vit(checkpoint)
     embed_dims = info['embed_dims']
     num_heads = num_heads or max(1, embed_dims // 64)
     if embed_dims % num_heads:

@@ -22,7 +22,7 @@ Example:
 import argparse
 import os.path as osp
 
-from mmtec.checkpoint import to_plain_vit, trust_checkpoint
+from mmtec.checkpoint import read_vit, trust_checkpoint
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
                               canonical_to_mmseg, canonical_to_timm,
                               save_converted)
@@ -31,7 +31,7 @@ LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 
 
 def convert(state: dict, info: dict, layout: str) -> dict:
-    """Turn a canonical ViT state dict (from ``to_plain_vit``) into ``layout``.
+    """Turn a canonical ViT state dict (from ``read_vit``) into ``layout``.
     """
     meta = {
         k: v
@@ -75,7 +75,7 @@ def main():
         raise SystemExit('src and dst are the same file; choose another dst.')
     if args.trust_checkpoint:
         trust_checkpoint(args.src)
-    state, info = to_plain_vit(args.src)
+    state, info = read_vit(args.src)
     out = convert(state, info, args.layout)
     save_converted(out, args.dst, args.format, args.overwrite)
     print(f'{args.src}: {info["layout"]} layout, ViT embed_dims='

@@ -1,7 +1,7 @@
 """MMPretrain's ImageClassifier that also loads bare ViT backbone files."""
 from mmpretrain.models.classifiers import ImageClassifier
 
-from mmtec.checkpoint import is_bare_vit_key, to_plain_vit
+from mmtec.checkpoint import is_bare_vit_key, read_vit
 from mmtec.registry import MODELS
 
 
@@ -32,7 +32,7 @@ class TECImageClassifier(ImageClassifier):
         if not bare or any(
                 k.startswith(prefix + 'backbone.') for k in state_dict):
             return
-        plain, _ = to_plain_vit(
+        plain, _ = read_vit(
             {k[len(prefix):]: state_dict.pop(k)
              for k in bare}, strict=False)
         if not getattr(self.backbone, 'final_norm', True):

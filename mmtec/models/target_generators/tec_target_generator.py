@@ -8,7 +8,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
+from mmtec.checkpoint import CheckpointLayoutError, read_vit
 from mmtec.registry import MODELS
 from ..utils import (attention_scale, block_qkv, compiled_method,
                      embed_tokens)
@@ -197,7 +197,7 @@ class TECTargetGenerator(BaseModule):
     def load_base_weights(self, checkpoint: str, trust: bool = False) -> None:
         """Load and check the base model's weights from ``checkpoint``."""
         logger = MMLogger.get_current_instance()
-        state, info = to_plain_vit(checkpoint, trust=trust)
+        state, info = read_vit(checkpoint, trust=trust)
         expected = (self.arch_settings['embed_dims'],
                     self.arch_settings['num_layers'],
                     self.arch_settings['feedforward_channels'],
