@@ -10,6 +10,12 @@ import os.path as osp
 TMP_SUFFIX = '.tmp'
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it
+    os.umask(mask)
+    return mask
+
+
 def fsync_replace(tmp_path: str, path: str) -> None:
     """Flush ``tmp_path`` to disk, rename it to ``path`` and sync the folder.
 
@@ -19,6 +25,9 @@ def fsync_replace(tmp_path: str, path: str) -> None:
     with open(tmp_path, 'rb+') as f:
         f.flush()
         os.fsync(f.fileno())
+    # some writers (safetensors) create files 0600: readable by others on a
+    # shared cluster as the umask allows, like any other file
+    os.chmod(tmp_path, 0o666 & ~_umask())
     os.replace(tmp_path, path)
     try:  # make the rename itself durable (not possible on every OS)
         fd = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)

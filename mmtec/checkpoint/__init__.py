@@ -11,7 +11,7 @@ from .key_table import mmpretrain_to_timm, timm_to_mmpretrain
 from .layout_reader import (detect_layout, is_bare_vit_key, merge_class_token,
                             read_vit, vit_arch)
 from .pos_embed import resize_abs_pos_embed
-from .safe_load import SAFETENSORS_META_KEY, safe_load
+from .loader import SAFETENSORS_META_KEY, safe_load
 from .schemes import register_safe_schemes
 from .trust import is_trusted, trust_checkpoint
 

@@ -22,7 +22,7 @@ from mmtec.atomic_files import fsync_replace
 from .errors import (CheckpointDownloadError, CorruptCheckpointError,
                      EmptyCheckpointError, NotACheckpointError,
                      UnsafeCheckpointError)
-from .safe_load import safe_load
+from .loader import safe_load
 
 PARTIAL_SUFFIX = '.partial'
 # torch hub's convention: the first hex digits of the file's SHA-256

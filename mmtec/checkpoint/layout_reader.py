@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .errors import BackboneCheckpointError, CheckpointLayoutError
 from .key_table import timm_to_mmpretrain
-from .safe_load import safe_load
+from .loader import safe_load
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
 _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')

@@ -22,7 +22,7 @@ from mmengine.runner.checkpoint import (CheckpointLoader,
 
 from .download import load_from_url
 from .errors import CheckpointDownloadError, CheckpointNotFoundError
-from .safe_load import safe_load
+from .loader import safe_load
 
 
 def _load_local(filename: str, map_location: Any = None) -> Any:

@@ -226,8 +226,9 @@ def _scan_pickle(filename: str, data: bytes) -> None:
                               'which builds data that is not in the file')
     except (ValueError, EOFError) as err:
         raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is corrupt: its data.pkl is not a '
-            f'valid pickle ({err}). {_AGAIN}', filename) from None
+            f'Checkpoint file "{filename}" is truncated or corrupt: its '
+            f'data.pkl is not a valid pickle ({err}). {_AGAIN}',
+            filename) from None
 
 
 # --------------------------------------------------------------------------
