@@ -285,8 +285,8 @@ def _drop_foreign_parts(filename: str, obj: Any, foreign: Set[str]) -> Any:
                       "MMEngine's Runner writes them")
     print_log(
         f'"{filename}" is a training checkpoint of another MMEngine run: '
-        f'its {", ".join(sorted(foreign))} (MMEngine and numpy objects, not '
-        'plain data) are not read; its weights are.', logger='current')
+        f'skipped its {", ".join(sorted(foreign))} (MMEngine and numpy '
+        'objects, not plain data) and read the rest.', logger='current')
     return {k: v for k, v in obj.items() if k not in foreign}
 
 
