@@ -2,7 +2,7 @@
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint import to_plain_vit
+from mmtec.checkpoint import read_vit
 from mmtec.models import ConditionalAdapterViT, EncoderAdapter
 from vit_checkpoints import IMG, PATCH, TINY_ARCH
 
@@ -55,7 +55,7 @@ def test_merged_class_token_equals_unmerged_input_adapter():
     img = torch.randn(2, 3, IMG, IMG)
     with torch.no_grad():
         ours = model(img, mask=False)[0]
-    state, info = to_plain_vit(
+    state, info = read_vit(
         {'state_dict': {'backbone.' + k: v
                         for k, v in model.state_dict().items()}})
     assert info['layout'] == 'mmtec'

@@ -248,7 +248,7 @@ def test_wrong_prefix_raises(tmp_path):
         model.init_weights()
 
 
-def test_timm_layout_goes_through_to_plain_vit(tmp_path):
+def test_timm_layout_goes_through_read_vit(tmp_path):
     pytest.importorskip('mmtec.checkpoint')
     vit = make_plain_vit()
     rules = [(r'^patch_embed\.projection\.', 'patch_embed.proj.'),
@@ -268,7 +268,7 @@ def test_timm_layout_goes_through_to_plain_vit(tmp_path):
         timm[k] = v
     path = str(tmp_path / 'mae.pth')
     torch.save({'model': timm}, path)
-    # the converter reads the same file through to_plain_vit
+    # the converter reads the same file through read_vit
     direct = canonical_to_mmdet(vit.state_dict())['state_dict']
     via_file = canonical_to_mmdet(path)['state_dict']
     assert set(direct) == set(via_file)

@@ -21,6 +21,7 @@ from hostile_pickles import exec_via_getattr, marker_code, splice
 from mmtec.checkpoint import (CheckpointDownloadError, CorruptCheckpointError,
                               EmptyCheckpointError, NotACheckpointError,
                               UnsafeCheckpointError)
+from mmtec.checkpoint.download import cached_path
 from mmtec.converters import canonical_to_timm
 
 NAME = 'tec_vit-base-p16_mae-1600e-base_800e_in1k'
@@ -99,7 +100,9 @@ def get_released_model(monkeypatch, url):
 
 
 def cached(hub_dir):
-    return sorted(os.listdir(hub_dir)) if hub_dir.exists() else []
+    """The file names in the cache, without the URL digest prefix."""
+    return sorted(n.split('-', 1)[1] for n in os.listdir(hub_dir)) \
+        if hub_dir.exists() else []
 
 
 def test_released_weights_download_once_and_load(monkeypatch, server,
@@ -112,7 +115,7 @@ def test_released_weights_download_once_and_load(monkeypatch, server,
                                vit.layers[3].attn.qkv.weight)
     torch.testing.assert_close(model.backbone.cls_token, vit.cls_token)
     assert cached(hub_dir) == [FILE]
-    assert (hub_dir / FILE).read_bytes() == data
+    assert open(cached_path(url), 'rb').read() == data
     # the second call reads the cache
     get_released_model(monkeypatch, url)
     assert server.requests == ['/weights/' + FILE]
@@ -185,11 +188,12 @@ def test_damaged_cached_copy_says_where_it_is(monkeypatch, server, hub_dir,
                                               released):
     _, data, _ = released
     hub_dir.mkdir(parents=True)
-    (hub_dir / FILE).write_bytes(data[:len(data) // 3])
     url = server.url('/weights/' + FILE)
+    with open(cached_path(url), 'wb') as f:
+        f.write(data[:len(data) // 3])
     with pytest.raises(CorruptCheckpointError) as err:
         get_released_model(monkeypatch, url)
-    assert str(hub_dir / FILE) in str(err.value)
+    assert cached_path(url) in str(err.value)
     assert f'cached download of "{url}": delete it' in str(err.value)
     assert server.requests == []
 
@@ -200,3 +204,46 @@ def test_served_bytes_are_the_released_layout(released):
     state = torch.load(io.BytesIO(data), weights_only=True)
     assert 'cls_token' in state and 'blocks.0.attn.qkv.weight' in state
     assert 'norm.weight' not in state and 'state_dict' not in state
+
+
+def test_cache_is_keyed_by_the_whole_url(monkeypatch, server, hub_dir,
+                                         released):
+    """Two releases with one file name are two cache entries."""
+    import hashlib
+    vit, data, _ = released
+    torch.manual_seed(1)
+    from mmpretrain.models.backbones import VisionTransformer
+    other = VisionTransformer(arch='deit-tiny', final_norm=False)
+    buffer = io.BytesIO()
+    torch.save(canonical_to_timm(other.state_dict()), buffer)
+    server.routes['/a/' + FILE] = (200, data, len(data))
+    server.routes['/b/' + FILE] = (200, buffer.getvalue(),
+                                   len(buffer.getvalue()))
+    first = get_released_model(monkeypatch, server.url('/a/' + FILE))
+    second = get_released_model(monkeypatch, server.url('/b/' + FILE))
+    torch.testing.assert_close(first.backbone.cls_token, vit.cls_token)
+    torch.testing.assert_close(second.backbone.cls_token, other.cls_token)
+    assert cached(hub_dir) == [FILE, FILE]
+    assert hashlib.sha256(data).hexdigest() != hashlib.sha256(
+        buffer.getvalue()).hexdigest()
+
+
+@pytest.mark.parametrize('good', [True, False])
+def test_hash_in_the_file_name_is_checked(monkeypatch, server, hub_dir,
+                                          released, good):
+    """torch hub's convention: ``name-<sha256 prefix>.pth``."""
+    import hashlib
+    _, data, _ = released
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    if not good:
+        digest = format(int(digest, 16) ^ 1, '08x')
+    path = f'/weights/tec_vitb-{digest}.pth'
+    server.routes[path] = (200, data, len(data))
+    if good:
+        get_released_model(monkeypatch, server.url(path))
+        assert cached(hub_dir) == [f'tec_vitb-{digest}.pth']
+        return
+    with pytest.raises(CorruptCheckpointError,
+                       match=f'does not start with {digest}'):
+        get_released_model(monkeypatch, server.url(path))
+    assert cached(hub_dir) == []
