@@ -2,7 +2,7 @@
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint import read_vit
+from mmtec.converters import read_vit
 from mmtec.models import ConditionalAdapterViT, EncoderAdapter
 from vit_checkpoints import IMG, PATCH, TINY_ARCH
 

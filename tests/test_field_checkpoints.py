@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
-from mmtec.checkpoint import read_vit, safe_load
+from mmtec.checkpoint import safe_load
+from mmtec.converters import read_vit
 from test_loader_entry_points import (CONVERTER, ROOT, _base_model,
                                       _det_init, _frozen_vit, _load_from,
                                       _seg_init)

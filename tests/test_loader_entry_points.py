@@ -191,7 +191,7 @@ def test_format_follows_the_extension_unless_given(tmp_path):
 
 
 def test_key_table_round_trips():
-    from mmtec.checkpoint import mmpretrain_to_timm, timm_to_mmpretrain
+    from mmtec.converters import mmpretrain_to_timm, timm_to_mmpretrain
     canonical = {
         k: torch.zeros(1)
         for k in ('cls_token', 'pos_embed', 'patch_embed.projection.weight',

@@ -18,9 +18,7 @@ import torch
 
 import mmtec  # noqa: F401
 from hostile_pickles import exec_via_getattr, marker_code, splice
-from mmtec.checkpoint import (CheckpointDownloadError, CorruptCheckpointError,
-                              EmptyCheckpointError, NotACheckpointError,
-                              UnsafeCheckpointError)
+from mmtec.checkpoint import CheckpointDownloadError, CorruptCheckpointError, EmptyCheckpointError, NotACheckpointError, UnsafeCheckpointError
 from mmtec.checkpoint.download import cached_path
 from mmtec.converters import canonical_to_timm
 

@@ -23,10 +23,8 @@ from hostile_pickles import (BUILD, EMPTY_LIST, FALSE, GETATTR,
                              dict_of, dtype, exec_via_getattr, glob, i,
                              marker_code, ndarray, pickle_of, raw_bytes, s,
                              splice, tup)
-from mmtec.checkpoint import (CheckpointError, CheckpointNotFoundError,
-                              CorruptCheckpointError, EmptyCheckpointError,
-                              NotACheckpointError, UnsafeCheckpointError,
-                              read_vit, safe_load, trust_checkpoint)
+from mmtec.checkpoint import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError, EmptyCheckpointError, NotACheckpointError, UnsafeCheckpointError, safe_load, trust_checkpoint
+from mmtec.converters import read_vit
 from mmtec.checkpoint import trust as trust_module
 from mmtec.engine.hooks.rng_state_hook import RNGStateHook
 

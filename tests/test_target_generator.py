@@ -4,7 +4,8 @@ import torch
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 
-from mmtec.checkpoint import CheckpointLayoutError, read_vit
+from mmtec.checkpoint import CheckpointLayoutError
+from mmtec.converters import read_vit
 from mmtec.models import TECTargetGenerator
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 

@@ -5,13 +5,14 @@ Base models, ``--resume``/``load_from`` and every MMEngine checkpoint scheme
 read files through :func:`safe_load`. It
 
 * names what a path is before reading it: missing, not a regular file,
-  empty, text (an HTML error page), another archive, a truncated file;
+  empty, text (an HTML error page), another archive, truncated;
 * reads ``.safetensors`` files (tensors and string metadata only);
 * checks a ``torch.save`` zip before unpickling: every CRC matches, no
-  entry is compressed, ``data.pkl`` is of a sane length and refers to none
-  of the rebuild functions that create more data than the file holds;
-* unpickles with torch's weights-only unpickler, allowing only what field
-  checkpoints need on top of torch's defaults (:data:`FIELD_GLOBALS`);
+  entry is compressed, ``data.pkl`` is of a sane length and names none of
+  the rebuild functions that create more data than the file holds;
+* unpickles with torch's weights-only unpickler and torch's public
+  ``safe_globals``, allowing on top of torch's defaults only what field
+  checkpoints need (:data:`FIELD_GLOBALS`);
 * checks the result is plain data: containers, numbers, strings,
   ``argparse.Namespace`` and tensors whose elements are all in the file.
 
@@ -41,9 +42,9 @@ from .trust import how_to_trust, is_trusted
 # Key of the JSON metadata under which a converted checkpoint's ``meta``
 # travels in a safetensors file (its tensors are the ``state_dict``).
 SAFETENSORS_META_KEY = 'mmtec_meta'
-# A ViT-L training checkpoint's data.pkl is about 0.1 MB and 30k opcodes;
-# these bounds leave a wide margin and keep a crafted file from holding
-# the unpickler for minutes.
+# A training checkpoint of ViT-L's depth with AdamW state (1176 tensors)
+# has a 0.12 MB data.pkl of 39k opcodes: wide margins that still keep a
+# crafted file from holding the unpickler for minutes.
 MAX_PICKLE_BYTES = 64 << 20
 MAX_PICKLE_OPCODES = 2_000_000
 MAX_DEPTH = 64
@@ -51,13 +52,10 @@ _AGAIN = 'Download or save it again.'
 
 
 class ForeignObject:
-    """What an MMEngine ``HistoryBuffer``, numpy value or ``getattr`` of a
-    training checkpoint of another run becomes: nothing.
-
-    It takes any arguments and state and keeps none of them, so no code
-    and no data of the file reaches it; the checkpoint parts holding it
-    are dropped after loading (see :func:`_drop_foreign_parts`).
-    """
+    """What an MMEngine ``HistoryBuffer``, numpy value or ``getattr`` in a
+    training checkpoint of another run becomes: nothing. It keeps none of
+    its arguments or state and calls nothing; the parts of the checkpoint
+    holding it are dropped after loading."""
     __slots__ = ()
 
     def __new__(cls, *args, **kwargs):
@@ -70,34 +68,25 @@ class ForeignObject:
         pass
 
 
-# MMEngine's Runner writes these into ``message_hub`` and ``meta``; numpy
-# moved its reconstructors to ``numpy._core`` in 2.0.
-_FOREIGN_NAMES = [
-    'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer',
-    'numpy.dtype', 'numpy.ndarray'
-] + [
-    f'numpy.{core}.multiarray.{name}' for core in ('core', '_core')
-    for name in ('_reconstruct', 'scalar')
-]
-# where MMEngine's Runner puts objects that are not plain data
-FOREIGN_PARTS = ('message_hub', 'meta')
-
 #: Allowed on top of torch's weights-only defaults: the ``args`` that MAE,
-#: TEC, DINO, iBOT and timm save, and the inert stand-ins above.
-FIELD_GLOBALS = [argparse.Namespace] + [(ForeignObject, name)
-                                        for name in _FOREIGN_NAMES]
-
-# Allowed by torch's defaults, but each builds data that is not in the file
-# (an allocation of any size, an expanded or materialised tensor) and no
-# ViT checkpoint needs them.
-_EXPANDING_GLOBALS = {
-    'builtins bytearray', '__builtin__ bytearray',
-    'torch._utils _rebuild_device_tensor_from_cpu_tensor',
-    'torch._utils _rebuild_device_tensor_from_numpy',
-    'torch._utils _rebuild_sparse_tensor',
-    'torch._utils _rebuild_meta_tensor_no_storage',
-    'torch._utils _rebuild_wrapper_subclass',
-    'torch._utils _rebuild_nested_tensor', 'torch._utils _rebuild_qtensor'
+#: TEC, DINO, iBOT and timm save, and the inert stand-in for what MMEngine's
+#: Runner writes (numpy moved its reconstructors to ``numpy._core`` in 2.0).
+FIELD_GLOBALS = [argparse.Namespace] + [
+    (ForeignObject, name) for name in (
+        'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer',
+        'numpy.dtype', 'numpy.ndarray', 'numpy.core.multiarray._reconstruct',
+        'numpy.core.multiarray.scalar', 'numpy._core.multiarray._reconstruct',
+        'numpy._core.multiarray.scalar')
+]
+# where MMEngine's Runner writes objects that are not plain data
+FOREIGN_PARTS = {'message_hub', 'meta'}
+# in torch's defaults, but each builds data that is not in the file (an
+# allocation of any size, an expanded tensor); no ViT checkpoint uses them
+_EXPANDING = {'builtins bytearray', '__builtin__ bytearray'} | {
+    'torch._utils _rebuild_' + name for name in (
+        'device_tensor_from_cpu_tensor', 'device_tensor_from_numpy',
+        'sparse_tensor', 'meta_tensor_no_storage', 'wrapper_subclass',
+        'nested_tensor', 'qtensor')
 }
 _PLAIN = (str, bytes, int, float, complex, bool, type(None), torch.dtype,
           torch.device)
@@ -112,11 +101,8 @@ def _refuse(filename: str, what: str) -> UnsafeCheckpointError:
         how_to_trust(filename), filename, what)
 
 
-# --------------------------------------------------------------------------
-# what the file is
-# --------------------------------------------------------------------------
-def _check_path(filename: str) -> int:
-    """The file's size; raises the missing/empty/not-a-file errors."""
+def _kind(filename: str) -> str:
+    """``'zip'``, ``'legacy'`` or ``'safetensors'``, or a clear error."""
     if not filename.strip():
         raise CheckpointNotFoundError(
             'Checkpoint path is empty: the config field, option or '
@@ -128,66 +114,48 @@ def _check_path(filename: str) -> int:
             '(relative paths are resolved from the current directory).',
             filename)
     mode = os.stat(filename).st_mode
-    if stat.S_ISDIR(mode):
-        raise NotACheckpointError(
-            f'Checkpoint path "{filename}" is a directory, not a file.',
-            filename)
     if not stat.S_ISREG(mode):
+        what = 'a directory' if stat.S_ISDIR(mode) else \
+            'not a regular file (a device, pipe or socket)'
         raise NotACheckpointError(
-            f'Checkpoint path "{filename}" is not a regular file (a device, '
-            'pipe or socket). Give the path of a checkpoint file.', filename)
-    size = osp.getsize(filename)
-    if size == 0:
+            f'Checkpoint path "{filename}" is {what}: give the path of a '
+            'checkpoint file.', filename)
+    with open(filename, 'rb') as f:
+        head = f.read(64)
+    if not head:
         raise EmptyCheckpointError(
             f'Checkpoint file "{filename}" is empty (0 bytes): its save or '
             f'download was interrupted. {_AGAIN}', filename)
-    return size
-
-
-def _kind(filename: str, size: int) -> str:
-    """``'zip'``, ``'legacy'`` or ``'safetensors'``, or a clear error."""
-    with open(filename, 'rb') as f:
-        head = f.read(64)
     if head.startswith(b'PK\x03\x04'):
         return 'zip'
-    if len(head) >= 10 and head[8:9] == b'{':
-        if 8 + int.from_bytes(head[:8], 'little') <= size:
-            return 'safetensors'
-        raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is a truncated or corrupt '
-            f'safetensors file ({size} bytes, shorter than its header '
-            f'says). {_AGAIN}', filename)
+    if head[8:9] == b'{':
+        return 'safetensors'
     if head[:1] == b'\x80':
         return 'legacy'
     text = head.decode('utf-8', errors='replace')
     if text.strip() and all(c.isprintable() or c.isspace() for c in text):
-        first = text.strip().splitlines()[0][:60]
         raise NotACheckpointError(
             f'"{filename}" is a text file, not a checkpoint (it starts with '
-            f'"{first}"); a failed download often saves an HTML or error '
-            f'page. {_AGAIN}', filename)
+            f'"{text.strip().splitlines()[0][:60]}"); a failed download '
+            f'often saves an HTML or error page. {_AGAIN}', filename)
     raise NotACheckpointError(
         f'"{filename}" is not a checkpoint: neither a torch.save file nor '
         f'safetensors (first bytes {head[:8]!r}).', filename)
 
 
-def _check_zip(filename: str, size: int) -> bytes:
-    """Integrity and shape of a ``torch.save`` archive; its ``data.pkl``."""
+def _check_zip(filename: str) -> None:
+    """Integrity and shape of a ``torch.save`` archive, before unpickling
+    (``pickletools`` only reads opcodes)."""
     try:
         with zipfile.ZipFile(filename) as archive:
             infos = archive.infolist()
-            names = [i.filename for i in infos]
-            if any(n.endswith('/constants.pkl') for n in names):
-                raise NotACheckpointError(
-                    f'"{filename}" is a TorchScript archive, not a '
-                    'checkpoint; load it with torch.jit.load or export its '
-                    'state_dict.', filename)
             pickles = [i for i in infos if i.filename.endswith('data.pkl')]
-            if len(pickles) != 1:
+            if len(pickles) != 1 or any(
+                    i.filename.endswith('/constants.pkl') for i in infos):
                 raise NotACheckpointError(
                     f'"{filename}" is a zip archive but not a PyTorch '
-                    f'checkpoint (no single data.pkl among {names[:5]}).',
-                    filename)
+                    'checkpoint (TorchScript archives load with '
+                    'torch.jit.load).', filename)
             packed = [i.filename for i in infos
                       if i.compress_type != zipfile.ZIP_STORED]
             if packed:
@@ -197,74 +165,54 @@ def _check_zip(filename: str, size: int) -> bytes:
                               'gigabytes)')
             if pickles[0].file_size > MAX_PICKLE_BYTES:
                 raise _refuse(filename, f'its data.pkl has '
-                              f'{pickles[0].file_size} bytes (more than '
-                              f'{MAX_PICKLE_BYTES})')
+                              f'{pickles[0].file_size} bytes')
             damaged = archive.testzip()  # reads every entry, checks CRCs
             if damaged is not None:
                 raise CorruptCheckpointError(
                     f'Checkpoint file "{filename}" is corrupt: the bytes of '
                     f'its entry {damaged} do not match their checksum (a '
                     f'damaged disk, copy or download). {_AGAIN}', filename)
-            return archive.read(pickles[0])
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is truncated or corrupt: its zip '
-            f'archive is damaged ({size} bytes; {err}). The save or download '
-            f'was probably cut short. {_AGAIN}', filename) from err
-
-
-def _scan_pickle(filename: str, data: bytes) -> None:
-    """Bound the unpickler's work and refuse expanding rebuild functions,
-    without running anything (``pickletools`` only reads opcodes)."""
-    try:
+            data = archive.read(pickles[0])
         for count, (op, arg, _) in enumerate(pickletools.genops(data)):
             if count >= MAX_PICKLE_OPCODES:
                 raise _refuse(filename, f'its pickle has more than '
                               f'{MAX_PICKLE_OPCODES} opcodes')
-            if op.name == 'GLOBAL' and arg in _EXPANDING_GLOBALS:
+            if op.name == 'GLOBAL' and arg in _EXPANDING:
                 raise _refuse(filename, f'it uses {arg.replace(" ", ".")}, '
                               'which builds data that is not in the file')
-    except (ValueError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise CorruptCheckpointError(
-            f'Checkpoint file "{filename}" is truncated or corrupt: its '
-            f'data.pkl is not a valid pickle ({err}). {_AGAIN}',
-            filename) from None
+            f'Checkpoint file "{filename}" is truncated or corrupt '
+            f'({type(err).__name__}: {err}); the save or download was '
+            f'probably cut short. {_AGAIN}', filename) from None
 
 
-# --------------------------------------------------------------------------
-# what the file holds
-# --------------------------------------------------------------------------
-def _check_tensor(filename: str, t: torch.Tensor) -> None:
-    if type(t) not in (torch.Tensor, torch.nn.Parameter) or \
-            t.layout is not torch.strided or t.is_meta or t.is_quantized:
-        raise _refuse(filename, f'it holds a {type(t).__name__} of layout '
-                      f'{t.layout}, not a plain dense tensor')
-    if t.numel() > t.untyped_storage().nbytes() // max(t.element_size(), 1):
-        raise _refuse(filename, f'a tensor of shape {tuple(t.shape)} claims '
-                      f'{t.numel()} elements but its storage holds '
-                      f'{t.untyped_storage().nbytes()} bytes')
-
-
-def _walk(filename: str, obj: Any) -> Set[str]:
+def _walk(filename: str, obj: Any) -> Set[Any]:
     """Check ``obj`` is plain data; the top-level keys holding stand-ins."""
-    foreign: Set[str] = set()
-    stack = [(obj, 0, None)]
+    foreign, stack = set(), [(obj, 0, None)]
     while stack:
         value, depth, top = stack.pop()
+        kind = type(value)
         if depth > MAX_DEPTH:
             raise _refuse(filename, f'it nests containers more than '
                           f'{MAX_DEPTH} deep')
-        kind = type(value)
         if kind is ForeignObject:
             foreign.add(top)
         elif isinstance(value, torch.Tensor):
-            _check_tensor(filename, value)
+            storage = value.untyped_storage().nbytes() \
+                if value.layout is torch.strided and not value.is_meta else 0
+            if kind not in (torch.Tensor, torch.nn.Parameter) or \
+                    value.is_quantized or value.numel() * \
+                    value.element_size() > storage:
+                raise _refuse(filename, f'a {kind.__name__} of shape '
+                              f'{tuple(value.shape)} claims more elements '
+                              f'than the {storage} bytes it holds')
         elif kind in (dict, OrderedDict):
             for k, v in value.items():
-                stack.append((k, depth + 1, top))
-                stack.append((v, depth + 1, k if depth == 0 else top))
+                stack += [(k, depth + 1, top),
+                          (v, depth + 1, k if depth == 0 else top)]
         elif kind in (list, tuple, set, frozenset, torch.Size):
-            stack.extend((v, depth + 1, top) for v in value)
+            stack += [(v, depth + 1, top) for v in value]
         elif kind is argparse.Namespace:
             stack.append((vars(value), depth + 1, top))
         elif kind not in _PLAIN:
@@ -273,16 +221,41 @@ def _walk(filename: str, obj: Any) -> Set[str]:
     return foreign
 
 
-def _drop_foreign_parts(filename: str, obj: Any, foreign: Set[str]) -> Any:
-    """An MMEngine training checkpoint of another run: keep its weights,
-    drop the parts (message hub, meta) that hold MMEngine/numpy objects."""
+def _unsafe_globals(filename: str) -> List[str]:
+    try:  # torch's own scan names what its unpickler refused
+        with torch.serialization.safe_globals(FIELD_GLOBALS):
+            return sorted(
+                torch.serialization.get_unsafe_globals_in_checkpoint(
+                    filename))
+    except Exception:  # noqa: BLE001  (only for the message)
+        return []
+
+
+def _load_torch_zip(filename: str, map_location: Any) -> Any:
+    _check_zip(filename)
+    try:
+        with torch.serialization.safe_globals(FIELD_GLOBALS):
+            obj = torch.load(
+                filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        names = ', '.join(_unsafe_globals(filename)) or 'a construct ' \
+            "torch's weights-only unpickler refuses " \
+            f'({str(err).strip().splitlines()[0][:200]})'
+        raise _refuse(filename, f'it uses {names}') from None
+    except Exception as err:  # noqa: BLE001
+        # the checksums match, so only a crafted or foreign pickle fails
+        raise _refuse(filename, 'it is not a pickle that torch.save writes '
+                      f'({type(err).__name__}: {str(err).strip()[:200]})'
+                      ) from None
+    foreign = _walk(filename, obj)
     if not foreign:
         return obj
-    if not isinstance(obj, dict) or not foreign <= set(FOREIGN_PARTS):
-        where = sorted(str(k) for k in foreign)
-        raise _refuse(filename, f'it holds MMEngine or numpy objects (under '
-                      f'{where}) outside the message_hub and meta where '
-                      "MMEngine's Runner writes them")
+    if not isinstance(obj, dict) or not foreign <= FOREIGN_PARTS:
+        raise _refuse(filename, 'it holds MMEngine or numpy objects (under '
+                      f'{sorted(map(str, foreign))}) outside the '
+                      "message_hub and meta where MMEngine's Runner writes "
+                      'them')
+    # a training checkpoint of another MMEngine run: its weights are used
     print_log(
         f'"{filename}" is a training checkpoint of another MMEngine run: '
         f'skipped its {", ".join(sorted(foreign))} (MMEngine and numpy '
@@ -307,43 +280,11 @@ def _load_safetensors(filename: str, map_location: Any) -> dict:
     try:
         meta = json.loads(metadata[SAFETENSORS_META_KEY])
         _walk(filename, meta)
-    except (ValueError, RecursionError) as err:
+    except (ValueError, RecursionError, UnsafeCheckpointError) as err:
         raise CorruptCheckpointError(
             f'"{filename}": its {SAFETENSORS_META_KEY} metadata is not '
             f'readable JSON ({type(err).__name__}).', filename) from None
     return dict(state_dict=tensors, meta=meta)
-
-
-def _unsafe_globals(filename: str) -> List[str]:
-    try:
-        with torch.serialization.safe_globals(FIELD_GLOBALS):
-            return sorted(
-                torch.serialization.get_unsafe_globals_in_checkpoint(
-                    filename))
-    except Exception:  # the scan is only for the message
-        return []
-
-
-def _load_torch_zip(filename: str, size: int, map_location: Any) -> Any:
-    _scan_pickle(filename, _check_zip(filename, size))
-    try:
-        with torch.serialization.safe_globals(FIELD_GLOBALS):
-            obj = torch.load(
-                filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        names = _unsafe_globals(filename)
-        if names:
-            raise _refuse(filename, f'it uses {", ".join(names)}') from None
-        first = str(err).strip().splitlines()[0][:200]
-        raise _refuse(filename, 'it uses a construct torch\'s weights-only '
-                      f'unpickler refuses ({first})') from None
-    except Exception as err:  # noqa: BLE001
-        # the bytes are as written (checksums match): only a crafted or
-        # foreign pickle fails here
-        raise _refuse(filename, 'it is not a pickle that torch.save writes '
-                      f'({type(err).__name__}: {str(err).strip()[:200]})'
-                      ) from None
-    return _drop_foreign_parts(filename, obj, _walk(filename, obj))
 
 
 def safe_load(filename: str, map_location: Any = 'cpu',
@@ -367,30 +308,27 @@ def safe_load(filename: str, map_location: Any = 'cpu',
         CheckpointError: One subclass per failure kind, naming the file.
 
     Example:
-        >>> import torch, tempfile, os.path as osp
+        >>> import os.path as osp, tempfile, torch
         >>> path = osp.join(tempfile.mkdtemp(), 'w.pth')
         >>> torch.save({'state_dict': {'w': torch.ones(2)}, 'epoch': 3}, path)
         >>> safe_load(path)['epoch']
         3
     """
     filename = osp.expanduser(os.fspath(filename))
-    size = _check_path(filename)
-    kind = _kind(filename, size)
+    kind = _kind(filename)
     if kind == 'safetensors':
         return _load_safetensors(filename, map_location)
     try:
         if kind == 'legacy':
             raise _refuse(filename, 'it is a legacy (torch < 1.6) or bare '
                           'pickle, which the loader does not check')
-        return _load_torch_zip(filename, size, map_location)
+        return _load_torch_zip(filename, map_location)
     except UnsafeCheckpointError as err:
         if not (trust or is_trusted(filename)):
             raise
         print_log(
             f'LOADING "{filename}" WITHOUT THE CHECKS ({err.refused}): it '
             'can run any code it contains. Allowed only because the file is '
-            'marked as trusted.',
-            logger='current',
-            level=logging.WARNING)
+            'marked as trusted.', logger='current', level=logging.WARNING)
         return torch.load(
             filename, map_location=map_location, weights_only=False)

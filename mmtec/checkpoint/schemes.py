@@ -12,7 +12,7 @@ import os
 import os.path as osp
 import tempfile
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from mmengine.runner.checkpoint import (CheckpointLoader,
                                         get_deprecated_model_names,
@@ -29,39 +29,31 @@ def _load_local(filename: str, map_location: Any = None) -> Any:
     return safe_load(filename, map_location=map_location)
 
 
-def _named(table: dict, name: str, filename: str) -> str:
-    if name not in table:
-        raise CheckpointNotFoundError(
-            f'"{filename}" names no known model ("{name}" is not in '
-            "MMEngine's table for this scheme); give a URL or a path.",
-            filename)
-    return table[name]
+def _by_name(table: Callable[[], dict]) -> Callable:
+    """A loader of ``scheme://name`` through MMEngine's name -> URL table."""
 
+    def load(filename: str, map_location: Any = None) -> Any:
+        name = filename.split('://', 1)[1]
+        name = get_deprecated_model_names().get(name, name)
+        urls = table()
+        if name not in urls:
+            raise CheckpointNotFoundError(
+                f'"{filename}" names no known model ("{name}" is not in '
+                "MMEngine's table for this scheme); give a URL or a path.",
+                filename)
+        if urls[name].startswith(('http://', 'https://')):
+            return load_from_url(urls[name], map_location)
+        # open-mmlab:// may name a file under MMEngine's home
+        home = os.getenv('MMENGINE_HOME', osp.join(
+            os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine'))
+        return safe_load(osp.join(osp.expanduser(home), urls[name]),
+                         map_location)
 
-def _load_torchvision(filename: str, map_location: Any = None) -> Any:
-    name = filename.split('://', 1)[1]
-    return load_from_url(
-        _named(get_torchvision_models(), name, filename), map_location)
-
-
-def _load_openmmlab(filename: str, map_location: Any = None) -> Any:
-    name = filename.split('://', 1)[1]
-    name = get_deprecated_model_names().get(name, name)
-    url = _named(get_external_models(), name, filename)
-    if url.startswith(('http://', 'https://')):
-        return load_from_url(url, map_location)
-    # a file under MMEngine's home, as MMEngine resolves it
-    home = osp.expanduser(
-        os.getenv('MMENGINE_HOME',
-                  osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'),
-                           'mmengine')))
-    return safe_load(osp.join(home, url), map_location)
+    return load
 
 
 def _load_mmcls(filename: str, map_location: Any = None) -> Any:
-    name = filename.split('://', 1)[1]
-    checkpoint = load_from_url(
-        _named(get_mmcls_models(), name, filename), map_location)
+    checkpoint = _by_name(get_mmcls_models)(filename, map_location)
     state = checkpoint.get('state_dict', checkpoint)
     # MMClassification files hold whole classifiers; the scheme means the
     # backbone
@@ -89,8 +81,8 @@ def _refuse_pavi(filename: str, map_location: Any = None) -> Any:
 SCHEMES = {
     '': _load_local,
     ('http://', 'https://'): load_from_url,
-    ('modelzoo://', 'torchvision://'): _load_torchvision,
-    ('open-mmlab://', 'openmmlab://'): _load_openmmlab,
+    ('modelzoo://', 'torchvision://'): _by_name(get_torchvision_models),
+    ('open-mmlab://', 'openmmlab://'): _by_name(get_external_models),
     'mmcls://': _load_mmcls,
     (r'(\S+\:)?s3://', r'(\S+\:)?petrel://'): _load_object_storage,
     'pavi://': _refuse_pavi,

@@ -1,8 +1,13 @@
-"""Writers: the canonical plain ViT -> downstream layouts and files.
+"""Checkpoint layouts: any ViT layout -> the canonical plain ViT
+(:func:`read_vit`), and the canonical ViT -> downstream layouts and files.
 
-Reading (any layout -> canonical) lives in :mod:`mmtec.checkpoint`.
+Files are read through :mod:`mmtec.checkpoint`'s loader.
 """
 from mmtec.checkpoint import BackboneCheckpointError
+from .key_table import mmpretrain_to_timm, timm_to_mmpretrain
+from .layout_reader import (detect_layout, is_bare_vit_key, merge_class_token,
+                            read_vit, vit_arch)
+from .pos_embed import resize_abs_pos_embed
 from .file_writer import save_converted
 from .mmdet_layout import (canonical_to_mmdet, canonical_to_mmdet_state_dict,
                            save_mmdet_checkpoint)
@@ -11,7 +16,9 @@ from .mmseg_layout import (canonical_to_mmseg, canonical_to_mmseg_state_dict,
 from .plain_vit_layouts import canonical_to_mmpretrain, canonical_to_timm
 
 __all__ = [
-    'canonical_to_mmpretrain', 'canonical_to_timm',
+    'read_vit', 'vit_arch', 'detect_layout', 'is_bare_vit_key',
+    'merge_class_token', 'mmpretrain_to_timm', 'timm_to_mmpretrain',
+    'resize_abs_pos_embed', 'canonical_to_mmpretrain', 'canonical_to_timm',
     'BackboneCheckpointError', 'canonical_to_mmdet',
     'canonical_to_mmdet_state_dict', 'save_mmdet_checkpoint',
     'canonical_to_mmseg', 'canonical_to_mmseg_state_dict',

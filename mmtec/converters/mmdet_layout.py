@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from mmtec.checkpoint import read_vit, vit_arch
+from .layout_reader import read_vit, vit_arch
 from .file_writer import save_converted
 
 __all__ = [

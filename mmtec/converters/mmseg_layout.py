@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from mmtec.checkpoint import read_vit
+from .layout_reader import read_vit
 from .mmdet_layout import downstream_checkpoint, save_checkpoint
 
 __all__ = [

@@ -4,7 +4,7 @@ from typing import Dict
 
 import torch
 
-from mmtec.checkpoint import mmpretrain_to_timm
+from .key_table import mmpretrain_to_timm
 
 def canonical_to_mmpretrain(state_dict: Dict[str, torch.Tensor],
                             meta: dict = None) -> dict:

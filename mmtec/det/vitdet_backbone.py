@@ -27,7 +27,7 @@ from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import initialize, trunc_normal_
 
 from mmdet.registry import MODELS
-from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
+from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 from mmtec.converters.mmdet_layout import canonical_to_mmdet_state_dict
 
 

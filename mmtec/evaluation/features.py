@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
-from mmtec.checkpoint import read_vit, resize_abs_pos_embed
+from mmtec.converters import read_vit, resize_abs_pos_embed
 from mmtec.models.utils import attention_scale, block_qkv, embed_tokens
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')

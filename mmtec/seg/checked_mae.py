@@ -4,7 +4,7 @@ from mmengine.model.weight_init import initialize
 
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
-from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
+from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 from mmtec.converters.mmseg_layout import canonical_to_mmseg_state_dict
 
 

@@ -22,7 +22,8 @@ Example:
 import argparse
 import os.path as osp
 
-from mmtec.checkpoint import read_vit, trust_checkpoint
+from mmtec.checkpoint import trust_checkpoint
+from mmtec.converters import read_vit
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
                               canonical_to_mmseg, canonical_to_timm,
                               save_converted)

@@ -4,7 +4,7 @@ from typing import Sequence
 from mmengine.model.weight_init import initialize
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint.checked_loading import CheckedPretrainedMixin
+from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 from mmtec.registry import MODELS
 
 

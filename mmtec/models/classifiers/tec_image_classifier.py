@@ -1,7 +1,7 @@
 """MMPretrain's ImageClassifier that also loads bare ViT backbone files."""
 from mmpretrain.models.classifiers import ImageClassifier
 
-from mmtec.checkpoint import is_bare_vit_key, read_vit
+from mmtec.converters import is_bare_vit_key, read_vit
 from mmtec.registry import MODELS
 
 

@@ -8,7 +8,8 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones import VisionTransformer
 
-from mmtec.checkpoint import CheckpointLayoutError, read_vit
+from mmtec.checkpoint import CheckpointLayoutError
+from mmtec.converters import read_vit
 from mmtec.registry import MODELS
 from ..utils import (attention_scale, block_qkv, compiled_method,
                      embed_tokens)

@@ -4,7 +4,7 @@ import math
 import torch
 from mmpretrain.models.utils import resize_pos_embed
 
-from .errors import CheckpointLayoutError
+from mmtec.checkpoint import CheckpointLayoutError
 
 
 def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,

@@ -4,9 +4,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 
-from .errors import BackboneCheckpointError
-from .layout_reader import read_vit
-from .pos_embed import resize_abs_pos_embed
+from mmtec.checkpoint import BackboneCheckpointError
+from mmtec.converters import read_vit, resize_abs_pos_embed
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:
