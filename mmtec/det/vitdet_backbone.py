@@ -24,7 +24,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.model import BaseModule, ModuleList
-from mmengine.model.weight_init import initialize, trunc_normal_
+from mmengine.model.weight_init import trunc_normal_
 
 from mmdet.registry import MODELS
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
@@ -445,18 +445,3 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
                     state[key].t().unsqueeze(0), size=own.shape[0],
                     mode='linear').squeeze(0).t()
         return state
-
-    def init_weights(self):
-        """Random init, then the checked ``Pretrained`` load if configured.
-
-        MMEngine's own ``PretrainedInit`` loads with ``strict=False`` and
-        only warns, so it is not used here. The ``Pretrained`` entry may
-        carry ``prefix`` and ``trust`` (see :mod:`mmtec.checkpoint.trust`).
-        """
-        self._random_init()
-        pretrained, others = self._split_init_cfg(self.init_cfg)
-        if others:
-            initialize(self, others)
-        for cfg in pretrained:
-            self._load_pretrained_cfg(cfg)
-        self._is_init = True

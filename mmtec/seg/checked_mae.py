@@ -1,6 +1,5 @@
 """MMSegmentation's ``MAE`` backbone with a checked pretrained load."""
 from mmengine.logging import print_log
-from mmengine.model.weight_init import initialize
 
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
@@ -59,18 +58,3 @@ class CheckedMAE(CheckedPretrainedMixin, MAE):
                 level=30)
             state.pop(key)
         return state
-
-    def init_weights(self):
-        """Upstream random init, then the checked ``Pretrained`` load."""
-        pretrained, others = self._split_init_cfg(self.init_cfg)
-        saved, self.init_cfg = self.init_cfg, None
-        try:
-            # MAE's own random init; its relative position tables stay zero
-            super().init_weights()
-        finally:
-            self.init_cfg = saved
-        if others:
-            initialize(self, others)
-        for cfg in pretrained:
-            self._load_pretrained_cfg(cfg)
-        self._is_init = True

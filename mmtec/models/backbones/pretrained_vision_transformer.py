@@ -1,7 +1,6 @@
 """MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked."""
 from typing import Sequence
 
-from mmengine.model.weight_init import initialize
 from mmpretrain.models.backbones import VisionTransformer
 
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
@@ -45,13 +44,3 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
             # the pretraining final norm has no place in a GAP classifier
             state = {k: v for k, v in state.items() if not k.startswith('ln1.')}
         return state
-
-    def init_weights(self):
-        pretrained, others = self._split_init_cfg(self.init_cfg)
-        if not pretrained:
-            return super().init_weights()
-        if others:
-            initialize(self, others)
-        for cfg in pretrained:
-            self._load_pretrained_cfg(cfg)
-        self._is_init = True

@@ -138,6 +138,31 @@ class CheckedPretrainedMixin:
         pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
         return pretrained, [c for c in cfgs if c.get('type') != 'Pretrained']
 
+    def _random_init(self) -> None:
+        """The backbone's own random init (its ``init_cfg`` is unset)."""
+        super().init_weights()
+
+    def init_weights(self) -> None:
+        """Random init, the other ``init_cfg`` entries, then the checked
+        ``Pretrained`` load.
+
+        MMEngine's own ``PretrainedInit`` loads with ``strict=False`` and only
+        warns, so it is not used. The ``Pretrained`` entry may carry
+        ``prefix`` and ``trust`` (see :mod:`mmtec.checkpoint.trust`).
+        """
+        from mmengine.model.weight_init import initialize
+        pretrained, others = self._split_init_cfg(self.init_cfg)
+        saved, self.init_cfg = self.init_cfg, None
+        try:
+            self._random_init()
+        finally:
+            self.init_cfg = saved
+        if others:
+            initialize(self, others)
+        for cfg in pretrained:
+            self._load_pretrained_cfg(cfg)
+        self._is_init = True
+
     def _load_pretrained_cfg(self, cfg: dict) -> dict:
         if not cfg.get('checkpoint'):
             raise ValueError(
