@@ -54,7 +54,8 @@ def key_path(path) -> str:
 
 def _refuse(path, message: str):
     raise NotPlainDataError(
-        f'{key_path(path)} {message}. A checkpoint may only hold tensors, '
+        f'{key_path(path)} {message}: it cannot be saved as plain data. A '
+        'checkpoint may only hold tensors, '
         'numbers, strings, lists, tuples and dicts (numpy values and '
         "MMEngine's HistoryBuffer are converted to those): convert it in "
         'the code that puts it into the checkpoint or the message hub, or '
@@ -108,8 +109,7 @@ class _ToPlain:
             return value.str
         if kind in _DICTS or kind in _SEQUENCES:
             return self._container(value, path)
-        _refuse(path, f'is a {kind.__module__}.{kind.__qualname__}, '
-                'which is not plain data')
+        _refuse(path, f'is a {kind.__module__}.{kind.__qualname__}')
 
     def _container(self, value, path):
         if id(value) in self._open:
@@ -133,7 +133,7 @@ class _ToPlain:
                 for name, attr in attributes.items():
                     if _ToPlain()(attr, path + (name, )) is not attr:
                         _refuse(path, f'has the attribute {name!r}, which '
-                                'is not plain data')
+                                'holds more than plain data')
                 if all(new is value[key] for key, new in items):
                     return value  # already plain: shared, not copied
                 new = type(value)(items)
