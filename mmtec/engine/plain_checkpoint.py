@@ -47,7 +47,13 @@ class NotPlainDataError(TypeError):
 
 
 def key_path(path) -> str:
-    """``['meta', 'rng_states', 0]`` -> ``checkpoint['meta']['rng_states'][0]``.
+    """The readable form of a key path.
+
+    Example: ``['meta', 'rng_states', 0]`` ->
+    ``checkpoint['meta']['rng_states'][0]``.
+
+    Args:
+        path (Sequence): Dict keys and list/tuple indices, outermost first.
     """
     return 'checkpoint' + ''.join(f'[{key!r}]' for key in path)
 

@@ -43,6 +43,13 @@ class RNGStateHook(Hook):
         numpy's MT19937 state is stored in numpy's own dict layout
         (``np.random.get_state(legacy=False)``) with its key as an int64
         tensor, so ``torch.load(..., weights_only=True)`` reads it.
+
+        Args:
+            state (dict): ``python``, ``numpy`` and ``torch`` (and ``cuda``)
+                states as :meth:`_capture` returns them.
+
+        Returns:
+            dict: The same states, numpy's as plain data.
         """
         name, key, pos, has_gauss, gauss = state['numpy']
         numpy = dict(
