@@ -12,6 +12,7 @@ from mmengine.model import is_model_wrapper
 
 from mmtec.atomic_files import (TMP_SUFFIX, fsync_replace,
                                 write_text_atomically)
+from mmtec.engine.plain_checkpoint import from_plain, to_plain
 from mmtec.registry import HOOKS
 
 
@@ -85,6 +86,16 @@ class AtomicCheckpointHook(CheckpointHook):
 
     Other storage backends are saved as by ``CheckpointHook``.
 
+    Every checkpoint, whatever the backend, is saved as plain data (tensors,
+    numbers, strings, lists, tuples and dicts; see
+    :mod:`mmtec.engine.plain_checkpoint`), so ``torch.load(path,
+    weights_only=True)`` reads it; the message hub's ``HistoryBuffer``
+    objects and numpy values come back when a run loads it. This hook has
+    the lowest priority, so it converts what the other hooks added in
+    ``before_save_checkpoint``; in ``after_load_checkpoint`` the hooks
+    before it see the plain form of those values (mmtec's hooks read their
+    own entries, which are plain data already).
+
     Args:
         check_free_space (bool): Check the free space before training.
             Defaults to True.
@@ -95,6 +106,18 @@ class AtomicCheckpointHook(CheckpointHook):
     def __init__(self, check_free_space: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.check_free_space = check_free_space
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        plain = to_plain(checkpoint)
+        checkpoint.clear()
+        checkpoint.update(plain)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # before Runner.resume reads `meta` and `message_hub`
+        restored = from_plain(checkpoint)
+        if restored is not checkpoint:
+            checkpoint.clear()
+            checkpoint.update(restored)
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)

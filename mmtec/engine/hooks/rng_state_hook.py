@@ -23,12 +23,54 @@ class RNGStateHook(Hook):
     at the end of each epoch, just before the checkpoint hook runs; runs
     that save checkpoints by iteration store rank 0's state only when
     training on one process.
+
+    The states are stored as plain data (see :meth:`to_plain`); checkpoints
+    that hold numpy's tuple (saved before) are read as well.
+
+    Args:
+        None.
     """
 
     priority = 'LOW'  # after the model/optimizer hooks, before checkpointing
 
     def __init__(self):
         self._states = None
+
+    @staticmethod
+    def to_plain(state: dict) -> dict:
+        """One rank's states as plain data (no numpy objects).
+
+        numpy's MT19937 state is stored in numpy's own dict layout
+        (``np.random.get_state(legacy=False)``) with its key as an int64
+        tensor, so ``torch.load(..., weights_only=True)`` reads it.
+
+        Args:
+            state (dict): ``python``, ``numpy`` and ``torch`` (and ``cuda``)
+                states as :meth:`_capture` returns them.
+
+        Returns:
+            dict: The same states, numpy's as plain data.
+        """
+        name, key, pos, has_gauss, gauss = state['numpy']
+        numpy = dict(
+            bit_generator=str(name),
+            state=dict(key=torch.from_numpy(key.astype(np.int64)),
+                       pos=int(pos)),
+            has_gauss=int(has_gauss),
+            gauss=float(gauss))
+        return {**state, 'numpy': numpy}
+
+    @staticmethod
+    def _numpy_state(numpy):
+        """What ``np.random.set_state`` takes, from the plain form or from
+        the numpy tuple of checkpoints saved before it."""
+        if isinstance(numpy, tuple):
+            return numpy
+        key = numpy['state']['key']
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        return dict(numpy, state=dict(
+            numpy['state'], key=np.asarray(key, dtype=np.uint32)))
 
     @staticmethod
     def _capture() -> dict:
@@ -52,7 +94,8 @@ class RNGStateHook(Hook):
             states = [self._capture()]
         else:
             return
-        checkpoint.setdefault('meta', {})['rng_states'] = states
+        checkpoint.setdefault('meta', {})['rng_states'] = [
+            self.to_plain(state) for state in states]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.get('meta', {}).get('rng_states')
@@ -65,10 +108,11 @@ class RNGStateHook(Hook):
             return
         state = states[get_rank()]
         random.setstate(state['python'])
-        np.random.set_state(state['numpy'])
-        torch.set_rng_state(state['torch'])
+        np.random.set_state(self._numpy_state(state['numpy']))
+        # a resume maps the checkpoint to the training device
+        torch.set_rng_state(state['torch'].cpu())
         if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state['cuda'])
+            torch.cuda.set_rng_state(state['cuda'].cpu())
         runner.logger.info(
             f'Restored the random states of {len(states)} rank(s) saved at '
             f'iteration {checkpoint.get("meta", {}).get("iter")}.')
