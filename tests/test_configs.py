@@ -8,6 +8,7 @@ import torch
 from mmengine.config import Config
 
 from mmtec.models import TEC
+from mmtec.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(
@@ -60,7 +61,7 @@ def test_pretraining_recipe(name):
     assert m.target_generator.arch == base_arch
     assert m.target_generator.last_layers == 2
     assert m.target_generator.topk == topk
-    assert m.head.loss_attention.tau == tau
+    assert MODELS.build(m.head.loss_attention).tau == tau
     assert m.head.loss_feature.loss_weight == 1.0
     assert m.head.loss_attention.loss_weight == 1.0
     assert m.neck.num_layers == 2

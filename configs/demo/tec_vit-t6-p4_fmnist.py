@@ -12,7 +12,6 @@ model = dict(
     backbone=dict(arch=vit, img_size=28, patch_size=4),
     neck=dict(embed_dims=128, num_heads=4),
     # ImageNet's topk 15 of 196 patches is ~8%; 5 of 49 here
-    head=dict(loss_attention=dict(tau=1.8)),
     target_generator=dict(
         # the MAE checkpoint written by the demo's first stage (the demo and
         # the study pass theirs with --cfg-options)

@@ -13,7 +13,6 @@ model = dict(
     backbone=dict(arch=vit, img_size=28, patch_size=7),
     neck=dict(embed_dims=64, num_layers=1, num_heads=2),
     # ImageNet's topk 15 of 196 patches is ~8%; 2 of 16 here
-    head=dict(loss_attention=dict(tau=1.8)),
     target_generator=dict(
         # the study passes its base checkpoint with --cfg-options
         checkpoint='work_dirs/sustainability/seed0/base/epoch_1.pth',

@@ -2,10 +2,11 @@ from .block_attention import attention_scale, block_qkv
 from .compile import compiled_method, maybe_compile
 from .gpu_jpeg_data_preprocessor import (GPUJPEGDataPreprocessor,
                                          random_resized_crop_params)
+from .native_bf16 import native_bf16
 from .vit_tokens import embed_tokens
 
 __all__ = [
     'GPUJPEGDataPreprocessor', 'attention_scale', 'block_qkv',
-    'compiled_method', 'embed_tokens', 'maybe_compile',
+    'compiled_method', 'embed_tokens', 'maybe_compile', 'native_bf16',
     'random_resized_crop_params'
 ]
