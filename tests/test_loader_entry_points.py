@@ -259,10 +259,30 @@ def test_converter_flag_trusts_a_refused_file(objects_file, tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and '--trust-checkpoint' in res.stderr
     assert not (tmp_path / 'a.pth').exists()
-    res = subprocess.run(cmd + [str(tmp_path / 'b.pth'), '--trust-checkpoint'],
+    res = subprocess.run(cmd + [str(tmp_path / 'b.pth'), '--trust-checkpoint',
+                                str(path)],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert 'WITHOUT THE ALLOW-LIST' in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize('tool, argv', [
+    ('tools/train.py', ['c.py']),
+    ('tools/test.py', ['c.py', 'c.pth']),
+    ('tools/model_converters/tec2vit.py', ['a.pth', 'b.pth']),
+    ('tools/analysis_tools/knn_eval.py', ['a.pth']),
+    ('tools/visualization/attention_maps.py', ['a.pth']),
+])
+def test_every_tool_takes_trusted_paths(tool, argv, monkeypatch):
+    """``--trust-checkpoint PATH``, repeatable, means the same everywhere."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'tool_' + os.path.basename(tool)[:-3], os.path.join(ROOT, tool))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', [tool, *argv, '--trust-checkpoint',
+                                      'x.pth', '--trust-checkpoint', 'y.pth'])
+    assert module.parse_args().trust_checkpoint == ['x.pth', 'y.pth']
 
 
 def test_train_flag_trusts_a_refused_resume_file(objects_file, tmp_path,

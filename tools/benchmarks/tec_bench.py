@@ -87,7 +87,7 @@ def mae_config(name):
 
 def write_random_base(model_cfg, path):
     from mmpretrain.models.backbones import VisionTransformer
-    from mmtec.models.target_generators import resolve_arch
+    from mmtec.models.utils import resolve_arch
     base_cfg, new_cfg = model_cfg.target_generator, model_cfg.backbone
     # TEC takes the base's image and patch size from the backbone by default
     vit = VisionTransformer(

@@ -10,49 +10,8 @@ from mmpretrain.models.backbones import VisionTransformer
 
 from mmtec.checkpoint import CheckpointLayoutError, to_plain_vit
 from mmtec.registry import MODELS
-from ..utils import (attention_scale, block_qkv, compiled_method,
-                     embed_tokens, native_bf16)
-
-# Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
-BASE_ARCHS = {
-    's': dict(embed_dims=384, num_layers=12, num_heads=6,
-              feedforward_channels=1536),
-    'b': dict(embed_dims=768, num_layers=12, num_heads=12,
-              feedforward_channels=3072),
-    'l': dict(embed_dims=1024, num_layers=24, num_heads=16,
-              feedforward_channels=4096),
-    'h': dict(embed_dims=1280, num_layers=32, num_heads=16,
-              feedforward_channels=5120),
-}
-
-
-_ARCH_ALIASES = {
-    alias: key
-    for key, names in dict(
-        s=('small', 'vit-s'),
-        b=('base', 'vit-b'),
-        l=('large', 'vit-l'),
-        h=('huge', 'vit-h')).items() for alias in (key, *names)
-}
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """Turn ``'s'|'b'|'l'|'h'`` (or a full dict) into ViT settings."""
-    if isinstance(arch, dict):
-        return dict(arch)
-    if arch.lower() not in _ARCH_ALIASES:
-        raise ValueError(f'Unknown base arch {arch!r}: use one of '
-                         f'{list(BASE_ARCHS)} or a dict with embed_dims, '
-                         'num_layers, num_heads, feedforward_channels.')
-    return dict(BASE_ARCHS[_ARCH_ALIASES[arch.lower()]])
-
-
-def _arch_name(embed_dims: int, num_layers: int) -> str:
-    for name, cfg in BASE_ARCHS.items():
-        if (cfg['embed_dims'], cfg['num_layers']) == (embed_dims, num_layers):
-            return f"'{name}'"
-    return 'a dict arch'
-
+from ..utils import (arch_name, attention_scale, block_qkv, compiled_method,
+                     embed_tokens, native_bf16, resolve_arch)
 
 @MODELS.register_module()
 class TECTargetGenerator(BaseModule):
@@ -218,7 +177,7 @@ class TECTargetGenerator(BaseModule):
                 f'model.target_generator expects embed_dims={expected[0]}, '
                 f'depth={expected[1]}, mlp={expected[2]}, '
                 f'patch_size={expected[3]}. Set model.target_generator.arch='
-                f'{_arch_name(found[0], found[1])} and patch_size={found[3]} '
+                f'{arch_name(found[0], found[1])} and patch_size={found[3]} '
                 '(and num_heads via a dict arch if non-standard), or use the '
                 'matching checkpoint.')
         state.pop('ln1.weight', None)  # the final norm is not used
