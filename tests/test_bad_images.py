@@ -80,6 +80,7 @@ def test_missing_file_is_an_error(tmp_path):
         load(tmp_path / 'missing.png')
 
 
+@pytest.mark.fashion_mnist
 def test_dataset_substitutes_and_tags(tmp_path, logged):
     data = export_image_folder(str(tmp_path), per_class=1, size=16)
     bad = os.path.join(data, 'train', 'Bag', 'corrupt.JPEG')
@@ -155,6 +156,7 @@ def test_hook_stops_above_the_bound():
 # --- end to end -------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.fashion_mnist
 def test_training_skips_a_corrupt_jpeg_in_worker_processes(tmp_path):
     data = export_image_folder(str(tmp_path / 'imagenet'), per_class=2,
                                size=32)

@@ -74,6 +74,7 @@ LINEAR_CFG = os.path.join(ROOT, 'tests', 'data', 'linear_vit-tiny_test.py')
 @pytest.mark.slow
 @pytest.mark.parametrize('config', [FT_CFG, LINEAR_CFG],
                          ids=['finetune', 'linear_probe'])
+@pytest.mark.fashion_mnist
 def test_convert_then_train_and_evaluate(tmp_path, config):
     data = export_image_folder(str(tmp_path / 'data'), 'train', 2, 32)
     export_image_folder(data, 'test', 3, 32)

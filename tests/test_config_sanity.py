@@ -114,6 +114,7 @@ def train_cli(work, base, *extra, resume=False):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.fashion_mnist
 def test_nan_lr_fails_before_training(tmp_path, base_path):
     res = train_cli(tmp_path / 'nan_lr', base_path,
                     'optim_wrapper.optimizer.lr=nan',
@@ -125,6 +126,7 @@ def test_nan_lr_fails_before_training(tmp_path, base_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fashion_mnist
 def test_resume_with_nothing_to_resume_and_no_workers(tmp_path, base_path):
     """A requeued first run: --resume in an empty work dir, num_workers=0
     over a recipe that keeps its workers persistent."""

@@ -1,6 +1,6 @@
 """The model index that `mim search mmtec` reads, in the shapes installs make.
 
-setup.py puts ``configs``, ``tools`` and ``model-index.yml`` in
+setup.py puts ``configs``, ``tools``, ``projects`` and ``model-index.yml`` in
 ``mmtec/.mim``: symlinks into the checkout for an editable install, copies in
 a wheel. OpenMMLab's mim reads ``<installed mmtec>/.mim/model-index.yml``;
 where mim is installed, its own loader is used.
@@ -58,7 +58,7 @@ def test_editable_install_links_the_checkout(tmp_path):
     mim_dir = osp.join(checkout, 'mmtec', '.mim')
     os.makedirs(osp.join(mim_dir, 'configs'))  # a stale copy is replaced
     setup['add_mim_extension']('symlink')
-    for name in ('configs', 'tools', 'model-index.yml'):
+    for name in ('configs', 'tools', 'projects', 'model-index.yml'):
         link = osp.join(mim_dir, name)
         assert osp.islink(link)
         assert osp.realpath(link) == osp.realpath(osp.join(checkout, name))
@@ -90,6 +90,10 @@ def test_wheel_ships_the_index_and_mim_finds_it(tmp_path, monkeypatch):
     assert 'mmtec/.mim/model-index.yml' in names
     assert 'mmtec/.mim/configs/tec/metafile.yml' in names
     assert 'mmtec/.mim/tools/train.py' in names
+    # the demo's entry and the project it runs
+    assert 'mmtec/.mim/tools/demo.py' in names
+    assert 'mmtec/.mim/projects/fashion_mnist/fmnist_lab/demo.py' in names
+    assert 'mmtec/.mim/projects/fashion_mnist/configs/fmnist_eval.py' in names
     configs = {
         osp.relpath(osp.join(d, f), checkout)
         for d, _, fs in os.walk(osp.join(checkout, 'configs')) for f in fs

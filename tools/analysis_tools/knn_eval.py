@@ -36,7 +36,8 @@ def parse_args(argv=None):
                         help='checkpoint file(s); "pixels" for raw pixels')
     parser.add_argument(
         '--config',
-        default=osp.join(ROOT, 'configs', 'demo', 'fmnist_eval.py'),
+        default=osp.join(ROOT, 'projects', 'fashion_mnist', 'configs',
+                         'fmnist_eval.py'),
         help='MMPretrain config with train_dataloader (bank), '
         'test_dataloader (queries) and data_preprocessor')
     parser.add_argument('--k', type=int, default=KNN_K)

@@ -9,7 +9,7 @@ Examples:
     # the demo's models, on Fashion-MNIST test images
     python tools/visualization/attention_maps.py \
         work_dirs/demo/mae/epoch_6.pth work_dirs/demo/tec/epoch_2.pth \
-        --names MAE TEC --out docs/attention_maps_demo.png
+        --names MAE TEC --out projects/fashion_mnist/docs/attention_maps_demo.png
     # ViT-B checkpoints at 224 on your own photos
     python tools/visualization/attention_maps.py \
         checkpoints/mae_pretrain_vit_base.pth \

@@ -1,7 +1,10 @@
 # TEC for the sustainability study: mmtec's TEC components (the ViT-B model
-# file, scaled down like configs/demo/mae_vit-w64d3-p7_fmnist.py) on that
+# file, scaled down like mae_vit-w64d3-p7_fmnist.py here) on that
 # MAE base; same data, batch and optimiser.
-_base_ = ['../_base_/models/tec_vit-b.py', './fmnist_study_pretrain.py']
+_base_ = [
+    '../../../configs/_base_/models/tec_vit-b.py',
+    './fmnist_study_pretrain.py'
+]
 
 vit = dict(
     _delete_=True,

@@ -1,6 +1,8 @@
 # The demo's TEC stage: mmtec's TEC components (the ViT-B model file, scaled
 # down) on top of the MAE base above, same data and schedule.
-_base_ = ['../_base_/models/tec_vit-b.py', './fmnist_pretrain.py']
+_base_ = [
+    '../../../configs/_base_/models/tec_vit-b.py', './fmnist_pretrain.py'
+]
 
 vit = dict(
     _delete_=True,
