@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
+from timeouts import TOOL_S
 from vit_checkpoints import layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,7 +21,7 @@ def bench(*args):
     res = subprocess.run(
         [sys.executable, 'tools/benchmarks/tec_bench.py', '--config', TINY,
          '--no-mae', '--threads', '1', *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+        cwd=ROOT, capture_output=True, text=True, timeout=TOOL_S)
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
 

@@ -11,6 +11,7 @@ import mmtec  # noqa: F401
 from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
 from mmtec.utils import check_learning_rates, fit_dataloaders_to_workers
+from timeouts import TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,7 +112,8 @@ def train_cli(work, base, *extra, resume=False):
         '--cfg-options', f'model.target_generator.checkpoint={base}',
         f'train_dataloader.dataset.data_root={data}',
         'train_cfg.max_epochs=1', *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          timeout=TRAIN_S)
 
 
 @pytest.mark.fashion_mnist

@@ -15,6 +15,7 @@ import sys
 import zipfile
 
 import pytest
+from timeouts import TOOL_S, TRAIN_S
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RELEASED = {
@@ -33,7 +34,8 @@ needs_mim = pytest.mark.skipif(
 def copy_checkout(dst):
     """The files git tracks, as a clean clone has them."""
     files = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split('\0')
+                           capture_output=True,
+                           timeout=TOOL_S).stdout.decode().split('\0')
     for rel in filter(None, files):
         if osp.isfile(osp.join(ROOT, rel)):
             os.makedirs(osp.dirname(osp.join(dst, rel)), exist_ok=True)
@@ -81,7 +83,7 @@ def test_wheel_ships_the_index_and_mim_finds_it(tmp_path, monkeypatch):
     subprocess.run([
         sys.executable, '-m', 'pip', 'wheel', '--no-deps',
         '--no-build-isolation', '-q', '-w', str(tmp_path / 'dist'), checkout
-    ], check=True, capture_output=True)
+    ], check=True, capture_output=True, timeout=TRAIN_S)
     wheel, = os.listdir(tmp_path / 'dist')
     site = tmp_path / 'site-packages'
     with zipfile.ZipFile(tmp_path / 'dist' / wheel) as zf:

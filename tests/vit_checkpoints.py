@@ -5,6 +5,7 @@ mapping), so that a wrong mapping in mmtec cannot hide itself.
 """
 import torch
 from mmpretrain.models.backbones import VisionTransformer
+from timeouts import TOOL_S
 
 TINY_ARCH = dict(
     embed_dims=64, num_layers=3, num_heads=4, feedforward_channels=128)
@@ -136,6 +137,6 @@ def convert_tec_checkpoint(vit, tmp_path, layout):
     res = subprocess.run([
         sys.executable, 'tools/model_converters/tec2vit.py',
         str(src), str(dst), '--layout', layout
-    ], cwd=root, capture_output=True, text=True)
+    ], cwd=root, capture_output=True, text=True, timeout=TOOL_S)
     assert res.returncode == 0, res.stderr
     return str(dst)

@@ -6,8 +6,9 @@ from .resume import find_resumable_checkpoint
 from .trust_argument import add_trust_argument
 
 __all__ = [
-    'add_trust_argument', 'adapt_amp_to_gpu', 'adapt_to_cpu', 'apply_gpu_decode',
-    'check_learning_rates', 'drop_unsupported_fused_optimizer',
-    'find_resumable_checkpoint', 'fit_dataloaders_to_workers',
-    'gpu_jpeg_decode_unavailable', 'scale_lr_for_accumulation'
+    'add_trust_argument', 'adapt_amp_to_gpu', 'adapt_to_cpu',
+    'apply_gpu_decode', 'check_learning_rates',
+    'drop_unsupported_fused_optimizer', 'find_resumable_checkpoint',
+    'fit_dataloaders_to_workers', 'gpu_jpeg_decode_unavailable',
+    'scale_lr_for_accumulation'
 ]
