@@ -139,9 +139,12 @@ def test_attention_target_switch_reaches_all_parts(base_path):
     assert model.neck.attention_branch is None
     assert model.head.loss_attention is None
     assert not model.target_generator.use_attention_target
-    assert not model.head.loss_attention and not model.neck.attention_branch
     losses = model.loss(torch.randn(1, 3, IMG, IMG), None)
     assert set(losses) == {'loss_feature'}
+    # the old way to switch it off is refused with the one name to use
+    with pytest.raises(ValueError, match='use_attention_target=False'):
+        MODELS.build(dict(type='PatchRelationTargetHead',
+                          loss_attention=None))
 
 
 def test_neck_gets_the_base_width_and_heads(tmp_path):
