@@ -34,11 +34,12 @@ def mim_mode(argv):
 
 
 def add_mim_extension(mode):
-    """Put configs, tools and model-index.yml in ``mmtec/.mim``.
+    """Put configs, tools, projects and model-index.yml in ``mmtec/.mim``.
 
     OpenMMLab's ``mim`` (``mim search mmtec``) and the model zoo
     (``mmpretrain.list_models('*tec*')``) read ``mmtec/.mim/model-index.yml``
-    and the configs beside it.
+    and the configs beside it; ``tools/demo.py`` runs the Fashion-MNIST
+    project beside them.
 
     Args:
         mode (str): 'symlink' or 'copy'.
@@ -46,7 +47,7 @@ def add_mim_extension(mode):
     import shutil
     mim_path = osp.join(HERE, 'mmtec', '.mim')
     os.makedirs(mim_path, exist_ok=True)
-    for name in ('configs', 'tools', 'model-index.yml'):
+    for name in ('configs', 'tools', 'projects', 'model-index.yml'):
         src, dst = osp.join(HERE, name), osp.join(mim_path, name)
         if not osp.exists(src):
             continue
@@ -80,10 +81,11 @@ if __name__ == '__main__':  # also when pip's build backend runs it
         if osp.exists(osp.join(HERE, 'README.md')) else '',
         long_description_content_type='text/markdown',
         keywords='self-supervised learning, vision transformer, TEC, MAE',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+        packages=find_packages(
+            exclude=('configs', 'tools', 'tests', 'docs', 'projects')),
         include_package_data=True,
         package_data={'mmtec': ['.mim/model-index.yml', '.mim/configs/**/*',
-                                '.mim/tools/**/*']},
+                                '.mim/tools/**/*', '.mim/projects/**/*']},
         python_requires='>=3.8',
         license='Apache License 2.0',
         install_requires=read_requirements('requirements/runtime.txt'),

@@ -11,10 +11,9 @@ from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 model = dict(
     target_generator=dict(
         checkpoint='checkpoints/mae_pretrain_vit_base.pth', topk=15,
-        # the frozen base runs in bf16 without per-step weight casts (fp32
-        # on CPU, see mmtec.utils.launch)
-        weights_dtype='bfloat16'),
-    head=dict(loss_attention=dict(tau=1.8)))
+        # the frozen base runs in bf16 without per-step weight casts where
+        # the machine has native bf16 (CUDA, AVX512-BF16/AMX CPUs), else fp32
+        weights_dtype='auto'))
 
 train_cfg = dict(max_epochs=800)
 # 40 warm-up epochs, then cosine to 0 at train_cfg.max_epochs (the recipes

@@ -1,4 +1,13 @@
 """Shared pytest configuration."""
+import functools
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# the Fashion-MNIST project's package (fmnist_lab), as tools/demo.py finds it
+sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 
 
 def pytest_configure(config):
@@ -6,9 +15,32 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'slow: end-to-end runs through a library Runner; '
         'deselect with -m "not slow"')
+    config.addinivalue_line(
+        'markers', 'fashion_mnist: reads the Fashion-MNIST files of Debian\'s '
+        'dataset-fashion-mnist package; skipped where they are missing')
 
 
-import pytest  # noqa: E402
+@functools.lru_cache()
+def fashion_mnist_missing() -> str:
+    """Why the Fashion-MNIST files cannot be read ('' when they can)."""
+    from mmtec.datasets import find_fashion_mnist
+    try:
+        find_fashion_mnist()
+    except FileNotFoundError as e:
+        return f'{e} (apt-get install dataset-fashion-mnist)'
+    return ''
+
+
+def pytest_collection_modifyitems(config, items):
+    # a test that uses the image_folder fixture reads Fashion-MNIST too
+    for item in items:
+        if 'image_folder' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.fashion_mnist)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker('fashion_mnist') and fashion_mnist_missing():
+        pytest.skip(fashion_mnist_missing())
 
 
 @pytest.fixture(autouse=True)

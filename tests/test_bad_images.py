@@ -17,6 +17,7 @@ import mmtec.datasets.transforms.load_image_or_skip as loader_module
 from mmtec.datasets import LoadImageOrSkip, export_image_folder
 from mmtec.engine.hooks import SkippedImagesHook
 from mmtec.engine.hooks.skipped_images_hook import TooManyBadImagesError
+from timeouts import TRAIN_S
 from vit_checkpoints import layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +81,7 @@ def test_missing_file_is_an_error(tmp_path):
         load(tmp_path / 'missing.png')
 
 
+@pytest.mark.fashion_mnist
 def test_dataset_substitutes_and_tags(tmp_path, logged):
     data = export_image_folder(str(tmp_path), per_class=1, size=16)
     bad = os.path.join(data, 'train', 'Bag', 'corrupt.JPEG')
@@ -155,6 +157,7 @@ def test_hook_stops_above_the_bound():
 # --- end to end -------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.fashion_mnist
 def test_training_skips_a_corrupt_jpeg_in_worker_processes(tmp_path):
     data = export_image_folder(str(tmp_path / 'imagenet'), per_class=2,
                                size=32)
@@ -171,7 +174,8 @@ def test_training_skips_a_corrupt_jpeg_in_worker_processes(tmp_path):
              f'model.target_generator.checkpoint={base}',
              f'train_dataloader.dataset.data_root={data}',
              'train_cfg.max_epochs=1', 'train_dataloader.num_workers=2',
-             *extra], cwd=ROOT, capture_output=True, text=True)
+             *extra], cwd=ROOT, capture_output=True, text=True,
+            timeout=TRAIN_S)
 
     res = train('tolerant', 'custom_hooks.3.max_bad_fraction=0.1')
     out = res.stdout + res.stderr

@@ -12,6 +12,7 @@ from mmpretrain.models.backbones import VisionTransformer
 
 import mmtec  # noqa: F401  (registers the safe loader)
 from mmtec.checkpoint import safe_load
+from timeouts import TOOL_S
 from vit_checkpoints import (IMG, PATCH, TINY_ARCH, layouts, random_vit,
                              timm_state)
 
@@ -51,7 +52,8 @@ def test_pickled_code_is_refused(tmp_path):
 
 def run_converter(*args):
     return subprocess.run([sys.executable, CONVERTER, *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT,
+                          timeout=TOOL_S)
 
 
 @pytest.mark.parametrize('layout', ['mmpretrain', 'timm'])

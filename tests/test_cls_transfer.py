@@ -8,6 +8,7 @@ import torch
 
 from mmtec.datasets import export_image_folder
 from mmtec.registry import MODELS
+from timeouts import TOOL_S, TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +75,7 @@ LINEAR_CFG = os.path.join(ROOT, 'tests', 'data', 'linear_vit-tiny_test.py')
 @pytest.mark.slow
 @pytest.mark.parametrize('config', [FT_CFG, LINEAR_CFG],
                          ids=['finetune', 'linear_probe'])
+@pytest.mark.fashion_mnist
 def test_convert_then_train_and_evaluate(tmp_path, config):
     data = export_image_folder(str(tmp_path / 'data'), 'train', 2, 32)
     export_image_folder(data, 'test', 3, 32)
@@ -83,7 +85,7 @@ def test_convert_then_train_and_evaluate(tmp_path, config):
     conv = subprocess.run(
         [sys.executable, 'tools/model_converters/tec2vit.py',
          str(tmp_path / 'tec_raw.pth'), str(converted)],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=TOOL_S)
     assert conv.returncode == 0, conv.stderr
     res = subprocess.run(
         [sys.executable, 'tools/train.py', config, '--work-dir',
@@ -92,7 +94,7 @@ def test_convert_then_train_and_evaluate(tmp_path, config):
          f'train_dataloader.dataset.data_root={data}',
          f'val_dataloader.dataset.data_root={data}',
          f'test_dataloader.dataset.data_root={data}'],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=TRAIN_S)
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-5000:]
     # every backbone weight came from the converted TEC checkpoint

@@ -24,6 +24,9 @@ def test_base_model_compute_comes_from_the_metafile():
     assert 'estimate' in base['source']
     unknown = base_model_compute('my_config.py', METAFILE)
     assert unknown['pretraining_pflops_estimate'] is None
+    # the hook finds the metafile where the model index finds the configs
+    from mmtec.engine.hooks import ComputeRecordHook
+    assert os.path.samefile(ComputeRecordHook().metafile, METAFILE)
 
 
 @pytest.mark.slow

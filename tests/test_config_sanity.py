@@ -11,6 +11,7 @@ import mmtec  # noqa: F401
 from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
 from mmtec.utils import check_learning_rates, fit_dataloaders_to_workers
+from timeouts import TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,9 +112,11 @@ def train_cli(work, base, *extra, resume=False):
         '--cfg-options', f'model.target_generator.checkpoint={base}',
         f'train_dataloader.dataset.data_root={data}',
         'train_cfg.max_epochs=1', *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          timeout=TRAIN_S)
 
 
+@pytest.mark.fashion_mnist
 def test_nan_lr_fails_before_training(tmp_path, base_path):
     res = train_cli(tmp_path / 'nan_lr', base_path,
                     'optim_wrapper.optimizer.lr=nan',
@@ -125,6 +128,7 @@ def test_nan_lr_fails_before_training(tmp_path, base_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fashion_mnist
 def test_resume_with_nothing_to_resume_and_no_workers(tmp_path, base_path):
     """A requeued first run: --resume in an empty work dir, num_workers=0
     over a recipe that keeps its workers persistent."""

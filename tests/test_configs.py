@@ -8,11 +8,13 @@ import torch
 from mmengine.config import Config
 
 from mmtec.models import TEC
+from mmtec.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(
-    p for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for pattern in ('configs/**/*.py', 'projects/*/configs/*.py')
+    for p in glob.glob(os.path.join(ROOT, pattern), recursive=True)
+    if '_base_' not in p)
 
 # config: (new arch, base arch, topk, tau, epochs)
 RECIPES = {
@@ -60,7 +62,7 @@ def test_pretraining_recipe(name):
     assert m.target_generator.arch == base_arch
     assert m.target_generator.last_layers == 2
     assert m.target_generator.topk == topk
-    assert m.head.loss_attention.tau == tau
+    assert MODELS.build(m.head.loss_attention).tau == tau
     assert m.head.loss_feature.loss_weight == 1.0
     assert m.head.loss_attention.loss_weight == 1.0
     assert m.neck.num_layers == 2
@@ -140,8 +142,8 @@ def test_short_run_of_a_recipe_builds_its_schedule():
 
 
 def test_demo_schedule():
-    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'demo',
-                                       'tec_vit-t6-p4_fmnist.py'))
+    cfg = Config.fromfile(os.path.join(ROOT, 'projects', 'fashion_mnist',
+                                       'configs', 'tec_vit-t6-p4_fmnist.py'))
     warmup, cosine = cfg.param_scheduler
     assert (warmup.start_factor, warmup.end, cosine.begin) == (1e-3, 1, 1)
     lrs = scheduled_lrs(cfg, 6, epoch_length=10)
@@ -151,8 +153,8 @@ def test_demo_schedule():
 
 def test_demo_tec_model_resolves_as_before():
     """The demo's widths, now stated once, resolve to its earlier values."""
-    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'demo',
-                                       'tec_vit-t6-p4_fmnist.py'))
+    cfg = Config.fromfile(os.path.join(ROOT, 'projects', 'fashion_mnist',
+                                       'configs', 'tec_vit-t6-p4_fmnist.py'))
     m = cfg.model
     backbone, neck, base = TEC.derive_settings(m.backbone, m.neck,
                                                m.target_generator)
@@ -161,3 +163,6 @@ def test_demo_tec_model_resolves_as_before():
     assert backbone.encoder_adapter.num_adapters == 2
     hidden = backbone.encoder_adapter.mlps[0].layers[0][0]
     assert hidden.out_features == 512
+    # tau inherited from the attention loss's default, fp32 base weights
+    assert MODELS.build(m.head.loss_attention).tau == 1.8
+    assert m.target_generator.get('weights_dtype') is None

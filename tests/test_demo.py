@@ -9,23 +9,10 @@ import struct
 import numpy as np
 import pytest
 
-from mmtec.datasets import LocalFashionMNIST, find_fashion_mnist
+from mmtec.datasets import LocalFashionMNIST
 from mmtec.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _has_debian_files():
-    try:
-        find_fashion_mnist()
-        return True
-    except FileNotFoundError:
-        return False
-
-
-needs_data = pytest.mark.skipif(
-    not _has_debian_files(),
-    reason='apt-get install dataset-fashion-mnist')
 
 
 def _write_idx(path, array):
@@ -82,7 +69,7 @@ def test_dataset_missing_files_say_how_to_install(tmp_path):
                           source=str(tmp_path / 'nothing'))
 
 
-@needs_data
+@pytest.mark.fashion_mnist
 def test_dataset_reads_installed_fashion_mnist(tmp_path):
     ds = LocalFashionMNIST(data_root=str(tmp_path / 'fm'), split='test',
                            num_per_class=1)
@@ -99,7 +86,7 @@ def _load_demo():
     return mod
 
 
-@needs_data
+@pytest.mark.fashion_mnist
 def test_demo_tiny_end_to_end_and_rerun_reuses(tmp_path):
     demo = _load_demo()
     work = tmp_path / 'demo'

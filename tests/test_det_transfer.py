@@ -4,6 +4,7 @@ Unit tests check values against MMPretrain's ViT; the slow test trains our
 config (shrunk) through MMDetection's Runner on a tiny COCO-format set and
 evaluates it with CocoMetric (bbox + segm).
 """
+import functools
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from runner_hooks import IterTimer
+from transfer_helpers import make_plain_vit, sample_photo
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -35,20 +37,7 @@ DET_B = osp.join(REPO, 'configs/mmdet/'
 DET_L = osp.join(REPO, 'configs/mmdet/'
                  'mask-rcnn_vit-l-tec_simplefpn_lsj-1024_coco.py')
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
-
-
-def make_plain_vit(seed=0, img_size=224, **arch):
-    """A randomly initialised MMPretrain ViT (the canonical layout)."""
-    from mmpretrain.models.backbones import VisionTransformer
-    torch.manual_seed(seed)
-    arch = dict(TINY, **arch)
-    vit = VisionTransformer(arch=arch, img_size=img_size, patch_size=16)
-    vit.eval()
-    with torch.no_grad():  # non-trivial norms and biases
-        for name, p in vit.named_parameters():
-            if name.endswith('bias') or 'ln' in name:
-                p.add_(0.1 * torch.randn_like(p))
-    return vit
+make_plain_vit = functools.partial(make_plain_vit, TINY)
 
 
 def tiny_backbone(**kwargs):
@@ -383,17 +372,6 @@ CLASSES = ('box', 'blob')
 CAT_IDS = (3, 7)  # non-contiguous on purpose
 
 
-def _photo():
-    try:
-        from matplotlib import cbook
-        import mmcv
-        path = cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
-        return mmcv.imread(path)  # a real photo, 600x512 BGR
-    except Exception:  # matplotlib missing: a generated image
-        rng = np.random.RandomState(0)
-        return (rng.rand(600, 512, 3) * 255).astype(np.uint8)
-
-
 def make_coco(root, n_train=4, n_val=2):
     """A tiny COCO-format set: real photo crops with painted objects.
 
@@ -402,7 +380,7 @@ def make_coco(root, n_train=4, n_val=2):
     import cv2
     import mmcv
     from pycocotools import mask as mask_utils
-    photo = _photo()
+    photo = sample_photo()
     rng = np.random.RandomState(0)
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     for split, n in (('train2017', n_train), ('val2017', n_val)):

@@ -12,8 +12,12 @@ MODULES = [
     'mmtec.models.target_generators.tec_target_generator',
     'mmtec.models.heads.patch_relation_target_head',
     'mmtec.engine.lr_schedule',
-    'mmtec.apis.markdown',
-    'mmtec.apis.training_flops',
+    'mmtec.models.utils.vit_archs',
+    'mmtec.utils.trust_argument',
+    # the Fashion-MNIST project (projects/fashion_mnist, on sys.path by
+    # conftest.py)
+    'fmnist_lab.markdown',
+    'fmnist_lab.training_flops',
 ]
 
 

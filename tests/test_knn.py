@@ -70,17 +70,7 @@ def test_linear_probe_separable():
     assert res['weight_decay'] in (1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def _has_fashion_mnist():
-    from mmtec.datasets import find_fashion_mnist
-    try:
-        find_fashion_mnist()
-        return True
-    except FileNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _has_fashion_mnist(),
-                    reason='apt-get install dataset-fashion-mnist')
+@pytest.mark.fashion_mnist
 def test_knn_eval_tool_on_any_layout(tmp_path):
     """The tool on a timm-layout (MAE-style) and an MMPretrain checkpoint."""
     import importlib.util

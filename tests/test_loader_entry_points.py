@@ -11,6 +11,7 @@ import torch
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
 from hostile_pickles import exec_via_getattr, marker_code, splice
 from mmtec.registry import MODELS
+from timeouts import TOOL_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,7 +80,8 @@ def _frozen_vit(ckpt):  # kNN evaluation and attention maps
 def _converter(ckpt):
     res = subprocess.run(
         [sys.executable, CONVERTER, str(ckpt),
-         str(ckpt) + '.out.pth'], capture_output=True, text=True, cwd=ROOT)
+         str(ckpt) + '.out.pth'], capture_output=True, text=True, cwd=ROOT,
+        timeout=TOOL_S)
     if res.returncode:
         raise RuntimeError(res.stderr[-2000:])
 
@@ -141,7 +143,7 @@ def test_converter_writes_safetensors_every_consumer_reads(tmp_path,
     res = subprocess.run([
         sys.executable, CONVERTER, str(tmp_path / 'tec_raw.pth'), str(out),
         '--layout', layout, '--format', 'safetensors'
-    ], capture_output=True, text=True, cwd=ROOT)
+    ], capture_output=True, text=True, cwd=ROOT, timeout=TOOL_S)
     assert res.returncode == 0, res.stderr
     with safe_open(str(out), framework='pt') as f:  # really safetensors
         assert len(list(f.keys())) > 0
@@ -181,7 +183,7 @@ def test_format_follows_the_extension_unless_given(tmp_path):
         res = subprocess.run([
             sys.executable, CONVERTER, str(tmp_path / 'mae.pth'),
             str(tmp_path / dst), *extra
-        ], capture_output=True, text=True, cwd=ROOT)
+        ], capture_output=True, text=True, cwd=ROOT, timeout=TOOL_S)
         assert res.returncode == 0, res.stderr
         head = (tmp_path / dst).read_bytes()[:10]
         if magic:
@@ -256,13 +258,35 @@ def test_converter_flag_trusts_a_refused_file(objects_file, tmp_path):
     path, _ = objects_file
     cmd = [sys.executable, CONVERTER, str(path)]
     res = subprocess.run(cmd + [str(tmp_path / 'a.pth')],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT,
+                         timeout=TOOL_S)
     assert res.returncode != 0 and '--trust-checkpoint' in res.stderr
     assert not (tmp_path / 'a.pth').exists()
-    res = subprocess.run(cmd + [str(tmp_path / 'b.pth'), '--trust-checkpoint'],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(cmd + [str(tmp_path / 'b.pth'), '--trust-checkpoint',
+                                str(path)],
+                         capture_output=True, text=True, cwd=ROOT,
+                         timeout=TOOL_S)
     assert res.returncode == 0, res.stderr
     assert 'WITHOUT THE CHECKS' in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize('tool, argv', [
+    ('tools/train.py', ['c.py']),
+    ('tools/test.py', ['c.py', 'c.pth']),
+    ('tools/model_converters/tec2vit.py', ['a.pth', 'b.pth']),
+    ('tools/analysis_tools/knn_eval.py', ['a.pth']),
+    ('tools/visualization/attention_maps.py', ['a.pth']),
+])
+def test_every_tool_takes_trusted_paths(tool, argv, monkeypatch):
+    """``--trust-checkpoint PATH``, repeatable, means the same everywhere."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'tool_' + os.path.basename(tool)[:-3], os.path.join(ROOT, tool))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', [tool, *argv, '--trust-checkpoint',
+                                      'x.pth', '--trust-checkpoint', 'y.pth'])
+    assert module.parse_args().trust_checkpoint == ['x.pth', 'y.pth']
 
 
 def test_train_flag_trusts_a_refused_resume_file(objects_file, tmp_path,

@@ -1,6 +1,6 @@
 """The model index that `mim search mmtec` reads, in the shapes installs make.
 
-setup.py puts ``configs``, ``tools`` and ``model-index.yml`` in
+setup.py puts ``configs``, ``tools``, ``projects`` and ``model-index.yml`` in
 ``mmtec/.mim``: symlinks into the checkout for an editable install, copies in
 a wheel. OpenMMLab's mim reads ``<installed mmtec>/.mim/model-index.yml``;
 where mim is installed, its own loader is used.
@@ -15,6 +15,7 @@ import sys
 import zipfile
 
 import pytest
+from timeouts import TOOL_S, TRAIN_S
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RELEASED = {
@@ -33,7 +34,8 @@ needs_mim = pytest.mark.skipif(
 def copy_checkout(dst):
     """The files git tracks, as a clean clone has them."""
     files = subprocess.run(['git', 'ls-files', '-z'], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split('\0')
+                           capture_output=True,
+                           timeout=TOOL_S).stdout.decode().split('\0')
     for rel in filter(None, files):
         if osp.isfile(osp.join(ROOT, rel)):
             os.makedirs(osp.dirname(osp.join(dst, rel)), exist_ok=True)
@@ -58,7 +60,7 @@ def test_editable_install_links_the_checkout(tmp_path):
     mim_dir = osp.join(checkout, 'mmtec', '.mim')
     os.makedirs(osp.join(mim_dir, 'configs'))  # a stale copy is replaced
     setup['add_mim_extension']('symlink')
-    for name in ('configs', 'tools', 'model-index.yml'):
+    for name in ('configs', 'tools', 'projects', 'model-index.yml'):
         link = osp.join(mim_dir, name)
         assert osp.islink(link)
         assert osp.realpath(link) == osp.realpath(osp.join(checkout, name))
@@ -81,7 +83,7 @@ def test_wheel_ships_the_index_and_mim_finds_it(tmp_path, monkeypatch):
     subprocess.run([
         sys.executable, '-m', 'pip', 'wheel', '--no-deps',
         '--no-build-isolation', '-q', '-w', str(tmp_path / 'dist'), checkout
-    ], check=True, capture_output=True)
+    ], check=True, capture_output=True, timeout=TRAIN_S)
     wheel, = os.listdir(tmp_path / 'dist')
     site = tmp_path / 'site-packages'
     with zipfile.ZipFile(tmp_path / 'dist' / wheel) as zf:
@@ -90,6 +92,10 @@ def test_wheel_ships_the_index_and_mim_finds_it(tmp_path, monkeypatch):
     assert 'mmtec/.mim/model-index.yml' in names
     assert 'mmtec/.mim/configs/tec/metafile.yml' in names
     assert 'mmtec/.mim/tools/train.py' in names
+    # the demo's entry and the project it runs
+    assert 'mmtec/.mim/tools/demo.py' in names
+    assert 'mmtec/.mim/projects/fashion_mnist/fmnist_lab/demo.py' in names
+    assert 'mmtec/.mim/projects/fashion_mnist/configs/fmnist_eval.py' in names
     configs = {
         osp.relpath(osp.join(d, f), checkout)
         for d, _, fs in os.walk(osp.join(checkout, 'configs')) for f in fs

@@ -16,6 +16,7 @@ import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
 from mmtec.engine.hooks.atomic_checkpoint_hook import checkpoint_bytes
 from mmtec.utils import adapt_to_cpu, find_resumable_checkpoint
+from timeouts import TRAIN_S
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
@@ -77,7 +78,7 @@ def test_crash_while_saving_loses_at_most_the_epoch_in_flight(
     res = subprocess.run(
         [sys.executable, 'tools/train.py', TINY_CFG, '--work-dir',
          str(work), '--resume', '--cfg-options', *opts],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=TRAIN_S)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-5000:]
     assert 'resumed epoch: 1, iter: 5' in out

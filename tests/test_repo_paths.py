@@ -7,13 +7,16 @@ import re
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# where paths are named: docs, package code, tools, configs, model index
+# where paths are named: docs, package code, tools, configs, model index,
+# projects, tests
 SOURCES = ['README.md', 'model-index.yml', 'setup.py', '.ci/run',
            'docs/*.md', 'mmtec/**/*.py', 'tools/**/*.py', 'tools/**/*.sh',
-           'configs/**/*.py', 'configs/**/*.yml']
+           'configs/**/*.py', 'configs/**/*.yml', 'projects/**/*.py',
+           'projects/**/*.md', 'tests/**/*.py']
 # a repo-relative path: starts with one of these folders, not inside a URL
 # or another path (no letter, '/', '.' or '-' right before it)
-PATH = re.compile(r'(?<![\w/.:-])((?:tools|configs|docs|mmtec)/[\w./-]*[\w/])')
+PATH = re.compile(r'(?<![\w/.:-])'
+                  r'((?:tools|configs|docs|mmtec|projects|tests)/[\w./-]*[\w/])')
 # what a command would write (``--out-md docs/x.md``) need not exist yet
 OUTPUT = re.compile(r'--[\w-]*out[\w-]*[ =\n]+$')
 # made by the install (setup.py), not kept in the repository
@@ -50,18 +53,24 @@ def test_sources_are_found():
     files = [os.path.relpath(f, ROOT) for f in source_files()]
     assert 'README.md' in files and 'model-index.yml' in files
     assert 'configs/tec/metafile.yml' in files and 'tools/demo.py' in files
+    assert 'projects/fashion_mnist/README.md' in files
+    assert 'tests/test_repo_paths.py' in files
 
 
 def test_named_paths_are_parsed():
-    text = ('see `tools/model_converters/tec2vit.py`, (configs/demo/), '
-            'docs/demo.md. https://x.org/tools/a.py a/tools/b.py '
-            'configs/*.py --out-md docs/new.md mmtec/.mim/configs')
+    text = ('see `tools/model_converters/tec2vit.py`, (configs/tec/), '
+            'docs/benchmarks.md. https://x.org/tools/a.py a/tools/b.py '
+            'configs/*.py --out-md docs/new.md mmtec/.mim/configs '
+            'projects/fashion_mnist/configs/fmnist_eval.py tests/data/ '
+            '02ff467:tools/a')
     assert list(named_paths(text)) == [
-        'tools/model_converters/tec2vit.py', 'configs/demo/', 'docs/demo.md'
+        'tools/model_converters/tec2vit.py', 'configs/tec/',
+        'docs/benchmarks.md', 'projects/fashion_mnist/configs/fmnist_eval.py',
+        'tests/data/'
     ]
-    code = "msg = ('convert it (tools/'\n       'model_converters/x.py)')"
+    code = "msg = ('convert it (tools/'\n       'model_converters/tec2vit.py)')"
     assert list(named_paths(python_strings(code))) == [
-        'tools/model_converters/x.py'
+        'tools/model_converters/tec2vit.py'
     ]
 
 

@@ -5,6 +5,7 @@ MMPretrain ViT it came from; the slow test trains our config (shrunk)
 through MMSegmentation's Runner on a tiny ADE20K-layout folder and
 evaluates mIoU with IoUMetric.
 """
+import functools
 import math
 import os
 import os.path as osp
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from runner_hooks import IterTimer
+from transfer_helpers import make_plain_vit, sample_photo
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -29,22 +31,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CFG = osp.join(REPO, 'configs/mmseg/'
                    'upernet_vit-b-tec_8xb2-amp-160k_ade20k-512x512.py')
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256)
-
-
-def make_plain_vit(seed=0, img_size=224, **kwargs):
-    """A randomly initialised MMPretrain ViT (the canonical layout)."""
-    from mmpretrain.models.backbones import VisionTransformer
-    torch.manual_seed(seed)
-    arch = dict(TINY)
-    arch.update({k: kwargs.pop(k) for k in list(kwargs) if k in arch})
-    vit = VisionTransformer(
-        arch=arch, img_size=img_size, patch_size=16, **kwargs)
-    vit.eval()
-    with torch.no_grad():  # non-trivial norms and biases
-        for name, p in vit.named_parameters():
-            if name.endswith('bias') or 'ln' in name:
-                p.add_(0.1 * torch.randn_like(p))
-    return vit
+make_plain_vit = functools.partial(make_plain_vit, TINY)
 
 
 def tiny_mae(img_size=128, **kwargs):
@@ -215,22 +202,11 @@ def test_full_size_config_builds():
 # --------------------------------------------------------------------------
 # end to end: our config through MMSegmentation's Runner
 # --------------------------------------------------------------------------
-def _photo():
-    try:
-        from matplotlib import cbook
-        import mmcv
-        path = cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
-        return mmcv.imread(path)  # a real photo, 600x512 BGR
-    except Exception:  # matplotlib missing: a generated image
-        rng = np.random.RandomState(0)
-        return (rng.rand(600, 512, 3) * 255).astype(np.uint8)
-
-
 def make_ade(root, n_train=4, n_val=2):
     """ADE20K folder layout with painted regions; labels 0 (ignore)..150."""
     import cv2
     import mmcv
-    photo = _photo()
+    photo = sample_photo()
     rng = np.random.RandomState(0)
     for split, n in (('training', n_train), ('validation', n_val)):
         os.makedirs(osp.join(root, 'images', split), exist_ok=True)

@@ -1,16 +1,17 @@
-"""The speed switches: same results as the plain path, clean fallbacks."""
+"""The switches that change numerics or the runtime (the base model's
+weights dtype, the fused optimizer, mixed precision): their results and
+clean fallbacks. The exact speed-ups are the only path and are pinned by
+tests/test_reference_step.py."""
 import pytest
 import torch
 from mmengine.config import Config
 
 import mmtec  # noqa: F401
-from mmtec.models import TECDecoder
 from mmtec.registry import MODELS
 from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu,
                          drop_unsupported_fused_optimizer)
 from mmtec.utils import launch
-from test_reference_step import (build_randomised, fixed_masking_noise,
-                                 step_inputs)
+from test_reference_step import build_randomised
 from vit_checkpoints import IMG, TINY_ARCH, layouts, random_vit
 
 
@@ -19,67 +20,6 @@ def base_path(tmp_path_factory):
     path = tmp_path_factory.mktemp('base') / 'base.pth'
     torch.save(layouts(random_vit())['mae'][0], path)
     return path
-
-
-def random_decoder(**switches):
-    torch.manual_seed(0)
-    dec = TECDecoder(num_patches=16, in_channels=24, embed_dims=32,
-                     num_layers=2, num_heads=4, target_channels=48,
-                     target_num_heads=3, **switches)
-    dec.init_weights()
-    with torch.no_grad():
-        for p in dec.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.2)
-    return dec
-
-
-def decoder_outputs_and_grads(dec, latent, ids_restore, topk_idx):
-    dec.zero_grad(set_to_none=True)
-    feat, attn = dec(latent, ids_restore, topk_idx)
-    # weight the outputs randomly so every element's gradient matters
-    g = torch.Generator().manual_seed(3)
-    (feat * torch.randn(feat.shape, generator=g)).sum().backward(
-        retain_graph=True)
-    (attn * torch.randn(attn.shape, generator=g)).sum().backward()
-    return feat.detach(), attn.detach(), {
-        n: p.grad.clone() for n, p in dec.named_parameters() if p.requires_grad
-    }
-
-
-@pytest.mark.parametrize('switch', ['batch_branches', 'attention_rows_only'])
-def test_decoder_switch_equals_the_two_pass_path(switch):
-    latent = torch.randn(3, 5, 24)  # class token + 4 visible of 16
-    ids_restore = torch.stack([torch.randperm(16) for _ in range(3)])
-    topk_idx = torch.tensor([[3, 7, 0], [15, 2, 9], [4, 5, 6]])
-    plain = decoder_outputs_and_grads(random_decoder(), latent, ids_restore,
-                                      topk_idx)
-    fast = decoder_outputs_and_grads(random_decoder(**{switch: True}),
-                                     latent, ids_restore, topk_idx)
-    for a, b in zip(plain[:2], fast[:2]):
-        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
-    # gradients of the shared blocks sum the two branches' contributions in
-    # another order (one batch instead of two), so they agree to fp32
-    # summation rounding: 1e-5, the reference test's tolerance
-    assert plain[2].keys() == fast[2].keys()
-    for name in plain[2]:
-        torch.testing.assert_close(fast[2][name], plain[2][name], rtol=1e-5,
-                                   atol=1e-5, msg=lambda m: f'{name}: {m}')
-
-
-def test_all_switches_give_the_plain_losses(base_path):
-    img, noise = step_inputs(seed=5)
-    plain = build_randomised(
-        base_path, target_generator=dict(inference_mode=False))
-    fast = build_randomised(
-        base_path,
-        neck=dict(batch_branches=True, attention_rows_only=True),
-        target_generator=dict(inference_mode=True))
-    with fixed_masking_noise(noise):
-        a = plain.loss(img, None)
-        b = fast.loss(img, None)
-    for key in a:
-        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_base_holds_bf16_weights_and_ignores_autocast(base_path):
@@ -164,7 +104,7 @@ def test_bf16_recipe_falls_back_to_fp16_on_gpus_without_bf16(monkeypatch):
     assert cfg.optim_wrapper.dtype == 'bfloat16'
 
 
-def test_gpu_recipes_use_the_switches_and_cpu_runs_fp32():
+def test_recipes_use_the_switches_and_auto_base_dtype():
     import glob
     import os.path as osp
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -174,10 +114,39 @@ def test_gpu_recipes_use_the_switches_and_cpu_runs_fp32():
         cfg = Config.fromfile(path)
         assert cfg.optim_wrapper.dtype == 'bfloat16', path
         assert cfg.optim_wrapper.optimizer.fused is True, path
-        assert cfg.model.target_generator.weights_dtype == 'bfloat16', path
-        assert cfg.model.neck.batch_branches, path
-        assert cfg.model.neck.attention_rows_only, path
+        assert cfg.model.target_generator.weights_dtype == 'auto', path
     cfg.launcher = 'none'
     adapt_to_cpu(cfg)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
-    assert cfg.model.target_generator.weights_dtype is None
+    # the base model picks its dtype for the machine itself
+    assert cfg.model.target_generator.weights_dtype == 'auto'
+
+
+@pytest.mark.parametrize('native', ['', 'CPU flags amx_bf16 (x86_64)'])
+def test_auto_base_dtype_follows_the_hardware(base_path, native,
+                                              monkeypatch):
+    from mmengine.logging import MMLogger
+    from mmtec.models.target_generators import tec_target_generator
+    monkeypatch.setattr(tec_target_generator, 'native_bf16', lambda: native)
+    logged = []
+    monkeypatch.setattr(MMLogger.get_current_instance(), 'info',
+                        logged.append)
+    base = MODELS.build(
+        dict(type='TECTargetGenerator', checkpoint=str(base_path),
+             arch=TINY_ARCH, img_size=IMG, patch_size=8, topk=3,
+             weights_dtype='auto'))
+    expected = torch.bfloat16 if native else torch.float32
+    assert {p.dtype for p in base.parameters()} == {expected}
+    assert any("weights_dtype='auto' -> " + str(expected)[6:] in m
+               for m in logged), logged
+
+
+def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
+    from mmtec.models.utils.native_bf16 import cpu_bf16_flags
+    info = tmp_path / 'cpuinfo'
+    info.write_text('processor\t: 0\nflags\t\t: fpu sse avx512f '
+                    'avx512_bf16 amx_tile amx_bf16\n')
+    assert cpu_bf16_flags(str(info)) == ['amx_bf16', 'avx512_bf16']
+    info.write_text('processor\t: 0\nflags\t\t: fpu sse avx2\n')
+    assert cpu_bf16_flags(str(info)) == []
+    assert cpu_bf16_flags(str(tmp_path / 'missing')) == []

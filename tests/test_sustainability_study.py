@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.model import BaseModel
 
-from mmtec.apis import train_flops_per_image
+from fmnist_lab import train_flops_per_image
 from mmtec.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -18,7 +18,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def _load_tool():
     spec = importlib.util.spec_from_file_location(
         'sustainability_study',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'sustainability_study.py'))
+        osp.join(ROOT, 'projects', 'fashion_mnist', 'tools',
+                 'sustainability_study.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -59,8 +60,9 @@ def test_train_flops_count_forward_backward_and_frozen_forward(tmp_path):
 
 
 def test_study_configs_count_tec_above_mae():
-    from mmtec.apis import demo_config
-    mae = train_flops_per_image(demo_config(study.MAE_CONFIG), batch_size=2)
+    from fmnist_lab import project_config
+    mae = train_flops_per_image(project_config(study.MAE_CONFIG),
+                                batch_size=2)
     # an MAE step of the width-64 depth-3 ViT is ~11 MFLOPs per 28x28 image
     assert 9e6 < mae < 13e6
 
@@ -121,6 +123,7 @@ def _table_row(md, label):
 
 
 @pytest.mark.slow
+@pytest.mark.fashion_mnist
 def test_tiny_study_end_to_end_and_report_only(tmp_path):
     work = tmp_path / 'work'
     md, png = tmp_path / 'sus.md', tmp_path / 'sus.png'

@@ -112,7 +112,7 @@ def test_targets_match_a_plain_reference(tmp_path, last_layers):
 
 def test_without_attention_target(tmp_path):
     torch.save(layouts(random_vit())['mae'][0], tmp_path / 'mae.pth')
-    gen = generator(tmp_path / 'mae.pth', with_attention=False)
+    gen = generator(tmp_path / 'mae.pth', use_attention_target=False)
     feat, attn, idx = gen(torch.randn(1, 3, IMG, IMG))
     assert attn is None and idx is None and feat.shape == (1, 16, 64)
 

@@ -19,7 +19,7 @@ def tec_cfg(base_path, **kwargs):
         neck=dict(type='TECDecoder', num_patches=16, in_channels=64,
                   embed_dims=32, num_layers=1, num_heads=4),
         head=dict(type='PatchRelationTargetHead',
-                  loss_attention=dict(type='AttentionMapLoss', tau=1.8)),
+                  loss_attention=dict(type='AttentionMapLoss')),
         target_generator=dict(type='TECTargetGenerator',
                               checkpoint=str(base_path), arch=TINY_ARCH,
                               img_size=IMG, patch_size=PATCH, topk=5),
@@ -41,9 +41,12 @@ def test_decoder_attention_logits_by_hand():
     torch.manual_seed(0)
     dec = TECDecoder(num_patches=4, in_channels=8, embed_dims=8, num_layers=1,
                      num_heads=2, target_channels=6, target_num_heads=3)
-    qk = torch.randn(2, 5, 12)  # [B, 1+L, 2*C_pred]
-    topk_idx = torch.tensor([[2, 0], [3, 1]])
-    out = dec.attention_logits(qk, topk_idx)
+    x = torch.randn(2, 5, 8)  # the attention branch's decoder output
+    with torch.no_grad():
+        dec.attention_branch.pred.bias.normal_()
+        qk = dec.attention_branch.pred(x)  # [B, 1+L, 2*C_pred]
+        topk_idx = torch.tensor([[2, 0], [3, 1]])
+        out = dec.attention_logits(x, topk_idx)
     assert out.shape == (2, 3, 3, 4)  # [B, 1+topk, H, L]
     for b in range(2):
         rows = [0] + [i + 1 for i in topk_idx[b].tolist()]
@@ -135,9 +138,13 @@ def test_attention_target_switch_reaches_all_parts(base_path):
     model = MODELS.build(tec_cfg(base_path, use_attention_target=False))
     assert model.neck.attention_branch is None
     assert model.head.loss_attention is None
-    assert not model.target_generator.with_attention
+    assert not model.target_generator.use_attention_target
     losses = model.loss(torch.randn(1, 3, IMG, IMG), None)
     assert set(losses) == {'loss_feature'}
+    # the old way to switch it off is refused with the one name to use
+    with pytest.raises(ValueError, match='use_attention_target=False'):
+        MODELS.build(dict(type='PatchRelationTargetHead',
+                          loss_attention=None))
 
 
 def test_neck_gets_the_base_width_and_heads(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mmtec.datasets import export_image_folder
+from timeouts import TRAIN_S
 from vit_checkpoints import layouts, random_vit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,7 +19,7 @@ TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 
 def run(cmd, env=None):
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, **(env or {})})
+                         env={**os.environ, **(env or {})}, timeout=TRAIN_S)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
     return res
 
@@ -140,7 +141,7 @@ def test_nan_loss_stops_before_saving(tmp_path, image_folder, tiny_base):
          f'train_dataloader.dataset.data_root={image_folder}',
          'train_cfg.max_epochs=1', 'optim_wrapper.optimizer.lr=1e30',
          'auto_scale_lr.enable=False'],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=TRAIN_S)
     assert res.returncode != 0
     assert 'Non-finite loss' in res.stderr + res.stdout
     assert not glob.glob(str(work / '*.pth'))

@@ -98,3 +98,18 @@ def test_plot_loss_curve(tmp_path):
     out = tmp_path / 'loss.png'
     tool.main([str(tmp_path / 'work'), '--out', str(out), '--logy'])
     assert Image.open(out).size == (700, 450)
+
+
+def test_heads_come_from_the_table_of_standard_sizes(tiny_checkpoints,
+                                                     monkeypatch):
+    """The weights hold no head count: a standard size's comes from
+    ``BASE_ARCHS`` (ViT-H: 16, not width / 64 = 20), others' from the
+    64-wide-head rule."""
+    from mmtec.evaluation import load_frozen_vit
+    from mmtec.models.utils import BASE_ARCHS, vit_archs
+    assert load_frozen_vit(tiny_checkpoints[0]).num_heads == 1  # 64 // 64
+    # the tiny ViT (width 64, depth 3) as if it were a standard size
+    monkeypatch.setitem(vit_archs.BASE_ARCHS, 'tiny', dict(
+        embed_dims=64, num_layers=3, num_heads=4, feedforward_channels=128))
+    assert load_frozen_vit(tiny_checkpoints[0]).num_heads == 4
+    assert BASE_ARCHS['h']['num_heads'] == 16

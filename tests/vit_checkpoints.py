@@ -7,6 +7,7 @@ import argparse
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
+from timeouts import TOOL_S
 
 TINY_ARCH = dict(
     embed_dims=64, num_layers=3, num_heads=4, feedforward_channels=128)
@@ -279,6 +280,6 @@ def convert_tec_checkpoint(vit, tmp_path, layout):
     res = subprocess.run([
         sys.executable, 'tools/model_converters/tec2vit.py',
         str(src), str(dst), '--layout', layout
-    ], cwd=root, capture_output=True, text=True)
+    ], cwd=root, capture_output=True, text=True, timeout=TOOL_S)
     assert res.returncode == 0, res.stderr
     return str(dst)

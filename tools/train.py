@@ -17,9 +17,9 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, apply_gpu_decode,
-                         check_learning_rates, find_resumable_checkpoint,
-                         fit_dataloaders_to_workers,
+from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
+                         apply_gpu_decode, check_learning_rates,
+                         find_resumable_checkpoint, fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
 
 
@@ -51,13 +51,7 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='append',
-        metavar='PATH',
-        help='load this file (base model, --resume or load_from checkpoint) '
-        'even if the checkpoint loader refuses it as possibly malicious (it '
-        'may then run code; logged as a WARNING). Repeat for several files.')
+    add_trust_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:

@@ -18,13 +18,13 @@ from urllib.parse import urlparse
 
 import torch
 
-from mmtec.atomic_files import fsync_replace
+from mmtec.atomic_files import TMP_SUFFIX, fsync_replace
 from .errors import (CheckpointDownloadError, CorruptCheckpointError,
                      EmptyCheckpointError, NotACheckpointError,
                      UnsafeCheckpointError)
 from .loader import safe_load
 
-PARTIAL_SUFFIX = '.partial'
+
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')
 # what a download can turn out to be instead of a checkpoint
@@ -100,7 +100,7 @@ def load_from_url(url: str, map_location: Any = None,
                 'to download it again.', path) from None
     expected = (sha256 or hash_prefix(url) or '').lower()
     os.makedirs(osp.dirname(path), exist_ok=True)
-    partial = path + PARTIAL_SUFFIX
+    partial = path + TMP_SUFFIX
     cached = False
     try:
         _download(url, partial)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from mmtec.atomic_files import fsync_replace
+from mmtec.atomic_files import TMP_SUFFIX, fsync_replace
 from mmtec.checkpoint import SAFETENSORS_META_KEY
 
 FORMATS = ('pth', 'safetensors')
@@ -59,7 +59,7 @@ def save_converted(obj: dict, path: str, file_format: Optional[str] = None,
         raise FileExistsError(f'{path} exists; pass --overwrite to replace '
                               'it.')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
+    tmp = path + TMP_SUFFIX
     try:
         if file_format == 'safetensors':
             _write_safetensors(obj, tmp)

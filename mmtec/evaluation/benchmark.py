@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from .features import (FrozenViT, Normalize, extract_features,
                        load_frozen_vit)
-from .knn import knn_accuracy
+from .knn import KNN_K, KNN_TEMPERATURE, knn_accuracy
 from .linear_probe import linear_probe
 
 
@@ -41,8 +41,8 @@ def build_eval_datasets(cfg: Union[Config, dict]) -> Tuple[object, object,
 
 def evaluate_features(bank: Dict[str, torch.Tensor],
                       query: Dict[str, torch.Tensor],
-                      k: int = 20,
-                      temperature: float = 0.07,
+                      k: int = KNN_K,
+                      temperature: float = KNN_TEMPERATURE,
                       linear: bool = True,
                       device: str = 'cpu') -> dict:
     """kNN (and linear-probe) accuracy of extracted features.
@@ -50,8 +50,9 @@ def evaluate_features(bank: Dict[str, torch.Tensor],
     Args:
         bank (dict): ``feats``/``labels`` of the labelled training images.
         query (dict): ``feats``/``labels`` of the test images.
-        k (int): kNN neighbours. Defaults to 20.
-        temperature (float): kNN vote temperature. Defaults to 0.07.
+        k (int): kNN neighbours. Defaults to ``KNN_K``.
+        temperature (float): kNN vote temperature. Defaults to
+            ``KNN_TEMPERATURE``.
         linear (bool): Also fit and test a linear probe. Defaults to True.
         device (str): Where the kNN and the probe run. Defaults to 'cpu'.
     """
@@ -76,8 +77,8 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
                         query_dataset,
                         normalize: Normalize,
                         feature: str = 'mean',
-                        k: int = 20,
-                        temperature: float = 0.07,
+                        k: int = KNN_K,
+                        temperature: float = KNN_TEMPERATURE,
                         linear: bool = True,
                         num_heads: Optional[int] = None,
                         img_size: Optional[int] = None,

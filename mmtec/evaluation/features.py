@@ -4,7 +4,8 @@ Every layout :func:`mmtec.checkpoint.read_vit` reads (mmtec pretraining,
 MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, TEC released and raw) is
 rebuilt as MMPretrain's ``VisionTransformer``. The architecture is read off
 the weights' shapes; only the number of heads is not stored in a state dict,
-so it comes from ``num_heads`` (default: width / 64, the ViT-S/B/L rule).
+so it comes from ``num_heads``, by default from the standard ViT sizes
+(:data:`mmtec.models.utils.BASE_ARCHS`) for their width and depth.
 """
 import math
 import sys
@@ -16,7 +17,8 @@ from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
 from mmtec.converters import read_vit, resize_abs_pos_embed
-from mmtec.models.utils import attention_scale, block_qkv, embed_tokens
+from mmtec.models.utils import (BASE_ARCHS, attention_scale, block_qkv,
+                                embed_tokens, standard_arch)
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
 
@@ -106,15 +108,18 @@ def load_frozen_vit(checkpoint: Union[str, dict],
 
     Args:
         checkpoint (str | dict): Path (or loaded dict) of the checkpoint.
-        num_heads (int, optional): Attention heads. Defaults to
-            ``embed_dims // 64`` (ViT-S/B/L; ViT-H has 16, pass it).
+        num_heads (int, optional): Attention heads. Defaults to those of
+            the standard ViT size of this width and depth (``BASE_ARCHS``),
+            else ``embed_dims // 64`` (64-wide heads).
         img_size (int, optional): Input size the position embedding is laid
             out for. Defaults to the size it was trained at, read from the
             number of patches (other input sizes are interpolated anyway).
     """
     state, info = read_vit(checkpoint)
     embed_dims = info['embed_dims']
-    num_heads = num_heads or max(1, embed_dims // 64)
+    size = standard_arch(embed_dims, info['num_layers'])
+    num_heads = num_heads or (BASE_ARCHS[size]['num_heads'] if size else
+                              max(1, embed_dims // 64))
     if embed_dims % num_heads:
         raise ValueError(f'embed_dims={embed_dims} is not divisible by '
                          f'num_heads={num_heads}; pass the right number.')

@@ -10,13 +10,17 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+# DINO's setting, the default of every kNN evaluation here
+KNN_K = 20
+KNN_TEMPERATURE = 0.07
+
 
 @torch.no_grad()
 def knn_scores(bank_feats: torch.Tensor,
                bank_labels: torch.Tensor,
                query_feats: torch.Tensor,
-               k: int = 20,
-               temperature: float = 0.07,
+               k: int = KNN_K,
+               temperature: float = KNN_TEMPERATURE,
                num_classes: Optional[int] = None,
                chunk_size: int = 1024) -> torch.Tensor:
     """Class votes of every query.
@@ -25,9 +29,9 @@ def knn_scores(bank_feats: torch.Tensor,
         bank_feats (Tensor): ``[N, C]`` features of the labelled bank.
         bank_labels (Tensor): ``[N]`` integer labels.
         query_feats (Tensor): ``[M, C]`` features to classify.
-        k (int): Neighbours that vote. Defaults to 20.
+        k (int): Neighbours that vote. Defaults to ``KNN_K`` (20).
         temperature (float): ``T`` of the vote weight ``exp(sim / T)``.
-            Defaults to 0.07.
+            Defaults to ``KNN_TEMPERATURE`` (0.07).
         num_classes (int, optional): Defaults to ``max(bank_labels) + 1``.
         chunk_size (int): Queries per similarity matrix (memory bound).
 
@@ -71,8 +75,8 @@ def knn_accuracy(bank_feats: torch.Tensor,
                  bank_labels: torch.Tensor,
                  query_feats: torch.Tensor,
                  query_labels: torch.Tensor,
-                 k: int = 20,
-                 temperature: float = 0.07,
+                 k: int = KNN_K,
+                 temperature: float = KNN_TEMPERATURE,
                  num_classes: Optional[int] = None) -> Dict[str, float]:
     """Top-1/top-5 accuracy (%) of the weighted kNN vote.
 

@@ -3,10 +3,12 @@ from .launch import (adapt_amp_to_gpu, adapt_to_cpu, check_learning_rates,
                      drop_unsupported_fused_optimizer,
                      fit_dataloaders_to_workers, scale_lr_for_accumulation)
 from .resume import find_resumable_checkpoint
+from .trust_argument import add_trust_argument
 
 __all__ = [
-    'adapt_amp_to_gpu', 'adapt_to_cpu', 'apply_gpu_decode',
-    'check_learning_rates', 'drop_unsupported_fused_optimizer',
-    'find_resumable_checkpoint', 'fit_dataloaders_to_workers',
-    'gpu_jpeg_decode_unavailable', 'scale_lr_for_accumulation'
+    'add_trust_argument', 'adapt_amp_to_gpu', 'adapt_to_cpu',
+    'apply_gpu_decode', 'check_learning_rates',
+    'drop_unsupported_fused_optimizer', 'find_resumable_checkpoint',
+    'fit_dataloaders_to_workers', 'gpu_jpeg_decode_unavailable',
+    'scale_lr_for_accumulation'
 ]

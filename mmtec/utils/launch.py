@@ -18,11 +18,8 @@ def adapt_to_cpu(cfg: Config) -> None:
         if cfg.get(name):
             cfg[name]['pin_memory'] = False
     drop_unsupported_fused_optimizer(cfg, 'cpu')
-    base = cfg.get('model', {}).get('target_generator', {})
-    if base.get('weights_dtype') not in (None, 'float32'):
-        print_log(f'No CUDA device: the base model keeps fp32 weights '
-                  f'instead of {base.weights_dtype}.', logger='current')
-        base.weights_dtype = None
+    # the base model's weights_dtype='auto' picks bf16 or fp32 for this CPU
+    # itself (TECTargetGenerator)
     if cfg.launcher != 'none':
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
         wrapper = cfg.get('model_wrapper_cfg') or dict(

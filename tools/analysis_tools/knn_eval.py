@@ -7,8 +7,8 @@ bank is ``train_dataloader.dataset`` (read with the test pipeline), the
 queries are ``test_dataloader.dataset``, the normalisation is
 ``data_preprocessor``.
 
-Protocol (DINO): cosine similarity, k=20 nearest bank features vote with
-weight exp(sim / 0.07).
+Protocol (DINO): cosine similarity, the k nearest bank features vote with
+weight exp(sim / T) (``mmtec.evaluation.KNN_K``, ``KNN_TEMPERATURE``).
 
 Examples:
     python tools/analysis_tools/knn_eval.py work_dirs/demo/tec/epoch_2.pth
@@ -25,28 +25,34 @@ import sys
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HEADS = dict(s=6, b=12, l=16, h=16)
 
 
 def parse_args(argv=None):
+    from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
+    from mmtec.models.utils import BASE_ARCHS
+    from mmtec.utils import add_trust_argument
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('checkpoint', nargs='+',
                         help='checkpoint file(s); "pixels" for raw pixels')
     parser.add_argument(
         '--config',
-        default=osp.join(ROOT, 'configs', 'demo', 'fmnist_eval.py'),
+        default=osp.join(ROOT, 'projects', 'fashion_mnist', 'configs',
+                         'fmnist_eval.py'),
         help='MMPretrain config with train_dataloader (bank), '
         'test_dataloader (queries) and data_preprocessor')
-    parser.add_argument('--k', type=int, default=20)
-    parser.add_argument('--temperature', type=float, default=0.07)
+    parser.add_argument('--k', type=int, default=KNN_K)
+    parser.add_argument('--temperature', type=float,
+                        default=KNN_TEMPERATURE)
     parser.add_argument('--feature', choices=['cls', 'mean', 'cls+mean'],
                         default='mean',
                         help='class token, mean of patch tokens, or both')
     parser.add_argument('--linear', action='store_true',
                         help='also fit and test a linear probe')
     parser.add_argument('--num-heads', type=int,
-                        help='attention heads (default: width / 64)')
-    parser.add_argument('--arch', choices=list(HEADS),
+                        help='attention heads (default: from --arch, else '
+                        'the standard ViT size of the weights\' width and '
+                        'depth, else width / 64)')
+    parser.add_argument('--arch', choices=list(BASE_ARCHS),
                         help='ViT-S/B/L/H: sets the number of heads')
     parser.add_argument('--img-size', type=int,
                         help='evaluation input size (default: trained size)')
@@ -57,11 +63,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='config overrides key=value, e.g. '
                         'test_dataloader.dataset.num_per_class=100')
-    parser.add_argument(
-        '--trust-checkpoint', action='append', metavar='PATH',
-        help='load this file even if the checkpoint loader refuses it as '
-        'possibly malicious (it may then run code; logged as a WARNING). '
-        'Repeat for several files.')
+    add_trust_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -71,6 +73,7 @@ def main(argv=None):
     from mmengine.config import Config, DictAction
     from mmtec.checkpoint import trust_checkpoint
     from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
+    from mmtec.models.utils import BASE_ARCHS
     trust_checkpoint(args.trust_checkpoint)
 
     cfg = Config.fromfile(args.config)
@@ -80,7 +83,8 @@ def main(argv=None):
         opts.add_argument('--o', nargs='+', action=DictAction)
         cfg.merge_from_dict(opts.parse_args(['--o', *args.cfg_options]).o)
     bank, query, normalize = build_eval_datasets(cfg)
-    num_heads = args.num_heads or (HEADS[args.arch] if args.arch else None)
+    num_heads = args.num_heads or (
+        BASE_ARCHS[args.arch]['num_heads'] if args.arch else None)
     results = {}
     for ckpt in args.checkpoint:
         res = evaluate_checkpoint(

@@ -35,6 +35,9 @@ def parse_args():
                         help='processes for tools/dist_train.sh (0: one '
                         'process with tools/train.py)')
     parser.add_argument('--cfg-options', nargs='+', default=[])
+    parser.add_argument('--timeout', type=float, default=24 * 3600,
+                        help='seconds one training run may take before it '
+                        'is stopped as hung (default: 24 h)')
     return parser.parse_args()
 
 
@@ -46,7 +49,8 @@ def train(args, work_dir: str, epochs: int, resume: bool) -> None:
         cmd = [sys.executable, 'tools/train.py', args.config]
     cmd += ['--work-dir', work_dir] + (['--resume'] if resume else [])
     cmd += ['--cfg-options', *opts]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                         timeout=args.timeout)
     if res.returncode != 0:
         sys.exit(f'{" ".join(cmd)} failed:\n{res.stderr[-3000:]}')
 

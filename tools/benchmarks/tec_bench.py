@@ -1,18 +1,20 @@
 """Benchmark TEC's training step against MMPretrain's MAE, switch by switch.
 
-One TEC model (from an mmtec recipe; random base weights of the recipe's
-arch unless ``--base-checkpoint``) and MMPretrain's own MAE are trained in
-one process, their steps interleaved so that every variant sees the same
-machine state. TEC runs as several *variants*, each a set of the speed
-switches (the same weights; a switch is toggled between steps):
+TEC (from an mmtec recipe; random base weights of the recipe's arch
+unless ``--base-checkpoint``) and MMPretrain's own MAE are trained in one
+process, their steps interleaved so that every variant sees the same
+machine state. TEC runs as several *variants*, each the recipe with some
+config options (``VARIANTS``), built as ``tools/train.py`` would build it
+(variants with the same model config share one model, so the same
+weights):
 
-- ``plain``: every switch off (the path before the switches existed);
-- one variant per switch alone: ``batch_branches``,
-  ``attention_rows_only``, ``inference_mode``, ``bf16_base``,
-  ``fused_adamw``;
-- ``all``: every switch the recipe turns on for this device (on a CPU the
-  base model stays fp32, as ``tools/train.py`` does); ``all+compile``:
-  the same with ``torch.compile`` of encoder, decoder and base model.
+- ``plain``: fp32 base model, for-each AdamW;
+- one variant per switch alone: ``bf16_base``
+  (``model.target_generator.weights_dtype='bfloat16'``), ``fused_adamw``
+  (``optim_wrapper.optimizer.fused=True``);
+- ``all``: the recipe as it is (base ``weights_dtype='auto'``: bf16 where
+  the machine has native bf16, fused AdamW); ``all+compile``: the same
+  with ``torch.compile`` of encoder, decoder and base model.
 
 For each: s/step (median, quartiles), img/s, peak memory (CUDA), model
 FLOPs per image counted with ``torch.utils.flop_counter.FlopCounterMode``
@@ -32,6 +34,7 @@ Examples:
         --variants all --out work_dirs/bench/gpu_e2e
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -61,21 +64,18 @@ PEAK_TFLOPS = {
     'A100': dict(bf16=312., fp16=312., none=156.),
 }
 
-SWITCHES = ('batch_branches', 'attention_rows_only', 'inference_mode',
-            'bf16_base', 'fused_adamw', 'compile')
-
-
-def variant_table(device):
-    off = dict.fromkeys(SWITCHES, False)
-    table = {'plain': dict(off)}
-    for s in SWITCHES[:-1]:
-        table[s] = dict(off, **{s: True})
-    on = dict.fromkeys(SWITCHES, True)
-    on['compile'] = False
-    on['bf16_base'] = device == 'cuda'  # the recipe's CPU fallback
-    table['all'] = on
-    table['all+compile'] = dict(on, compile=True)
-    return table
+# variant -> config options (dotted keys) on top of the recipe
+_PLAIN = {'model.target_generator.weights_dtype': 'float32',
+          'optim_wrapper.optimizer.fused': False}
+VARIANTS = {
+    'plain': _PLAIN,
+    'bf16_base': dict(_PLAIN, **{
+        'model.target_generator.weights_dtype': 'bfloat16'}),
+    'fused_adamw': dict(_PLAIN, **{'optim_wrapper.optimizer.fused': True}),
+    'all': {},
+    'all+compile': {f'model.{part}.compile': True
+                    for part in ('backbone', 'neck', 'target_generator')},
+}
 
 
 def mae_config(name):
@@ -87,7 +87,7 @@ def mae_config(name):
 
 def write_random_base(model_cfg, path):
     from mmpretrain.models.backbones import VisionTransformer
-    from mmtec.models.target_generators import resolve_arch
+    from mmtec.models.utils import resolve_arch
     base_cfg, new_cfg = model_cfg.target_generator, model_cfg.backbone
     # TEC takes the base's image and patch size from the backbone by default
     vit = VisionTransformer(
@@ -98,36 +98,43 @@ def write_random_base(model_cfg, path):
                                for k, v in vit.state_dict().items()}}, path)
 
 
+def without_compile(options):
+    """A compiled variant's options, eager: the same operations (for the
+    FLOP count)."""
+    return {k: v for k, v in options.items() if not k.endswith('.compile')}
+
+
 class TECVariants:
-    """One TEC model whose speed switches are set per step."""
+    """TEC models and optimizers built from the recipe and a variant's
+    config options; variants whose model configs are equal share a model.
 
-    def __init__(self, cfg, device, need_bf16_base):
-        self.model = MODELS.build(cfg.model)
-        self.model.init_weights()
-        self.model.to(device).train()
-        self.base32 = self.model.target_generator
-        self.base16 = None
-        if need_bf16_base:
-            self.base16 = MODELS.build(
-                dict(cfg.model.target_generator,
-                     weights_dtype='bfloat16')).to(device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        kw = dict(lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
-        self.optims = {
-            False: torch.optim.AdamW(params, foreach=True, **kw),
-            True: torch.optim.AdamW(params, fused=True, **kw)
-        }
+    Args:
+        cfg (Config): The recipe.
+        device (str): Where the models train.
+    """
 
-    def set(self, sw):
-        m = self.model
-        m.neck.batch_branches = sw['batch_branches']
-        m.neck.attention_rows_only = sw['attention_rows_only']
-        base = self.base16 if sw['bf16_base'] else self.base32
-        m._modules['target_generator'] = base
-        base.inference_mode = sw['inference_mode']
-        for module in (m.backbone, m.neck, base):
-            module.compile_cfg = sw['compile']
-        return m, self.optims[sw['fused_adamw']]
+    def __init__(self, cfg, device):
+        self.cfg = cfg
+        self.device = device
+        self.models = {}
+
+    def build(self, options):
+        """The model and optimizer of the recipe with ``options``."""
+        from mmtec.utils import drop_unsupported_fused_optimizer
+        cfg = copy.deepcopy(self.cfg)
+        cfg.merge_from_dict(options)
+        drop_unsupported_fused_optimizer(cfg, self.device)
+        key = repr(cfg.model.to_dict())
+        if key not in self.models:
+            torch.manual_seed(0)  # the same initial weights in every model
+            model = MODELS.build(cfg.model)
+            model.init_weights()
+            self.models[key] = model.to(self.device).train()
+        model = self.models[key]
+        optimizer = dict(cfg.optim_wrapper.optimizer)
+        optimizer = getattr(torch.optim, optimizer.pop('type'))(
+            [p for p in model.parameters() if p.requires_grad], **optimizer)
+        return model, optimizer
 
 
 # top-level modules called during a step -> part of the model
@@ -317,7 +324,6 @@ def main():
         base = osp.join(tmp, 'random_base.pth')
         write_random_base(cfg.model, base)
     cfg.model.target_generator.checkpoint = base
-    cfg.model.target_generator.weights_dtype = None
     if cfg.get('data_preprocessor') and \
             not cfg.model.get('data_preprocessor'):
         # as MMEngine's Runner does: the config's normalisation
@@ -329,28 +335,23 @@ def main():
         if apply_gpu_decode(cfg):
             decode = 'GPU (GPUJPEGDataPreprocessor)'
 
-    table = variant_table(args.device)
-    names = [v for v in args.variants.split(',') if v] or list(table)
-    unknown = set(names) - set(table)
+    names = [v for v in args.variants.split(',') if v] or list(VARIANTS)
+    unknown = set(names) - set(VARIANTS)
     if unknown:
         raise SystemExit(f'--variants: unknown {sorted(unknown)}; choose '
-                         f'from {list(table)}')
-    tec = TECVariants(cfg, args.device,
-                      any(table[n]['bf16_base'] for n in names))
+                         f'from {list(VARIANTS)}')
+    tec = TECVariants(cfg, args.device)
     source = make_batch_source(args, cfg)
     steps = {}
 
-    def run_tec(sw, **kwargs):
-        key = tuple(sorted(sw.items()))
-        if key not in steps:  # one GradScaler per variant
-            model, opt = tec.set(sw)
-            steps[key] = make_step(model, opt, args.device, args.amp, source)
-        tec.set(sw)
-        steps[key](**kwargs)
+    def tec_step(options):
+        key = repr(sorted(options.items()))
+        if key not in steps:  # one optimizer and GradScaler per variant
+            steps[key] = make_step(*tec.build(options), args.device,
+                                   args.amp, source)
+        return steps[key]
 
-    runs = {'TEC ' + n: (lambda sw=table[n], **kw: run_tec(sw, **kw),
-                         table[n])
-            for n in names}
+    runs = {'TEC ' + n: (tec_step(VARIANTS[n]), VARIANTS[n]) for n in names}
     if not args.no_mae:
         mae = MODELS.build(mae_config(args.mae_config))
         mae.init_weights()
@@ -361,13 +362,12 @@ def main():
         runs['MAE'] = (make_step(mae, mae_opt, args.device, args.amp,
                                  source), None)
 
-    # FLOPs: one counted eager step per distinct switch set
+    # FLOPs: one counted eager step per variant
     # (a compiled variant is counted eagerly: the same operations)
     flops = {}
-    for name, (step, sw) in runs.items():
-        if sw is not None and sw['compile']:
-            step = (lambda sw=sw, **kw: run_tec(dict(sw, compile=False),
-                                                **kw))
+    for name, (step, options) in runs.items():
+        if options is not None and options != without_compile(options):
+            step = tec_step(without_compile(options))
         flops[name] = count_flops(step)
 
     if args.flops_only:
@@ -433,8 +433,9 @@ def main():
             mfu=total / med / peak if peak else None,
             vs_plain=med / plain if plain else None,
             first_step_s=first[name],
-            switches=runs[name][1])
-        if runs[name][1] and runs[name][1]['compile']:
+            cfg_options=runs[name][1])
+        options = runs[name][1]
+        if options and options != without_compile(options):
             entry['compile_s'] = first[name] - med
         if args.device == 'cuda':
             entry['peak_mem_gib'] = peaks[name]

@@ -27,6 +27,7 @@ from mmtec.converters import read_vit
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
                               canonical_to_mmseg, canonical_to_timm,
                               save_converted)
+from mmtec.utils import add_trust_argument
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 
@@ -63,10 +64,7 @@ def parse_args():
         'dst, else pth)')
     parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing dst')
-    parser.add_argument(
-        '--trust-checkpoint', action='store_true',
-        help='load src even if the checkpoint loader refuses it as possibly '
-        'malicious (it may then run code; logged as a WARNING)')
+    add_trust_argument(parser)
     return parser.parse_args()
 
 
@@ -74,8 +72,7 @@ def main():
     args = parse_args()
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise SystemExit('src and dst are the same file; choose another dst.')
-    if args.trust_checkpoint:
-        trust_checkpoint(args.src)
+    trust_checkpoint(args.trust_checkpoint)
     state, info = read_vit(args.src)
     out = convert(state, info, args.layout)
     save_converted(out, args.dst, args.format, args.overwrite)

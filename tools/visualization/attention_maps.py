@@ -9,7 +9,7 @@ Examples:
     # the demo's models, on Fashion-MNIST test images
     python tools/visualization/attention_maps.py \
         work_dirs/demo/mae/epoch_6.pth work_dirs/demo/tec/epoch_2.pth \
-        --names MAE TEC --out docs/attention_maps_demo.png
+        --names MAE TEC --out projects/fashion_mnist/docs/attention_maps_demo.png
     # ViT-B checkpoints at 224 on your own photos
     python tools/visualization/attention_maps.py \
         checkpoints/mae_pretrain_vit_base.pth \
@@ -25,12 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-HEADS = dict(s=6, b=12, l=16, h=16)  # heads of ViT-S/B/L/H
 FMNIST_STATS = ([72.94] * 3, [90.02] * 3)
 IMAGENET_STATS = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
 
 
 def parse_args(argv=None):
+    from mmtec.models.utils import BASE_ARCHS
+    from mmtec.utils import add_trust_argument
     parser = argparse.ArgumentParser(
         description='Plot class-token attention maps of ViT checkpoints')
     parser.add_argument('checkpoints', nargs='+',
@@ -47,8 +48,9 @@ def parse_args(argv=None):
                         'checkpoint was trained at, from its weights)')
     parser.add_argument('--num-heads', type=int,
                         help='attention heads (not stored in weights; '
-                        'default: width/64, or from --arch)')
-    parser.add_argument('--arch', choices=list(HEADS),
+                        'default: from --arch, else the standard ViT size of '
+                        'the weights\' width and depth, else width / 64)')
+    parser.add_argument('--arch', choices=list(BASE_ARCHS),
                         help='ViT-S/B/L/H: sets the number of heads')
     parser.add_argument('--layer', type=int, default=-1,
                         help='block whose attention is shown (default last)')
@@ -62,11 +64,7 @@ def parse_args(argv=None):
                         'ImageNet statistics otherwise')
     parser.add_argument('--cell', type=int, default=96,
                         help='pixels per grid cell')
-    parser.add_argument(
-        '--trust-checkpoint', action='append', metavar='PATH',
-        help='load this file even if the checkpoint loader refuses it as '
-        'possibly malicious (it may then run code; logged as a WARNING). '
-        'Repeat for several files.')
+    add_trust_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -186,8 +184,10 @@ def main(argv=None):
     import mmtec  # noqa: F401  (safe checkpoint loading)
     from mmtec.checkpoint import trust_checkpoint
     from mmtec.evaluation import load_frozen_vit
+    from mmtec.models.utils import BASE_ARCHS
     trust_checkpoint(args.trust_checkpoint)
-    num_heads = args.num_heads or (HEADS[args.arch] if args.arch else None)
+    num_heads = args.num_heads or (
+        BASE_ARCHS[args.arch]['num_heads'] if args.arch else None)
     models = [load_frozen_vit(c, num_heads, args.img_size)
               for c in args.checkpoints]
     names = args.names or [osp.splitext(osp.basename(c))[0]

@@ -8,7 +8,7 @@ timestamp folders in one work dir) is joined along the iteration axis.
 
 Example:
     python tools/visualization/plot_loss_curve.py work_dirs/demo/mae \
-        work_dirs/demo/tec --out docs/loss_curves_demo.png
+        work_dirs/demo/tec --out projects/fashion_mnist/docs/loss_curves_demo.png
 """
 import argparse
 import glob

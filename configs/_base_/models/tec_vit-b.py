@@ -1,4 +1,5 @@
-# TEC ViT-B/16 new model on a ViT-B/16 base (MAE recipe: topk 15, tau 1.8).
+# TEC ViT-B/16 new model on a ViT-B/16 base (MAE recipe: topk 15, and the
+# attention loss's default tau, 1.8).
 # TEC fills in what follows from these: the decoder's input width and patch
 # count and the base model's image and patch size from the backbone, the
 # encoder adapter's hidden width (4 x decoder width) from the decoder, the
@@ -17,17 +18,12 @@ model = dict(
         type='TECDecoder',
         embed_dims=512,
         num_layers=2,
-        num_heads=16,
-        # exact speed-ups (tests/test_reference_step.py): one batched pass
-        # of both branches through the shared blocks; q/k only where used
-        batch_branches=True,
-        attention_rows_only=True),
+        num_heads=16),
     head=dict(
         type='PatchRelationTargetHead',
         loss_feature=dict(
             type='PatchNormFeatureLoss', norm_dim='patch', loss_weight=1.0),
-        loss_attention=dict(type='AttentionMapLoss', tau=1.8,
-                            loss_weight=1.0)),
+        loss_attention=dict(type='AttentionMapLoss', loss_weight=1.0)),
     target_generator=dict(
         type='TECTargetGenerator',
         checkpoint='checkpoints/mae_pretrain_vit_base.pth',

@@ -60,8 +60,9 @@ class ComputeRecordHook(Hook):
     Args:
         interval (int): Log every ``interval`` iterations. Defaults to 50.
         metafile (str, optional): Metafile with the base models' compute,
-            matched by the run's config file name. Defaults to
-            ``configs/tec/metafile.yml`` of this repository.
+            matched by the run's config file name; '' for none. Defaults to
+            ``configs/tec/metafile.yml`` of this checkout or the installed
+            package.
         out_file (str): Summary file name in the work dir. Defaults to
             'compute.json'.
     """
@@ -70,12 +71,13 @@ class ComputeRecordHook(Hook):
 
     def __init__(self,
                  interval: int = 50,
-                 metafile: Optional[str] = osp.join(
-                     osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-                         osp.abspath(__file__))))), 'configs', 'tec',
-                     'metafile.yml'),
+                 metafile: Optional[str] = None,
                  out_file: str = 'compute.json'):
         self.interval = interval
+        if metafile is None:
+            from mmtec.model_zoo import find_model_index, repo_path
+            metafile = repo_path('configs', 'tec', 'metafile.yml') \
+                if find_model_index() else ''
         self.metafile = metafile
         self.out_file = out_file
         self._counter = None

@@ -48,8 +48,8 @@ class TEC(BaseSelfSupervisor):
     - the base model's ``img_size`` and ``patch_size`` from the backbone;
     - the neck's ``target_channels`` and ``target_num_heads`` from the base
       model;
-    - ``use_attention_target`` switches the attention target in the target
-      generator, the neck and the head together.
+    - ``use_attention_target`` (the same argument of the target generator,
+      the neck and the head) is set in all three from this one.
 
     The base model is not saved in checkpoints unless
     ``save_target_generator`` is True: it is rebuilt from its own file.
@@ -83,14 +83,14 @@ class TEC(BaseSelfSupervisor):
             backbone, neck, target_generator)
         if not isinstance(target_generator, torch.nn.Module):
             target_generator = dict(target_generator)
-            target_generator['with_attention'] = use_attention_target
+            target_generator['use_attention_target'] = use_attention_target
             target_generator = MODELS.build(target_generator)
         if isinstance(neck, dict):
             neck.setdefault('target_channels', target_generator.embed_dims)
             neck.setdefault('target_num_heads', target_generator.num_heads)
-            neck['with_attention_branch'] = use_attention_target
-        if isinstance(head, dict) and not use_attention_target:
-            head = dict(head, loss_attention=None)
+            neck['use_attention_target'] = use_attention_target
+        if isinstance(head, dict):
+            head = dict(head, use_attention_target=use_attention_target)
         super().__init__(
             backbone=backbone,
             neck=neck,

@@ -14,9 +14,11 @@ class PatchRelationTargetHead(BaseModule):
     Args:
         loss_feature (dict): Config of the feature loss. Defaults to
             ``dict(type='PatchNormFeatureLoss')``.
-        loss_attention (dict, optional): Config of the attention loss;
-            None disables it. Defaults to
-            ``dict(type='AttentionMapLoss', tau=1.8)``.
+        loss_attention (dict): Config of the attention loss. Defaults to
+            ``dict(type='AttentionMapLoss')``.
+        use_attention_target (bool): Compute the attention loss (set by
+            :class:`TEC` from its own ``use_attention_target``). Defaults
+            to True.
         init_cfg (dict, optional): Initialization config.
 
     Example:
@@ -43,13 +45,18 @@ class PatchRelationTargetHead(BaseModule):
 
     def __init__(self,
                  loss_feature: dict = dict(type='PatchNormFeatureLoss'),
-                 loss_attention: Optional[dict] = dict(
-                     type='AttentionMapLoss', tau=1.8),
+                 loss_attention: dict = dict(type='AttentionMapLoss'),
+                 use_attention_target: bool = True,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        if use_attention_target and not loss_attention:
+            raise ValueError(
+                f'loss_attention={loss_attention!r}: the attention loss needs '
+                'a config; to train without the attention target set '
+                'model.use_attention_target=False instead.')
         self.loss_feature = MODELS.build(loss_feature)
         self.loss_attention = MODELS.build(
-            loss_attention) if loss_attention else None
+            loss_attention) if use_attention_target else None
 
     def loss(self,
              feat_pred: torch.Tensor,

@@ -61,6 +61,11 @@ class TECDecoder(BaseModule):
       base model against all patch keys, ``[B, 1+topk, H, L]``, scaled by
       ``target_channels ** -0.5`` (the full prediction width, as TEC does).
 
+    Both branches pass through the shared blocks as one batch, and ``q`` is
+    projected only for the ``1 + topk`` query rows, ``k`` only for the patch
+    keys: the same result as two passes and a full ``q``/``k`` projection
+    (``tests/test_reference_step.py``) with fewer kernels and less work.
+
     Args:
         num_patches (int): Patches per image ``L``. Defaults to 196.
         in_channels (int): Encoder width. Defaults to 768.
@@ -72,17 +77,8 @@ class TECDecoder(BaseModule):
             Set by :class:`TEC` from the target generator when omitted.
         target_num_heads (int): Base model heads ``H``. Set by :class:`TEC`
             from the target generator when omitted.
-        with_attention_branch (bool): Build the attention branch.
+        use_attention_target (bool): Build the attention branch.
             Defaults to True.
-        batch_branches (bool): Run both branches through the shared blocks
-            as one batch (concatenated along the batch) instead of two
-            passes: the same result, fewer and larger kernels. Defaults to
-            False.
-        attention_rows_only (bool): Project ``q`` only for the ``1 + topk``
-            query rows and ``k`` only for the patch keys that the attention
-            logits use (the attention branch's output Linear split into its
-            ``q`` and ``k`` halves); the same result with less work.
-            Defaults to False.
         compile (bool | dict): ``torch.compile`` the decoder's forward
             (True or ``torch.compile`` keyword arguments). Defaults to
             False.
@@ -114,9 +110,7 @@ class TECDecoder(BaseModule):
                  mlp_ratio: int = 4,
                  target_channels: int = 768,
                  target_num_heads: int = 12,
-                 with_attention_branch: bool = True,
-                 batch_branches: bool = False,
-                 attention_rows_only: bool = False,
+                 use_attention_target: bool = True,
                  compile: Union[bool, dict] = False,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  init_cfg=None):
@@ -141,9 +135,7 @@ class TECDecoder(BaseModule):
                                             target_channels, norm_cfg)
         self.attention_branch = DecoderBranch(
             in_channels, embed_dims, 2 * target_channels,
-            norm_cfg) if with_attention_branch else None
-        self.batch_branches = batch_branches
-        self.attention_rows_only = attention_rows_only
+            norm_cfg) if use_attention_target else None
         self.compile_cfg = compile
 
     def init_weights(self):
@@ -174,9 +166,6 @@ class TECDecoder(BaseModule):
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Both branches' normed decoder outputs ``[B, 1+L, D]``."""
         feat_branch, attn_branch = self.feature_branch, self.attention_branch
-        if not self.batch_branches:
-            return (self._decode(feat_branch, latent, ids_restore),
-                    self._decode(attn_branch, latent, ids_restore))
         # one pass through the shared blocks: twice the batch, half the
         # kernel launches; blocks act on each sample independently
         x = self._blocks(
@@ -187,50 +176,36 @@ class TECDecoder(BaseModule):
         feat, attn = x.split(latent.shape[0])
         return feat_branch.norm(feat), attn_branch.norm(attn)
 
-    def _query_rows(self, topk_idx: torch.Tensor) -> torch.Tensor:
-        """Token rows of the class token and the topk patches ``[B, 1+k]``."""
-        return torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
-                         dim=1)
-
-    def _attention_rows_only(self, x: torch.Tensor,
-                             topk_idx: torch.Tensor) -> torch.Tensor:
-        """Attention logits from the normed attention-branch tokens, with
-        ``q`` computed for the query rows and ``k`` for the patch keys only.
-        """
-        B, _, D = x.shape
-        H, C = self.target_num_heads, self.target_channels
-        pred = self.attention_branch.pred
-        rows = torch.gather(
-            x, 1,
-            self._query_rows(topk_idx)[:, :, None].expand(-1, -1, D))
-        q = F.linear(rows, pred.weight[:C], pred.bias[:C])
-        k = F.linear(x[:, 1:], pred.weight[C:], pred.bias[C:])
-        logits = torch.einsum('bqhd,bkhd->bqhk',
-                              q.reshape(B, q.shape[1], H, -1),
-                              k.reshape(B, k.shape[1], H, -1))
-        return logits * C**-0.5
-
-    def attention_logits(self, qk: torch.Tensor,
+    def attention_logits(self, x: torch.Tensor,
                          topk_idx: torch.Tensor) -> torch.Tensor:
         """Logits of the selected queries against all patch keys.
 
+        The attention branch's output Linear gives ``q`` (first half of its
+        channels) and ``k`` (second half); ``q`` is computed for the query
+        rows only and ``k`` for the patch keys only.
+
         Args:
-            qk (Tensor): ``[B, 1+L, 2 * C_pred]``, the attention branch's
-                output (``q`` channels first, then ``k``).
+            x (Tensor): ``[B, 1+L, D]``, the attention branch's normed
+                decoder output.
             topk_idx (Tensor): ``[B, topk]`` patch indices (0-based, class
                 token excluded) picked by the base model.
 
         Returns:
             Tensor: ``[B, 1+topk, H, L]``.
         """
-        B, N, _ = qk.shape
-        H = self.target_num_heads
-        q, k = qk.reshape(B, N, 2, H, -1).unbind(dim=2)  # [B, N, H, d]
-        rows = self._query_rows(topk_idx)
-        q = torch.gather(q, 1, rows[:, :, None, None].expand(
-            -1, -1, H, q.shape[-1]))
-        logits = torch.einsum('bqhd,bkhd->bqhk', q, k[:, 1:])
-        return logits * self.target_channels**-0.5
+        B, _, D = x.shape
+        H, C = self.target_num_heads, self.target_channels
+        pred = self.attention_branch.pred
+        # token rows of the class token and the topk patches [B, 1+topk]
+        rows = torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
+                         dim=1)
+        rows = torch.gather(x, 1, rows[:, :, None].expand(-1, -1, D))
+        q = F.linear(rows, pred.weight[:C], pred.bias[:C])
+        k = F.linear(x[:, 1:], pred.weight[C:], pred.bias[C:])
+        logits = torch.einsum('bqhd,bkhd->bqhk',
+                              q.reshape(B, q.shape[1], H, -1),
+                              k.reshape(B, k.shape[1], H, -1))
+        return logits * C**-0.5
 
     def forward(
         self,
@@ -264,8 +239,5 @@ class TECDecoder(BaseModule):
             # the class token's prediction is not used: project patches only
             return self.feature_branch.pred(x[:, 1:]), None
         feat_x, attn_x = self._decode_both(latent, ids_restore)
-        feat = self.feature_branch.pred(feat_x[:, 1:])
-        if self.attention_rows_only:
-            return feat, self._attention_rows_only(attn_x, topk_idx)
-        qk = self.attention_branch.pred(attn_x)
-        return feat, self.attention_logits(qk, topk_idx)
+        return (self.feature_branch.pred(feat_x[:, 1:]),
+                self.attention_logits(attn_x, topk_idx))

@@ -1,3 +1,3 @@
-from .tec_target_generator import BASE_ARCHS, TECTargetGenerator, resolve_arch
+from .tec_target_generator import TECTargetGenerator
 
-__all__ = ['TECTargetGenerator', 'BASE_ARCHS', 'resolve_arch']
+__all__ = ['TECTargetGenerator']

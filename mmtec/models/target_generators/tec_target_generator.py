@@ -11,49 +11,8 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmtec.checkpoint import CheckpointLayoutError
 from mmtec.converters import read_vit
 from mmtec.registry import MODELS
-from ..utils import (attention_scale, block_qkv, compiled_method,
-                     embed_tokens)
-
-# Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
-BASE_ARCHS = {
-    's': dict(embed_dims=384, num_layers=12, num_heads=6,
-              feedforward_channels=1536),
-    'b': dict(embed_dims=768, num_layers=12, num_heads=12,
-              feedforward_channels=3072),
-    'l': dict(embed_dims=1024, num_layers=24, num_heads=16,
-              feedforward_channels=4096),
-    'h': dict(embed_dims=1280, num_layers=32, num_heads=16,
-              feedforward_channels=5120),
-}
-
-
-_ARCH_ALIASES = {
-    alias: key
-    for key, names in dict(
-        s=('small', 'vit-s'),
-        b=('base', 'vit-b'),
-        l=('large', 'vit-l'),
-        h=('huge', 'vit-h')).items() for alias in (key, *names)
-}
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """Turn ``'s'|'b'|'l'|'h'`` (or a full dict) into ViT settings."""
-    if isinstance(arch, dict):
-        return dict(arch)
-    if arch.lower() not in _ARCH_ALIASES:
-        raise ValueError(f'Unknown base arch {arch!r}: use one of '
-                         f'{list(BASE_ARCHS)} or a dict with embed_dims, '
-                         'num_layers, num_heads, feedforward_channels.')
-    return dict(BASE_ARCHS[_ARCH_ALIASES[arch.lower()]])
-
-
-def _arch_name(embed_dims: int, num_layers: int) -> str:
-    for name, cfg in BASE_ARCHS.items():
-        if (cfg['embed_dims'], cfg['num_layers']) == (embed_dims, num_layers):
-            return f"'{name}'"
-    return 'a dict arch'
-
+from ..utils import (arch_name, attention_scale, block_qkv, compiled_method,
+                     embed_tokens, native_bf16, resolve_arch)
 
 @MODELS.register_module()
 class TECTargetGenerator(BaseModule):
@@ -89,8 +48,8 @@ class TECTargetGenerator(BaseModule):
             Defaults to 2.
         topk (int): Patch query rows kept in the attention target.
             Defaults to 15.
-        with_attention (bool): Compute the attention target. Defaults to
-            True.
+        use_attention_target (bool): Compute the attention target.
+            Defaults to True.
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
             loader refuses it as possibly malicious (it may then run code;
@@ -98,12 +57,12 @@ class TECTargetGenerator(BaseModule):
         weights_dtype (str, optional): Hold the frozen weights in this dtype
             (``'bfloat16'`` or ``'float16'``) and run the base model in it
             with autocast off, so no weight is cast at each step; targets
-            are returned in that dtype (the losses compute in fp32). None
-            keeps fp32 weights (and follows any surrounding autocast).
+            are returned in that dtype (the losses compute in fp32).
+            ``'auto'``: bfloat16 where the machine computes it natively (a
+            CUDA GPU with bf16, a CPU with AVX512-BF16/AMX-BF16), else fp32;
+            the choice is logged. None (or ``'float32'``) keeps fp32 weights
+            (and follows any surrounding autocast): reproducible numbers.
             Defaults to None.
-        inference_mode (bool): Run under ``torch.inference_mode`` instead of
-            ``torch.no_grad`` (no version counters or view tracking); not
-            combined with ``compile``. Defaults to True.
         compile (bool | dict): ``torch.compile`` the target computation
             (True or ``torch.compile`` keyword arguments). Defaults to
             False.
@@ -139,11 +98,10 @@ class TECTargetGenerator(BaseModule):
                  patch_size: int = 16,
                  last_layers: int = 2,
                  topk: int = 15,
-                 with_attention: bool = True,
+                 use_attention_target: bool = True,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  trust_checkpoint: bool = False,
                  weights_dtype: Optional[str] = None,
-                 inference_mode: bool = True,
                  compile: Union[bool, dict] = False):
         # no init_cfg: the weights come from ``checkpoint``
         super().__init__()
@@ -169,11 +127,11 @@ class TECTargetGenerator(BaseModule):
                              f'[1, {num_layers}]')
         num_patches = self.vit.patch_resolution[0] * \
             self.vit.patch_resolution[1]
-        if with_attention and not 1 <= topk <= num_patches:
+        if use_attention_target and not 1 <= topk <= num_patches:
             raise ValueError(f'topk={topk} must be in [1, {num_patches}]')
         self.last_layers = last_layers
         self.topk = topk
-        self.with_attention = with_attention
+        self.use_attention_target = use_attention_target
         self.checkpoint = checkpoint
         self.load_base_weights(checkpoint, trust_checkpoint)
         self.requires_grad_(False)
@@ -181,18 +139,25 @@ class TECTargetGenerator(BaseModule):
         self.weights_dtype = self._parse_dtype(weights_dtype)
         if self.weights_dtype is not None:
             self.vit.to(self.weights_dtype)
-        self.inference_mode = inference_mode
         self.compile_cfg = compile
 
     @staticmethod
     def _parse_dtype(name: Optional[str]) -> Optional[torch.dtype]:
         dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16)
+        if name == 'auto':
+            why = native_bf16()
+            MMLogger.get_current_instance().info(
+                'TEC base model: weights_dtype=\'auto\' -> ' +
+                (f'bfloat16 (native on {why})' if why else
+                 'float32 (no native bf16 on this machine)'))
+            return torch.bfloat16 if why else None
         if name is None or name == 'float32':
             return None
         if name not in dtypes:
             raise ValueError(
                 f'model.target_generator.weights_dtype={name!r} is not '
-                f'supported: use one of {sorted(dtypes)} or None (fp32).')
+                f'supported: use one of {sorted(dtypes)}, \'auto\' or None '
+                '(fp32).')
         return dtypes[name]
 
     def load_base_weights(self, checkpoint: str, trust: bool = False) -> None:
@@ -213,7 +178,7 @@ class TECTargetGenerator(BaseModule):
                 f'model.target_generator expects embed_dims={expected[0]}, '
                 f'depth={expected[1]}, mlp={expected[2]}, '
                 f'patch_size={expected[3]}. Set model.target_generator.arch='
-                f'{_arch_name(found[0], found[1])} and patch_size={found[3]} '
+                f'{arch_name(found[0], found[1])} and patch_size={found[3]} '
                 '(and num_heads via a dict arch if non-standard), or use the '
                 'matching checkpoint.')
         state.pop('ln1.weight', None)  # the final norm is not used
@@ -249,7 +214,7 @@ class TECTargetGenerator(BaseModule):
         out = out.transpose(1, 2).reshape(B, N, C)
         x = x + attn.gamma1(attn.proj(out))
         x = layer.ffn(layer.ln2(x), identity=x)
-        if not self.with_attention:
+        if not self.use_attention_target:
             return x, None, None
 
         scale = attention_scale(layer)
@@ -272,14 +237,13 @@ class TECTargetGenerator(BaseModule):
         Returns:
             tuple: feature target ``[B, L, C]``, attention target
             ``[B, 1+topk, H, L]`` and ``topk_idx`` ``[B, topk]`` (both None
-            when ``with_attention`` is False).
+            when ``use_attention_target`` is False).
         """
-        # torch.compile's guards trip over inference tensors (a dynamo
-        # bug with MMPretrain's numpy drop-path rates): compiled runs use
-        # no_grad
-        use_inference_mode = self.inference_mode and not self.compile_cfg
-        grad_off = torch.inference_mode() if use_inference_mode \
-            else torch.no_grad()
+        # inference_mode: no version counters or view tracking; but
+        # torch.compile's guards trip over inference tensors (a dynamo bug
+        # with MMPretrain's numpy drop-path rates): compiled runs use no_grad
+        grad_off = torch.no_grad() if self.compile_cfg \
+            else torch.inference_mode()
         with grad_off:
             if self.weights_dtype is None:
                 return self._run(img)

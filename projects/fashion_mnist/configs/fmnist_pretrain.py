@@ -1,7 +1,7 @@
 # Shared data, schedule and runtime of the laptop-scale demo: self-supervised
 # pretraining on (a class-balanced subset of) Fashion-MNIST train, read from
 # Debian's dataset-fashion-mnist package, on the CPU.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../../../configs/_base_/default_runtime.py']
 from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
 # mmtec.datasets registers LocalFashionMNIST

@@ -1,7 +1,8 @@
 """Frozen-feature evaluation of the Fashion-MNIST demo and study.
 
-Both evaluate every pretrained model the same way: weighted kNN (k=20,
-cosine, T=0.07) and a linear probe on frozen features, the bank / probe
+Both evaluate every pretrained model the same way: weighted kNN (cosine,
+mmtec's ``KNN_K`` neighbours, temperature ``KNN_TEMPERATURE``) and a linear
+probe on frozen features, the bank / probe
 training set from Fashion-MNIST train and the queries from its test split,
 each result cached in a JSON file next to the run.
 """
@@ -10,28 +11,22 @@ from typing import Optional, Tuple
 
 from mmengine.config import Config
 
-from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
-from mmtec.model_zoo import find_model_index
+from mmtec.evaluation import (KNN_K, KNN_TEMPERATURE, build_eval_datasets,
+                              evaluate_checkpoint)
 from .json_records import cached_eval
 
-KNN_K, KNN_T = 20, 0.07
+PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def demo_config(name: str) -> str:
-    """Path of ``configs/demo/<name>`` in this checkout or the package."""
-    index = find_model_index()
-    if index is None:
-        raise FileNotFoundError(
-            'mmtec\'s configs are neither in this checkout nor in the '
-            'installed package (mmtec/.mim): reinstall with `pip install -e .`'
-            ' from the repository root.')
-    return osp.join(osp.dirname(index), 'configs', 'demo', name)
+def project_config(name: str) -> str:
+    """Path of ``<name>`` in this project's ``configs`` folder."""
+    return osp.join(PROJECT_ROOT, 'configs', name)
 
 
 def fashion_mnist_eval_sets(data_root: str,
                             bank_per_class: Optional[int],
                             test_per_class: Optional[int]) -> Tuple:
-    """Bank, queries and normalisation of ``configs/demo/fmnist_eval.py``.
+    """Bank, queries and normalisation of the project's ``fmnist_eval.py``.
 
     Args:
         data_root (str): Where the IDX files are unpacked.
@@ -41,7 +36,7 @@ def fashion_mnist_eval_sets(data_root: str,
     Returns:
         tuple: ``(bank, query, normalize)`` for :func:`evaluate_cached`.
     """
-    cfg = Config.fromfile(demo_config('fmnist_eval.py'))
+    cfg = Config.fromfile(project_config('fmnist_eval.py'))
     cfg.merge_from_dict({
         'train_dataloader.dataset.data_root': data_root,
         'train_dataloader.dataset.num_per_class': bank_per_class,
@@ -83,7 +78,7 @@ def evaluate_cached(path: str,
     settings = dict(checkpoint=checkpoint, bank=_per_class(bank),
                     test=_per_class(query),
                     feature=feature if checkpoint else 'pixels', k=KNN_K,
-                    temperature=KNN_T)
+                    temperature=KNN_TEMPERATURE)
     # recorded only when set: older records still match
     if not linear:
         settings['linear'] = False
@@ -92,7 +87,7 @@ def evaluate_cached(path: str,
     return cached_eval(
         path, settings, lambda: evaluate_checkpoint(
             checkpoint, bank, query, normalize, feature=feature, k=KNN_K,
-            temperature=KNN_T, device=device, name=name,
+            temperature=KNN_TEMPERATURE, device=device, name=name,
             batch_size=batch_size, linear=linear, num_heads=num_heads))
 
 

@@ -1,4 +1,4 @@
-# The sustainability study's base model (tools/analysis_tools/
+# The sustainability study's base model (projects/fashion_mnist/tools/
 # sustainability_study.py): MMPretrain's own MAE with a deliberately small
 # ViT (width 64, depth 3, 2 heads, patch 7 -> 4x4 = 16 patches on 28x28), so
 # that it can be trained to saturation on all 60,000 Fashion-MNIST training

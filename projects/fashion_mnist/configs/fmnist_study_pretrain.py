@@ -1,5 +1,5 @@
 # Data and optimiser shared by the sustainability study's MAE base and TEC
-# (configs/demo/{mae,tec}_vit-w64d3-p7_fmnist.py): all 60,000 images, batch
+# ({mae,tec}_vit-w64d3-p7_fmnist.py here): all 60,000 images, batch
 # 512 (few, large steps: the CPU's per-step overhead); OpenCV's crop +
 # bilinear resize costs 2/3 of Pillow's bicubic.
 _base_ = ['./fmnist_pretrain.py']

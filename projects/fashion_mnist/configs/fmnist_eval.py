@@ -1,7 +1,7 @@
 # Frozen-feature evaluation on Fashion-MNIST (tools/analysis_tools/
-# knn_eval.py, tools/demo.py, tools/analysis_tools/study.py): the kNN bank /
-# linear-probe training set is train_dataloader.dataset, read with the test
-# pipeline; the queries are test_dataloader.dataset.
+# knn_eval.py, tools/demo.py, projects/fashion_mnist/tools/study.py): the kNN
+# bank / linear-probe training set is train_dataloader.dataset, read with the
+# test pipeline; the queries are test_dataloader.dataset.
 default_scope = 'mmpretrain'
 custom_imports = dict(
     imports=['mmtec', 'mmtec.datasets'], allow_failed_imports=False)

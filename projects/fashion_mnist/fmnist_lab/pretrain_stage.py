@@ -1,4 +1,4 @@
-"""Resumable pretraining stages (tools/demo.py, study.py).
+"""Resumable pretraining stages (the demo and the studies).
 
 A *stage* trains one config with MMEngine's Runner in its own work dir. It
 writes ``stage.json`` when it has finished; a later call with the same

@@ -14,18 +14,19 @@ For every seed (all runs share the data, model sizes and schedule shape):
 (c) ``tec_gen2``  TEC for E' epochs on ``tec`` as its base (second
                   generation, E + 2E' epochs in total)
 
-Every model is evaluated on frozen features with the weighted kNN (k=20,
-cosine, T=0.07) and the linear probe of ``mmtec.evaluation``. The table
+Every model is evaluated on frozen features with the weighted kNN (cosine,
+default k and temperature) and the linear probe of ``mmtec.evaluation``. The table
 (mean +- std over seeds), the exact command, wall times and a plot are
 written to ``--out-md``/``--out-png``. Finished runs and evaluations are
 reused, so an interrupted study continues where it stopped.
 
 Examples:
-    # the CPU study of docs/study.md (about 30 min on 2 busy cores)
-    nice -n 10 python tools/analysis_tools/study.py
+    # the CPU study of projects/fashion_mnist/docs/study.md (about 30 min
+    # on 2 busy cores)
+    nice -n 10 python projects/fashion_mnist/tools/study.py
     # larger on a GPU: all 60k images, longer schedules
-    python tools/analysis_tools/study.py --device cuda --train-per-class 0 \
-        --bank-per-class 0 --test-per-class 0 --base-epochs 40 \
+    python projects/fashion_mnist/tools/study.py --device cuda \
+        --train-per-class 0 --bank-per-class 0 --test-per-class 0 --base-epochs 40 \
         --tec-epochs 20 --batch-size 512 --work-dir work_dirs/study_gpu
 """
 import argparse
@@ -38,8 +39,10 @@ import time
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MAE_CONFIG = 'mae_vit-t6-p4_fmnist.py'  # in configs/demo
+PROJECT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(PROJECT))
+sys.path.insert(0, PROJECT)  # fmnist_lab
+MAE_CONFIG = 'mae_vit-t6-p4_fmnist.py'  # in projects/fashion_mnist/configs
 TEC_CONFIG = 'tec_vit-t6-p4_fmnist.py'
 
 # name: (description, config, base run or None, extra cfg options)
@@ -92,8 +95,10 @@ def parse_args(argv=None):
                         help='torch CPU threads (1 is fastest on a busy '
                         '2-core machine)')
     parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--out-md', default='docs/study.md')
-    parser.add_argument('--out-png', default='docs/study.png')
+    parser.add_argument('--out-md',
+                        default='projects/fashion_mnist/docs/study.md')
+    parser.add_argument('--out-png',
+                        default='projects/fashion_mnist/docs/study.png')
     args = parser.parse_args(argv)
     for key in ('train_per_class', 'bank_per_class', 'test_per_class'):
         if getattr(args, key) == 0:
@@ -171,7 +176,7 @@ def run_order(requested):
 
 def train_and_evaluate(args, runs, eval_sets):
     """Every run of every seed: train (or reuse), evaluate (or reuse)."""
-    from mmtec.apis import (demo_config, evaluate_cached, pretrain_stage,
+    from fmnist_lab import (evaluate_cached, pretrain_stage, project_config,
                             write_json)
     E, E2 = args.base_epochs, args.tec_epochs
     epochs = dict(mae=E, mae_long=E + E2)
@@ -189,7 +194,7 @@ def train_and_evaluate(args, runs, eval_sets):
         stages = {}
         for name in runs:
             _, config, base, extra = RUNS[name]
-            config = demo_config(config)
+            config = project_config(config)
             opts = dict(common, **extra)
             if base:
                 opts['model.target_generator.checkpoint'] = \
@@ -222,7 +227,7 @@ def train_and_evaluate(args, runs, eval_sets):
 
 def summary_table(args, runs, results):
     """Mean and std over seeds of every run, and its markdown table."""
-    from mmtec.apis import markdown_table
+    from fmnist_lab import markdown_table
     E, E2 = args.base_epochs, args.tec_epochs
     total = dict(random=0, mae=E, mae_long=E + E2, tec_gen2=E + 2 * E2)
     summary, rows = {}, []
@@ -266,7 +271,8 @@ def main(argv=None):
     t_start = time.time()
     torch.set_num_threads(args.threads)
     import mmtec  # noqa: F401
-    from mmtec.apis import device_name, fashion_mnist_eval_sets, write_json
+    from fmnist_lab import device_name, fashion_mnist_eval_sets, write_json
+    from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
 
     E, E2 = args.base_epochs, args.tec_epochs
     runs = run_order(args.runs)
@@ -298,7 +304,8 @@ def main(argv=None):
         f'{args.batch_size}, 1 warm-up epoch then cosine; each run starts '
         f'its schedule afresh.\n'
         f'- Evaluation: frozen `{args.feature}` features; weighted kNN '
-        f'(k=20, cosine, T=0.07); linear probe = L2 logistic regression '
+        f'(k={KNN_K}, cosine, T={KNN_TEMPERATURE}); linear probe = L2 '
+        f'logistic regression '
         f'(L-BFGS) on standardised features, L2 chosen on 10% of the '
         f'bank.\n'
         f'- Seeds {args.seeds}: mean ± sample std over seeds.\n'

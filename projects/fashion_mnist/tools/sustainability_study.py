@@ -16,21 +16,21 @@ Fashion-MNIST training images, for every seed:
 E_m is the number of MAE epochs whose training FLOPs are closest to E'
 TEC epochs (TEC runs the frozen base on the whole image as well), so (a),
 (b) and (d) spend the same extra compute. Training FLOPs are counted with
-:func:`mmtec.apis.train_flops_per_image` (torch's FlopCounterMode, one
+:func:`fmnist_lab.train_flops_per_image` (torch's FlopCounterMode, one
 forward + backward step, the frozen base forward only). Every model is
-evaluated on frozen features (kNN k=20 cosine T=0.07, linear probe) on the
-test split. Seeds run as parallel processes (``--jobs``); finished stages
-and evaluations are cached in ``--work-dir``, so a study that stopped
-continues where it stopped. The report (``--out-md``) and the plot of
+evaluated on frozen features (cosine kNN with mmtec's default k and
+temperature, linear probe) on the test split. Seeds run as parallel
+processes (``--jobs``); finished stages and evaluations are cached in
+``--work-dir``, so a study that stopped continues where it stopped. The report (``--out-md``) and the plot of
 accuracy against cumulative training PFLOPs (``--out-png``) are written
 from those records.
 
 Examples:
-    # the study of docs/sustainability.md
-    nice -n 10 python tools/analysis_tools/sustainability_study.py \
+    # the study of projects/fashion_mnist/docs/sustainability.md
+    nice -n 10 python projects/fashion_mnist/tools/sustainability_study.py \
         --scale full
     # a seconds-long check of the whole pipeline (CI)
-    python tools/analysis_tools/sustainability_study.py --scale tiny \
+    python projects/fashion_mnist/tools/sustainability_study.py --scale tiny \
         --work-dir /tmp/sus --out-md /tmp/sus/s.md --out-png /tmp/sus/s.png
 """
 import argparse
@@ -44,8 +44,10 @@ import time
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MAE_CONFIG = 'mae_vit-w64d3-p7_fmnist.py'  # in configs/demo
+PROJECT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(PROJECT))
+sys.path.insert(0, PROJECT)  # fmnist_lab
+MAE_CONFIG = 'mae_vit-w64d3-p7_fmnist.py'  # in projects/fashion_mnist/configs
 TEC_CONFIG = 'tec_vit-w64d3-p7_fmnist.py'
 NOTES_MARKER = '<!-- notes: kept when the study regenerates this file -->'
 
@@ -106,8 +108,10 @@ def parse_args(argv=None):
                         help='seeds trained in parallel processes')
     parser.add_argument('--data-root', default='data/fashion_mnist')
     parser.add_argument('--work-dir', default='work_dirs/sustainability')
-    parser.add_argument('--out-md', default='docs/sustainability.md')
-    parser.add_argument('--out-png', default='docs/sustainability.png')
+    parser.add_argument(
+        '--out-md', default='projects/fashion_mnist/docs/sustainability.md')
+    parser.add_argument(
+        '--out-png', default='projects/fashion_mnist/docs/sustainability.png')
     parser.add_argument('--no-report', action='store_true',
                         help='train and evaluate only (a seed process)')
     parser.add_argument('--report-only', action='store_true',
@@ -137,12 +141,13 @@ def common_options(args):
 
 def flops_per_image(args):
     """Training FLOPs per image of an MAE and a TEC step (cached)."""
-    from mmtec.apis import (cached_eval, demo_config,
+    from fmnist_lab import (cached_eval, project_config,
                             train_flops_per_image)
     from mmtec.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    mae_cfg, tec_cfg = demo_config(MAE_CONFIG), demo_config(TEC_CONFIG)
+    mae_cfg = project_config(MAE_CONFIG)
+    tec_cfg = project_config(TEC_CONFIG)
     base = osp.abspath(osp.join(args.work_dir, 'flops', 'random_mae.pth'))
 
     def count():
@@ -182,9 +187,10 @@ def saturation_start(epochs):
 
 def run_seed(args, seed, eval_sets, e_m):
     """Every arm of one seed: train (or reuse) and evaluate (or reuse)."""
-    from mmtec.apis import (demo_config, evaluate_cached, pretrain_stage,
+    from fmnist_lab import (evaluate_cached, pretrain_stage, project_config,
                             read_json)
-    mae_cfg, tec_cfg = demo_config(MAE_CONFIG), demo_config(TEC_CONFIG)
+    mae_cfg = project_config(MAE_CONFIG)
+    tec_cfg = project_config(TEC_CONFIG)
     E, E2 = args.base_epochs, args.tec_epochs
     opts = common_options(args)
     seed_dir = osp.join(args.work_dir, f'seed{seed}')
@@ -404,7 +410,8 @@ def verdict(results):
 
 
 def report(args, results, arms, flops, e_m, wall, command, argv_seconds):
-    from mmtec.apis import device_name, markdown_table
+    from fmnist_lab import device_name, markdown_table
+    from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
     E, E2 = args.base_epochs, args.tec_epochs
     n = results[0]['num_images']
     pflops, mae_epoch_pf = cumulative_pflops(args, flops, e_m, n)
@@ -505,11 +512,13 @@ quarter of its epochs (epoch {q} → {E}) kNN improves by less than
   images.
 - Model: ViT width 64, depth 3, 2 heads, patch 7 (4x4 = 16 patches),
   75% masking (4 visible patches). MAE = MMPretrain's MAE (decoder 64-d x
-  1, norm-pix loss; `configs/demo/{MAE_CONFIG}`); TEC = mmtec's TEC with
+  1, norm-pix loss; `projects/fashion_mnist/configs/{MAE_CONFIG}`); TEC =
+  mmtec's TEC with
   the paper's components (masked new model with input adapter and encoder
   adapter, decoder 64-d x 1 with feature and attention branches, patch-
   normalised feature target of the base's last 2 layers, top-2 of 16
-  patches attention target, tau 1.8; `configs/demo/{TEC_CONFIG}`).
+  patches attention target, tau 1.8;
+  `projects/fashion_mnist/configs/{TEC_CONFIG}`).
 - Schedule: AdamW lr 1.5e-3, betas (0.9, 0.95), weight decay 0.05, batch
   {args.batch_size}; every run warms up linearly over its first
   {WARMUP_FRACTION:.0%} of iterations, then cosine to 0 (a run that
@@ -522,8 +531,8 @@ quarter of its epochs (epoch {q} → {E}) kNN improves by less than
   = {e_m} extra epochs, the whole number closest to the same FLOPs. One
   MAE epoch over {n} images = {mae_epoch_pf:.3g} PFLOPs. Cumulative
   compute includes the base's {E} epochs for (a), (b), (c).
-- Evaluation: frozen mean-pooled features; weighted kNN (k=20, cosine,
-  T=0.07); linear probe = L2 logistic regression (L-BFGS) on standardised
+- Evaluation: frozen mean-pooled features; weighted kNN (k={KNN_K}, cosine,
+  T={KNN_TEMPERATURE}); linear probe = L2 logistic regression (L-BFGS) on standardised
   features, L2 chosen on 10% of the bank.
 - Seeds {seeds}: mean ± sample std over seeds; paired differences are per
   seed.
@@ -581,7 +590,7 @@ def main(argv=None):
     t_start = time.time()
     torch.set_num_threads(1)
     import mmtec  # noqa: F401
-    from mmtec.apis import fashion_mnist_eval_sets, read_json, write_json
+    from fmnist_lab import fashion_mnist_eval_sets, read_json, write_json
 
     flops = flops_per_image(args)
     e_m = mae_extra_epochs(args, flops)

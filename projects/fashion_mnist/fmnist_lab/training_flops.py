@@ -33,9 +33,9 @@ def train_flops_per_image(config: str,
         float: Forward + backward FLOPs per training image.
 
     Example:
-        >>> from mmtec.apis import demo_config
+        >>> from fmnist_lab import project_config
         >>> flops = train_flops_per_image(
-        ...     demo_config('mae_vit-w64d3-p7_fmnist.py'), batch_size=2)
+        ...     project_config('mae_vit-w64d3-p7_fmnist.py'), batch_size=2)
         >>> 1e7 < flops < 1e8
         True
     """

@@ -1,0 +1,14 @@
+"""The Fashion-MNIST lab: resumable pretraining stages, cached frozen-feature
+evaluations and result tables of the demo and the studies."""
+from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
+                                 project_config)
+from .json_records import cached_eval, read_json, write_json
+from .markdown import markdown_table
+from .pretrain_stage import device_name, pretrain_stage
+from .training_flops import train_flops_per_image
+
+__all__ = [
+    'pretrain_stage', 'device_name', 'cached_eval', 'read_json',
+    'write_json', 'markdown_table', 'project_config',
+    'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image'
+]

@@ -1,0 +1,41 @@
+"""Inputs shared by the detection and segmentation transfer tests."""
+import numpy as np
+import torch
+
+
+def make_plain_vit(arch, seed=0, img_size=224, **kwargs):
+    """A randomly initialised MMPretrain ViT (the canonical layout) with
+    non-trivial norms and biases.
+
+    Args:
+        arch (dict): ``embed_dims``, ``num_layers``, ``num_heads``,
+            ``feedforward_channels``; a keyword of the same name overrides
+            one of them, other keywords go to ``VisionTransformer``.
+        seed (int): Seed of the weights.
+        img_size (int): Input size (patch 16).
+    """
+    from mmpretrain.models.backbones import VisionTransformer
+    torch.manual_seed(seed)
+    arch = dict(arch)
+    arch.update({k: kwargs.pop(k) for k in list(kwargs) if k in arch})
+    vit = VisionTransformer(
+        arch=arch, img_size=img_size, patch_size=16, **kwargs)
+    vit.eval()
+    with torch.no_grad():
+        for name, p in vit.named_parameters():
+            if name.endswith('bias') or 'ln' in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return vit
+
+
+def sample_photo():
+    """A real photo (600x512 BGR) from matplotlib's sample data, or a
+    generated image of that size where matplotlib is missing."""
+    try:
+        from matplotlib import cbook
+        import mmcv
+        path = cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
+        return mmcv.imread(path)
+    except Exception:
+        rng = np.random.RandomState(0)
+        return (rng.rand(600, 512, 3) * 255).astype(np.uint8)
