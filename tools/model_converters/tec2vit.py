@@ -26,6 +26,7 @@ from mmtec.checkpoint import to_plain_vit, trust_checkpoint
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
                               canonical_to_mmseg, canonical_to_timm,
                               save_converted)
+from mmtec.utils.cli_errors import one_line_errors
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 
@@ -66,6 +67,10 @@ def parse_args():
         '--trust-checkpoint', action='store_true',
         help='load src even if the checkpoint loader refuses it as possibly '
         'malicious (it may then run code; logged as a WARNING)')
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='show the traceback of a bad-input error (existing dst, '
+        'missing src, ...) instead of one line')
     return parser.parse_args()
 
 
@@ -75,9 +80,14 @@ def main():
         raise SystemExit('src and dst are the same file; choose another dst.')
     if args.trust_checkpoint:
         trust_checkpoint(args.src)
-    state, info = to_plain_vit(args.src)
-    out = convert(state, info, args.layout)
-    save_converted(out, args.dst, args.format, args.overwrite)
+    with one_line_errors(args.debug):
+        if osp.exists(args.dst) and not args.overwrite:
+            # before reading src: a large checkpoint takes a while
+            raise FileExistsError(f'{args.dst} exists; pass --overwrite to '
+                                  'replace it.')
+        state, info = to_plain_vit(args.src)
+        out = convert(state, info, args.layout)
+        save_converted(out, args.dst, args.format, args.overwrite)
     print(f'{args.src}: {info["layout"]} layout, ViT embed_dims='
           f'{info["embed_dims"]} depth={info["num_layers"]} patch='
           f'{info["patch_size"]} -> {args.dst} ({args.layout} layout)')
