@@ -153,7 +153,9 @@ def test_zero_epochs_fail_before_training(tmp_path, base_path):
     assert res.returncode != 0
     assert res.stderr.strip().splitlines()[-1] == (
         'ValueError: train_cfg.max_epochs=0: training needs a whole number '
-        '>= 1. Check the config and --cfg-options.')
+        '>= 1. Check the config and --cfg-options. (--debug shows the '
+        'traceback)')
+    assert 'Traceback' not in res.stderr
 
 
 @pytest.mark.slow
