@@ -51,7 +51,7 @@ def train(work, *options, extra=()):
                     *extra, '--cfg-options', *options)
 
 
-# --- missing files ------------------------------------------------------------
+# --- missing files -----------------------------------------------------------
 
 def test_missing_config(tmp_path):
     res = run_tool('tools/train.py', 'configs/no_such_config.py')
@@ -64,8 +64,9 @@ def test_missing_config(tmp_path):
 
 def test_missing_data_root(tmp_path, base_path):
     missing = tmp_path / 'imagenet'
-    res = train(tmp_path / 'work', f'model.target_generator.checkpoint='
-                f'{base_path}', f'train_dataloader.dataset.data_root={missing}')
+    res = train(tmp_path / 'work',
+                f'model.target_generator.checkpoint={base_path}',
+                f'train_dataloader.dataset.data_root={missing}')
     line = assert_one_line(
         res, f'train_dataloader.dataset.data_root: {missing} does not exist',
         '--cfg-options train_dataloader.dataset.data_root=/path/to/data')
@@ -123,7 +124,7 @@ def test_load_from_matching_nothing(tmp_path, base_path):
     assert 'Epoch(train)' not in res.stdout
 
 
-# --- misspelled --cfg-options --------------------------------------------------
+# --- misspelled --cfg-options ------------------------------------------------
 
 @pytest.mark.parametrize('option,message', [
     ('auto_scale_lr.enabel=False',
@@ -147,7 +148,7 @@ def test_new_key_with_plus_passes_the_check(tmp_path):
     assert_one_line(res, f'{tmp_path}/none does not exist')
 
 
-# --- the converter ------------------------------------------------------------
+# --- the converter -----------------------------------------------------------
 
 def test_converter_refuses_to_overwrite_in_one_line(tmp_path):
     dst = tmp_path / 'out.pth'
@@ -160,7 +161,7 @@ def test_converter_refuses_to_overwrite_in_one_line(tmp_path):
     assert dst.read_bytes() == b'precious'
 
 
-# --- the Slurm script ---------------------------------------------------------
+# --- the Slurm script --------------------------------------------------------
 
 @pytest.fixture
 def fake_srun(tmp_path):

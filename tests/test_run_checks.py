@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
 
 
-# --- data paths ----------------------------------------------------------------
+# --- data paths --------------------------------------------------------------
 
 def loader(**dataset):
     return dict(batch_size=2, dataset=dict(type='X', **dataset))
@@ -61,7 +61,7 @@ def test_data_paths_are_joined_like_mmengine_does(tmp_path):
     ))))
 
 
-# --- load_from that matches nothing ---------------------------------------------
+# --- load_from that matches nothing ------------------------------------------
 
 class Net(nn.Module):
     def __init__(self):
@@ -133,7 +133,7 @@ def test_default_runtime_checks_load_from():
     assert cfg.allow_unmatched_checkpoint is False
 
 
-# --- the logged learning rate ----------------------------------------------------
+# --- the logged learning rate ------------------------------------------------
 
 class TinyViTLike(nn.Module):
     def __init__(self):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #     [PREEMPT_SIGNAL=USR1@120] \
-#     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]
+#     bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args]
 # PREEMPT_SIGNAL: Slurm sends this signal to the training processes that
 # many seconds before the time limit or a preemption (srun --signal), so
 # that they save a checkpoint and exit; set it empty to send none.
