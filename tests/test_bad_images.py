@@ -1,8 +1,12 @@
 """Undecodable images are skipped, named, counted and bounded."""
+import io
 import os
 import re
+import struct
 import subprocess
 import sys
+import time
+import zlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -98,6 +102,100 @@ def test_dataset_substitutes_and_tags(tmp_path, logged):
     # random and may hit the bad file again (then it is listed twice)
     assert len(tagged) == 1 and set(tagged[0]) == {bad}
     assert all(not s.img_path.endswith('corrupt.JPEG') for s in samples)
+
+
+# --- images whose header declares too many pixels ----------------------------
+
+def png_chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack(
+        '>I', zlib.crc32(kind + data))
+
+
+def write_blank_png(path, width, height, rows=None):
+    """A black 1-bit PNG: a few bytes per row compressed, so the file is
+    tiny whatever its size; ``rows`` < height leaves it truncated."""
+    comp = zlib.compressobj(9)
+    row = b'\x00' * (1 + (width + 7) // 8)
+    idat = b''.join(comp.compress(row)
+                    for _ in range(height if rows is None else rows))
+    path.write_bytes(
+        b'\x89PNG\r\n\x1a\n'
+        + png_chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 1, 0,
+                                         0, 0, 0))
+        + png_chunk(b'IDAT', idat + comp.flush()) + png_chunk(b'IEND', b''))
+
+
+def write_jpeg_declaring(path, width, height):
+    """A small real JPEG whose frame header (SOF0) claims another size."""
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, 'JPEG')
+    data = bytearray(buf.getvalue())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = struct.pack('>HH', height, width)
+    path.write_bytes(bytes(data))
+
+
+def test_oversized_images_are_skipped_from_the_header(tmp_path, logged):
+    # a complete 12000 x 12000 PNG of 19 KB, 144 MP (OpenCV would decode
+    # it into a 432 MB array); a truncated 11000 x 11000 one; a JPEG
+    # declaring 65000 x 60000 (PIL itself refuses that as a bomb)
+    full, cut, jpeg = (tmp_path / n for n in ('full.png', 'cut.png',
+                                              'big.jpg'))
+    write_blank_png(full, 12000, 12000)
+    write_blank_png(cut, 11000, 11000, rows=3)
+    write_jpeg_declaring(jpeg, 65000, 60000)
+    assert full.stat().st_size < 30000
+    good = tmp_path / 'good.png'
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(good)
+    loader = LoadImageOrSkip()  # default limit: 100 MP
+    start = time.perf_counter()
+    for path in (full, cut, jpeg):
+        assert loader.transform(dict(img_path=str(path))) is None
+    assert time.perf_counter() - start < 1.0  # nothing was decoded
+    assert logged[0] == (
+        f'Skipping oversized image {full}: its header declares 12000x12000 '
+        '= 144000000 pixels, more than max_pixels=100000000; another image '
+        'is drawn in its place.')
+    assert logged[1].startswith(f'Skipping oversized image {cut}: its '
+                                'header declares 11000x11000 = 121000000')
+    assert logged[2].startswith(
+        f'Skipping oversized image {jpeg}: Image size (3900000000 pixels) '
+        'exceeds limit of')
+    # counted like undecodable files, on the image drawn instead
+    assert loader.transform(dict(img_path=str(good)))['skipped_images'] == [
+        str(full), str(cut), str(jpeg)
+    ]
+
+
+def test_pixel_limit_is_configurable(tmp_path, logged):
+    img = tmp_path / 'img.png'
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(img)
+    assert LoadImageOrSkip(max_pixels=1199).transform(
+        dict(img_path=str(img))) is None
+    assert 'declares 30x40 = 1200 pixels, more than max_pixels=1199' \
+        in logged[0]
+    assert LoadImageOrSkip(max_pixels=1200).transform(
+        dict(img_path=str(img)))['img'].shape == (40, 30, 3)
+    # None turns the check off: a 105 MP PNG decodes
+    wide = tmp_path / 'wide.png'
+    write_blank_png(wide, 10500, 10000)
+    assert LoadImageOrSkip(max_pixels=None, color_type='grayscale').transform(
+        dict(img_path=str(wide)))['img'].shape == (10000, 10500)
+    with pytest.raises(ValueError, match='max_pixels must be > 0 or None'):
+        LoadImageOrSkip(max_pixels=0)
+
+
+def test_dataset_substitutes_an_oversized_image(tmp_path, logged):
+    data = export_image_folder(str(tmp_path), per_class=1, size=16)
+    big = os.path.join(data, 'train', 'Bag', 'huge.png')
+    write_blank_png(type(tmp_path)(big), 12000, 12000)
+    dataset = DATASETS.build(
+        dict(type='CustomDataset', data_root=data, data_prefix='train',
+             with_label=False, pipeline=PIPELINE))
+    tagged = [dataset[i]['data_samples'].get('skipped_images')
+              for i in range(len(dataset))]
+    tagged = [t for t in tagged if t]
+    assert len(tagged) == 1 and set(tagged[0]) == {big}
 
 
 # --- counting and the bound --------------------------------------------------

@@ -10,7 +10,8 @@ from mmengine.config import Config
 import mmtec  # noqa: F401
 from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
-from mmtec.utils import check_learning_rates, fit_dataloaders_to_workers
+from mmtec.utils import (check_learning_rates, check_training_length,
+                         fit_dataloaders_to_workers)
 from timeouts import TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
@@ -62,9 +63,16 @@ def test_mask_ratio_must_leave_visible_and_masked_patches(base_path):
     (dict(tau=float('nan')), 'tau must be a finite number > 0, got nan'),
     (dict(tau=float('inf')), 'tau must be a finite number > 0, got inf'),
     (dict(weights=(float('nan'), 1.0)),
-     'PatchNormFeatureLoss: loss_weight must be finite, got nan'),
+     'PatchNormFeatureLoss: loss_weight must be a finite number > 0, got '
+     'nan'),
     (dict(weights=(1.0, float('inf'))),
-     'AttentionMapLoss: loss_weight must be finite, got inf'),
+     'AttentionMapLoss: loss_weight must be a finite number > 0, got inf'),
+    (dict(weights=(0.0, 1.0)),
+     'PatchNormFeatureLoss: loss_weight must be a finite number > 0, got '
+     '0.0'),
+    (dict(weights=(1.0, -0.5)),
+     r"AttentionMapLoss: loss_weight must be a finite number > 0, got -0.5. "
+     r"To train without this loss, set the head's loss_attention=None."),
 ])
 def test_non_finite_loss_settings(base_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -87,6 +95,22 @@ def test_learning_rate_must_be_finite():
                            match=rf'optim_wrapper.optimizer.lr={bad}: the '
                            'learning rate must be a finite number'):
             check_learning_rates(cfg)
+
+
+@pytest.mark.parametrize('key,value', [
+    ('max_epochs', 0), ('max_epochs', -3), ('max_iters', 0),
+    ('max_epochs', 1.5), ('max_iters', True)])
+def test_training_length_must_be_at_least_one(key, value):
+    cfg = Config.fromfile(TINY_CFG)
+    check_training_length(cfg)  # the recipe's 800 epochs
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', **{key: value})
+    with pytest.raises(ValueError) as err:
+        check_training_length(cfg)
+    assert str(err.value) == (
+        f'train_cfg.{key}={value!r}: training needs a whole number >= 1. '
+        'Check the config and --cfg-options.')
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
+    check_training_length(cfg)
 
 
 def test_num_workers_zero_turns_off_worker_options():
@@ -125,6 +149,16 @@ def test_nan_lr_fails_before_training(tmp_path, base_path):
     assert 'ValueError: optim_wrapper.optimizer.lr=nan: the learning rate ' \
         'must be a finite number >= 0' in res.stderr
     assert 'Epoch(train)' not in res.stdout + res.stderr
+
+
+def test_zero_epochs_fail_before_training(tmp_path, base_path):
+    res = train_cli(tmp_path / 'zero', base_path, 'train_cfg.max_epochs=0')
+    assert res.returncode != 0
+    assert res.stderr.strip().splitlines()[-1] == (
+        'ValueError: train_cfg.max_epochs=0: training needs a whole number '
+        '>= 1. Check the config and --cfg-options. (--debug shows the '
+        'traceback)')
+    assert 'Traceback' not in res.stderr
 
 
 @pytest.mark.slow

@@ -150,3 +150,49 @@ def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
     info.write_text('processor\t: 0\nflags\t\t: fpu sse avx2\n')
     assert cpu_bf16_flags(str(info)) == []
     assert cpu_bf16_flags(str(tmp_path / 'missing')) == []
+
+
+def test_fused_fallback_keeps_the_whole_recipe_optimizer(monkeypatch):
+    """Dropping ``fused`` must leave every other optimizer setting: the
+    recipes' lr, betas, weight decay, eps and per-parameter rules."""
+    import copy
+    import glob
+    import os.path as osp
+
+    from test_run_checks import TinyViTLike, build_wrapper
+    monkeypatch.setattr(launch, 'fused_optimizer_supported',
+                        lambda *args: False)
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
+    for path in recipes:
+        cfg = Config.fromfile(path)
+        cfg.launcher = 'none'
+        before = copy.deepcopy(cfg.optim_wrapper.to_dict())
+        assert before['optimizer']['betas'] == (0.9, 0.95), path
+        assert before['optimizer']['weight_decay'] == 0.05, path
+        adapt_to_cpu(cfg)
+        after = cfg.optim_wrapper.to_dict()
+        expected = dict(before['optimizer'])
+        assert expected.pop('fused') is True
+        assert after['optimizer'] == expected, path
+        for key in ('constructor', 'paramwise_cfg', 'accumulative_counts'):
+            assert after[key] == before[key], (path, key)
+    # the optimizer built from the fallback config uses those settings
+    cfg = Config.fromfile(recipes[0])
+    cfg.launcher = 'none'
+    adapt_to_cpu(cfg)
+    optimizer = build_wrapper(TinyViTLike(), cfg.optim_wrapper).optimizer
+    assert type(optimizer) is torch.optim.AdamW
+    assert not optimizer.defaults['fused']
+    lr = 1.5e-4 * 4096 / 256
+    for group in optimizer.param_groups:
+        assert group['lr'] == pytest.approx(lr)
+        assert group['betas'] == (0.9, 0.95)
+        assert group['eps'] == 1e-8
+    model = TinyViTLike()
+    optimizer = build_wrapper(model, cfg.optim_wrapper).optimizer
+    decays = {id(p): g['weight_decay'] for g in optimizer.param_groups
+              for p in g['params']}
+    assert decays[id(model.proj.weight)] == 0.05
+    for p in (model.proj.bias, model.norm.weight, model.pos_embed):
+        assert decays[id(p)] == 0.0

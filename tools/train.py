@@ -21,6 +21,10 @@ from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
                          apply_gpu_decode, check_learning_rates,
                          find_resumable_checkpoint, fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
+from mmtec.utils.launch import apply_auto_scale_lr, check_training_length
+from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.cli_errors import existing_config, one_line_errors
+from mmtec.utils.data_paths import check_data_paths
 
 
 def parse_args():
@@ -45,13 +49,20 @@ def parse_args():
         nargs='+',
         action=DictAction,
         help='override settings in the config, e.g. '
-        'model.target_generator.checkpoint=base.pth')
+        'model.target_generator.checkpoint=base.pth. A key the config does '
+        'not have is an error (unless its parent has a `type`, whose class '
+        'checks it); write +key=value to add a new key on purpose')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
     add_trust_argument(parser)
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of a bad-input error (missing file, '
+        'misspelled option, ...) instead of one line')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -116,15 +127,25 @@ def choose_auto_resume(cfg: Config) -> None:
         cfg.load_from = path
 
 
+def check_before_run(cfg: Config) -> None:
+    """Refuse settings that cannot train, before anything is built."""
+    check_training_length(cfg)
+    check_data_paths(cfg)
+
+
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    with one_line_errors(args.debug):
+        cfg = Config.fromfile(existing_config(args.config))
+        args.cfg_options = check_cfg_options(cfg, args.cfg_options)
+        cfg = merge_args(cfg, args)
+        check_before_run(cfg)
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        apply_auto_scale_lr(runner, cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

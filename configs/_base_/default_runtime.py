@@ -30,6 +30,8 @@ custom_hooks = [
     dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
     # model FLOPs and device-hours of the run, summary in compute.json
     dict(type='ComputeRecordHook', interval=50),
+    # stop when load_from/--resume fills none of the model's weights
+    dict(type='CheckpointMatchHook'),
 ]
 
 env_cfg = dict(
@@ -49,5 +51,8 @@ visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_processor = dict(window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
+# True: a load_from checkpoint that matches none of the model's keys only
+# warns (CheckpointMatchHook) instead of stopping the run
+allow_unmatched_checkpoint = False
 resume = False
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -46,6 +46,40 @@ def scale_lr_for_accumulation(cfg: Config) -> None:
         auto_scale.base_batch_size = auto_scale.base_batch_size / accum
 
 
+def apply_auto_scale_lr(runner, cfg: Config) -> None:
+    """Scale the optimizer config's lr before the optimizer is built.
+
+    MMEngine's ``Runner.scale_lr`` scales the built optimizer's param groups
+    but not the optimizer wrapper's ``base_param_settings``, so the logged
+    ``base_lr`` stays the config's unscaled lr (512x the lr in use for a
+    batch of 8 against 4096). Scaling the config instead gives the same
+    param-group lrs and a logged ``base_lr`` that is the one in use; the
+    runner's own scaling is then turned off.
+
+    Args:
+        runner: A :class:`mmengine.runner.Runner` before ``train()``.
+        cfg (Config): Its config (after :func:`scale_lr_for_accumulation`).
+    """
+    auto_scale = getattr(runner, 'auto_scale_lr', None)
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    if not auto_scale or not auto_scale.get('enable', False) \
+            or not isinstance(wrapper, dict):
+        return
+    real_bs = runner.world_size * cfg.train_dataloader.batch_size
+    ratio = real_bs / auto_scale['base_batch_size']
+    wrappers = [wrapper] if 'optimizer' in wrapper else [
+        w for w in wrapper.values() if isinstance(w, dict) and 'optimizer' in w
+    ]
+    for w in wrappers:
+        if w['optimizer'].get('lr') is not None:
+            w['optimizer']['lr'] = w['optimizer']['lr'] * ratio
+    print_log(
+        f'LR is set based on batch size of {auto_scale["base_batch_size"]} '
+        f'and the current batch size is {real_bs}. Scaling the original LR '
+        f'by {ratio}.', logger='current')
+    runner.auto_scale_lr = dict(auto_scale, enable=False)
+
+
 def fit_dataloaders_to_workers(cfg: Config) -> None:
     """Let ``num_workers=0`` (the usual debugging override) just work.
 
@@ -75,6 +109,24 @@ def check_learning_rates(cfg: Config) -> None:
             raise ValueError(
                 f'{where}.optimizer.lr={lr!r}: the learning rate must be a '
                 'finite number >= 0. Check the config and --cfg-options.')
+
+
+def check_training_length(cfg: Config) -> None:
+    """Refuse ``max_epochs``/``max_iters`` that train nothing.
+
+    MMEngine runs a zero-epoch loop without complaint: the run "succeeds",
+    saves nothing useful and the mistake shows only downstream.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    for key in ('max_epochs', 'max_iters'):
+        value = train_cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or value < 1:
+            raise ValueError(
+                f'train_cfg.{key}={value!r}: training needs a whole number '
+                '>= 1. Check the config and --cfg-options.')
 
 
 def fused_optimizer_supported(optimizer_type: str, device: str) -> bool:

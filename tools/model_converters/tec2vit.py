@@ -23,11 +23,11 @@ import argparse
 import os.path as osp
 
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.converters import read_vit
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
                               canonical_to_mmseg, canonical_to_timm,
-                              save_converted)
+                              read_vit, save_converted)
 from mmtec.utils import add_trust_argument
+from mmtec.utils.cli_errors import one_line_errors
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 
@@ -65,6 +65,10 @@ def parse_args():
     parser.add_argument(
         '--overwrite', action='store_true', help='replace an existing dst')
     add_trust_argument(parser)
+    parser.add_argument(
+        '--debug', action='store_true',
+        help='show the traceback of a bad-input error (existing dst, '
+        'missing src, ...) instead of one line')
     return parser.parse_args()
 
 
@@ -73,9 +77,14 @@ def main():
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise SystemExit('src and dst are the same file; choose another dst.')
     trust_checkpoint(args.trust_checkpoint)
-    state, info = read_vit(args.src)
-    out = convert(state, info, args.layout)
-    save_converted(out, args.dst, args.format, args.overwrite)
+    with one_line_errors(args.debug):
+        if osp.exists(args.dst) and not args.overwrite:
+            # before reading src: a large checkpoint takes a while
+            raise FileExistsError(f'{args.dst} exists; pass --overwrite to '
+                                  'replace it.')
+        state, info = read_vit(args.src)
+        out = convert(state, info, args.layout)
+        save_converted(out, args.dst, args.format, args.overwrite)
     print(f'{args.src}: {info["layout"]} layout, ViT embed_dims='
           f'{info["embed_dims"]} depth={info["num_layers"]} patch='
           f'{info["patch_size"]} -> {args.dst} ({args.layout} layout)')

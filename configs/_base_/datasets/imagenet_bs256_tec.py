@@ -15,8 +15,9 @@ data_preprocessor = dict(
 gpu_decode = False
 
 train_pipeline = [
-    # skips (and names) an undecodable file; SkippedImagesHook counts them
-    dict(type='LoadImageOrSkip'),
+    # skips (and names) an undecodable file, or one whose header declares
+    # more than max_pixels (100 MP); SkippedImagesHook counts them
+    dict(type='LoadImageOrSkip', max_pixels=100_000_000),
     dict(
         type='RandomResizedCrop',
         scale=224,

@@ -19,7 +19,7 @@ class AttentionMapLoss(nn.Module):
     Args:
         tau (float): Temperature of the target distribution (1.8 for MAE
             bases, 1.0 for iBOT, 1.4 for ViT-L). Defaults to 1.8.
-        loss_weight (float): Weight of the loss. Defaults to 1.0.
+        loss_weight (float): Weight of the loss, > 0. Defaults to 1.0.
     """
 
     def __init__(self, tau: float = 1.8, loss_weight: float = 1.0):
@@ -27,9 +27,12 @@ class AttentionMapLoss(nn.Module):
         if not (math.isfinite(tau) and tau > 0):
             raise ValueError(f'AttentionMapLoss: tau must be a finite '
                              f'number > 0, got {tau}')
-        if not math.isfinite(loss_weight):
-            raise ValueError('AttentionMapLoss: loss_weight must be finite, '
-                             f'got {loss_weight}')
+        if not (math.isfinite(loss_weight) and loss_weight > 0):
+            # 0 or less trains nothing (or ascends): a typo, not a recipe
+            raise ValueError(
+                'AttentionMapLoss: loss_weight must be a finite number > 0, '
+                f'got {loss_weight}. To train without this loss, set the '
+                "head's loss_attention=None.")
         self.tau = tau
         self.loss_weight = loss_weight
 

@@ -23,7 +23,7 @@ class PatchNormFeatureLoss(nn.Module):
             per-patch ablation); ``'none'`` uses raw features.
             Defaults to 'patch'.
         eps (float): Added to the variance. Defaults to 1e-6.
-        loss_weight (float): Weight of the loss. Defaults to 1.0.
+        loss_weight (float): Weight of the loss, > 0. Defaults to 1.0.
     """
 
     def __init__(self,
@@ -38,9 +38,11 @@ class PatchNormFeatureLoss(nn.Module):
         self.norm_dim = norm_dim
         self._dim = dims[norm_dim]
         self.eps = eps
-        if not math.isfinite(loss_weight):
-            raise ValueError('PatchNormFeatureLoss: loss_weight must be '
-                             f'finite, got {loss_weight}')
+        if not (math.isfinite(loss_weight) and loss_weight > 0):
+            # 0 or less trains nothing (or ascends): a typo, not a recipe
+            raise ValueError(
+                'PatchNormFeatureLoss: loss_weight must be a finite number '
+                f'> 0, got {loss_weight}. TEC always trains on this loss.')
         self.loss_weight = loss_weight
 
     def normalize(self, target: torch.Tensor) -> torch.Tensor:
