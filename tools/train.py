@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, apply_gpu_decode,
-                         check_learning_rates, find_resumable_checkpoint,
+                         check_learning_rates, checkpoint_folders,
+                         find_resumable_checkpoint,
                          fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
 
@@ -104,16 +105,21 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def choose_auto_resume(cfg: Config) -> None:
-    """Resume from the newest checkpoint that loads, or start afresh.
+    """Resume from the checkpoint the run wrote last, or start afresh.
 
-    Starting from scratch when there is nothing to resume keeps a requeued
-    job's command line the same for its first and later runs.
+    Looks in the work dir and in ``default_hooks.checkpoint.out_dir``
+    (see :func:`mmtec.utils.find_resumable_checkpoint`). Starting from
+    scratch when there is nothing to resume keeps a requeued job's command
+    line the same for its first and later runs.
     """
-    path = find_resumable_checkpoint(cfg.work_dir)
+    out_dir = (cfg.get('default_hooks') or {}).get('checkpoint',
+                                                     {}).get('out_dir')
+    path = find_resumable_checkpoint(cfg.work_dir, out_dir)
     if path is None:
+        where = ' or '.join(checkpoint_folders(cfg.work_dir, out_dir))
         print_log(
-            f'--resume: no checkpoint to resume from in the work dir '
-            f'{osp.abspath(cfg.work_dir)}; training starts from scratch.',
+            f'--resume: no checkpoint to resume from in {where}; training '
+            'starts from scratch.',
             logger='current',
             level=logging.WARNING)
         cfg.resume = False

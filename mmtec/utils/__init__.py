@@ -2,11 +2,13 @@ from .gpu_decode import apply_gpu_decode, gpu_jpeg_decode_unavailable
 from .launch import (adapt_amp_to_gpu, adapt_to_cpu, check_learning_rates,
                      drop_unsupported_fused_optimizer,
                      fit_dataloaders_to_workers, scale_lr_for_accumulation)
-from .resume import find_resumable_checkpoint
+from .resume import (check_loaded_checkpoint, checkpoint_folders,
+                     find_resumable_checkpoint)
 
 __all__ = [
     'adapt_amp_to_gpu', 'adapt_to_cpu', 'apply_gpu_decode',
-    'check_learning_rates', 'drop_unsupported_fused_optimizer',
+    'check_learning_rates', 'check_loaded_checkpoint', 'checkpoint_folders',
+    'drop_unsupported_fused_optimizer',
     'find_resumable_checkpoint', 'fit_dataloaders_to_workers',
     'gpu_jpeg_decode_unavailable', 'scale_lr_for_accumulation'
 ]
