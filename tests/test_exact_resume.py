@@ -351,3 +351,23 @@ def test_resume_warns_about_a_changed_setup(tmp_path, caplog):
                      'from 2 to 4 (images per optimizer step: 6 -> 12)')
         for m in warnings), warnings
     assert not any('continues exactly' in r.getMessage() for r in logs)
+
+
+# --- resume_check.py ------------------------------------------------------
+
+def test_resume_check_refuses_a_folder_it_did_not_create(tmp_path):
+    import importlib.util
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'resume_check',
+        os.path.join(root, 'tools', 'analysis_tools', 'resume_check.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    keep = tmp_path / 'results' / 'important.txt'
+    keep.parent.mkdir()
+    keep.write_text('not mine')
+    with pytest.raises(SystemExit) as err:
+        # a config that does not exist: nothing may be touched regardless
+        tool.main(['no/such/config.py', '--work-dir', str(keep.parent)])
+    assert 'exists and is not empty' in str(err.value)
+    assert keep.read_text() == 'not mine'

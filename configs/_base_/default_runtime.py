@@ -26,16 +26,16 @@ custom_hooks = [
     dict(type='RNGStateHook'),
     # keep a half-accumulated gradient in checkpoints (exact resume)
     dict(type='AccumulatedGradientsHook'),
+    # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
+    dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
+    # model FLOPs and device-hours of the run, summary in compute.json
+    dict(type='ComputeRecordHook', interval=50),
     # on --resume, warn about changed world size / batch / accumulation and
     # other settings that keep the resumed run from continuing exactly
     dict(type='ResumeCheckHook'),
     # on SIGTERM or SIGUSR1: finish the iteration, save
     # preempted_iter_<N>.pth, exit with code 75 (requeue, then --resume)
     dict(type='PreemptionHook'),
-    # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
-    dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
-    # model FLOPs and device-hours of the run, summary in compute.json
-    dict(type='ComputeRecordHook', interval=50),
 ]
 
 env_cfg = dict(

@@ -26,6 +26,29 @@ class Preempted(SystemExit):
     """Ends a preempted run with :data:`REQUEUE_EXIT_CODE` (no traceback)."""
 
 
+class _ShieldWorker:
+    """A loader ``worker_init_fn`` that runs ``init_fn``, then keeps the
+    preemption signals from killing the worker.
+
+    The worker leaves the rank's process group (torchrun signals the whole
+    group of each rank, and PyTorch's workers die on a SIGTERM from anyone
+    but their parent) and ignores the other signals (SIGUSR1's default is
+    to terminate). SIGTERM itself keeps its handler: PyTorch stops workers
+    with it. A worker still ends with its parent.
+    """
+
+    def __init__(self, init_fn, signals):
+        self.init_fn, self.signals = init_fn, list(signals)
+
+    def __call__(self, worker_id: int) -> None:
+        if self.init_fn is not None:
+            self.init_fn(worker_id)
+        os.setpgrp()
+        for sig in self.signals:
+            if sig != signal.SIGTERM:
+                signal.signal(sig, signal.SIG_IGN)
+
+
 @HOOKS.register_module()
 class PreemptionHook(Hook):
     """Save the exact training state and exit on SIGTERM or SIGUSR1.
@@ -52,8 +75,13 @@ class PreemptionHook(Hook):
     are removed. A signal that comes before the first iteration or after
     the last one is acted on only at the next iteration.
 
-    Loader workers forked after ``before_train`` inherit the handler, so a
-    signal sent to the whole process group does not kill them.
+    The training loader's workers are kept out of it (see
+    ``_ShieldWorker``): torchrun signals each rank's process group, and a
+    worker killed by the signal would fail the run before it can save.
+    Slurm signals every process of a job step: use ``--signal=USR1@<s>``
+    there (workers ignore SIGUSR1; a SIGTERM to them would kill them).
+    Workers started before ``before_train`` (``IterBasedTrainLoop``) are
+    not covered.
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults
@@ -85,6 +113,11 @@ class PreemptionHook(Hook):
         self._received = 0
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
+        loader = runner.train_dataloader
+        if getattr(loader, 'num_workers', 0) and not isinstance(
+                loader.worker_init_fn, _ShieldWorker):
+            loader.worker_init_fn = _ShieldWorker(
+                loader.worker_init_fn, self.signals)
 
     def after_train(self, runner) -> None:
         for sig, handler in self._previous.items():
