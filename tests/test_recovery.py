@@ -319,3 +319,25 @@ def test_resume_skips_a_dangling_link(tmp_path, monkeypatch):
     assert seen == [f'Skipping {tmp_path / "latest.pth"} for --resume: it '
                     f'is a link to {tmp_path / "gone.pth"}, which does not '
                     'exist.']
+
+
+def test_train_resume_reads_the_checkpoint_hooks_out_dir(tmp_path):
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', os.path.join(ROOT, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work, shared = tmp_path / 'run', tmp_path / 'shared'
+    (shared / 'run').mkdir(parents=True)
+    work.mkdir()
+    fake_training_checkpoint(shared / 'run' / 'epoch_2.pth', 2, 2000)
+    (work / 'last_checkpoint').write_text(str(shared / 'run' /
+                                              'epoch_2.pth'))
+    cfg = Config(dict(work_dir=str(work), resume=True, load_from=None,
+                      default_hooks=dict(checkpoint=dict(
+                          type='AtomicCheckpointHook', out_dir=str(shared)))))
+    tool.choose_auto_resume(cfg)
+    assert cfg.resume is True
+    assert cfg.load_from == str(shared / 'run' / 'epoch_2.pth')

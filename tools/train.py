@@ -116,10 +116,12 @@ def choose_auto_resume(cfg: Config) -> None:
                                                      {}).get('out_dir')
     path = find_resumable_checkpoint(cfg.work_dir, out_dir)
     if path is None:
-        where = ' or '.join(checkpoint_folders(cfg.work_dir, out_dir))
+        others = checkpoint_folders(cfg.work_dir, out_dir)[:-1]
         print_log(
-            f'--resume: no checkpoint to resume from in {where}; training '
-            'starts from scratch.',
+            f'--resume: no checkpoint to resume from in the work dir '
+            f'{osp.abspath(cfg.work_dir)}'
+            + ''.join(f' or in {folder}' for folder in others) +
+            '; training starts from scratch.',
             logger='current',
             level=logging.WARNING)
         cfg.resume = False
