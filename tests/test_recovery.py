@@ -177,7 +177,7 @@ def test_resume_with_empty_or_dangling_last_checkpoint(tmp_path,
                                                            'epoch_2.pth')
     assert seen == [
         f'{tmp_path / "last_checkpoint"} is empty (a save was interrupted?); '
-        f'looking for the newest checkpoint in {tmp_path} instead.'
+        'looking for the newest checkpoint instead.'
     ]
     seen.clear()
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_9.pth'))
@@ -271,3 +271,74 @@ def test_resume_refuses_to_start_over_damaged_checkpoints(tmp_path,
         'scratch over them: move them away to start afresh, or pass '
         '--resume PATH.')
     assert any(m.startswith('Skipping damaged checkpoint') for m in seen)
+
+
+# --- where --resume looks ---------------------------------------------------
+
+def test_resume_finds_checkpoints_in_the_hooks_out_dir(tmp_path,
+                                                       monkeypatch):
+    """With default_hooks.checkpoint.out_dir the files are written to
+    out_dir/<work dir name>; last_checkpoint stays in the work dir."""
+    seen = warnings_of(monkeypatch)
+    work, shared = tmp_path / 'work_dirs' / 'run', tmp_path / 'shared'
+    work.mkdir(parents=True)
+    (shared / 'run').mkdir(parents=True)
+    fake_training_checkpoint(shared / 'run' / 'epoch_1.pth', 1, 1000)
+    fake_training_checkpoint(shared / 'run' / 'epoch_2.pth', 2, 2000)
+    (work / 'last_checkpoint').write_text(str(shared / 'run' /
+                                              'epoch_2.pth'))
+    assert find_resumable_checkpoint(str(work), str(shared)) == str(
+        shared / 'run' / 'epoch_2.pth')
+    (work / 'last_checkpoint').unlink()  # lost: the newest that loads
+    assert find_resumable_checkpoint(str(work), str(shared)) == str(
+        shared / 'run' / 'epoch_2.pth')
+    assert seen == []
+
+
+def test_resume_trusts_last_checkpoint_in_a_copied_work_dir(tmp_path,
+                                                            monkeypatch):
+    """Copied without timestamps: epoch_1 looks newer than epoch_2."""
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_2.pth', 2, 1000)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 2000)
+    # written by the original run, elsewhere
+    (tmp_path / 'last_checkpoint').write_text('/elsewhere/run/epoch_2.pth')
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_2.pth')
+    (tmp_path / 'last_checkpoint').unlink()  # then the latest iteration
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_2.pth')
+    assert seen == []
+
+
+def test_resume_skips_a_dangling_link(tmp_path, monkeypatch):
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
+    os.symlink(tmp_path / 'gone.pth', tmp_path / 'latest.pth')
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_1.pth')
+    assert seen == [f'Skipping {tmp_path / "latest.pth"} for --resume: it '
+                    f'is a link to {tmp_path / "gone.pth"}, which does not '
+                    'exist.']
+
+
+def test_train_resume_reads_the_checkpoint_hooks_out_dir(tmp_path):
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', os.path.join(ROOT, 'tools', 'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work, shared = tmp_path / 'run', tmp_path / 'shared'
+    (shared / 'run').mkdir(parents=True)
+    work.mkdir()
+    fake_training_checkpoint(shared / 'run' / 'epoch_2.pth', 2, 2000)
+    (work / 'last_checkpoint').write_text(str(shared / 'run' /
+                                              'epoch_2.pth'))
+    cfg = Config(dict(work_dir=str(work), resume=True, load_from=None,
+                      default_hooks=dict(checkpoint=dict(
+                          type='AtomicCheckpointHook', out_dir=str(shared)))))
+    tool.choose_auto_resume(cfg)
+    assert cfg.resume is True
+    assert cfg.load_from == str(shared / 'run' / 'epoch_2.pth')

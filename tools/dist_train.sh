@@ -15,9 +15,15 @@ if [ -z "$CONFIG" ] || [ -z "$GPUS" ]; then
     exit 2
 fi
 
+# exec: a SIGTERM to this script reaches torchrun, which passes it (and
+# SIGUSR1) on to every process; each saves preempted_iter_<N>.pth and exits
+# with 75 (PreemptionHook); torchrun waits up to
+# TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds for that before killing them.
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
-python -m torch.distributed.run \
+PET_SIGNALS_TO_HANDLE=${PET_SIGNALS_TO_HANDLE:-SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1} \
+TORCH_ELASTIC_SHUTDOWN_TIMEOUT=${TORCH_ELASTIC_SHUTDOWN_TIMEOUT:-300} \
+exec python -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -19,7 +19,8 @@ import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
                          apply_gpu_decode, check_learning_rates,
-                         find_resumable_checkpoint, fit_dataloaders_to_workers,
+                         checkpoint_folders, find_resumable_checkpoint,
+                         fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
 from mmtec.utils.launch import apply_auto_scale_lr, check_training_length
 from mmtec.utils.cfg_options import check_cfg_options
@@ -109,16 +110,23 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def choose_auto_resume(cfg: Config) -> None:
-    """Resume from the newest checkpoint that loads, or start afresh.
+    """Resume from the checkpoint the run wrote last, or start afresh.
 
-    Starting from scratch when there is nothing to resume keeps a requeued
-    job's command line the same for its first and later runs.
+    Looks in the work dir and in ``default_hooks.checkpoint.out_dir``
+    (see :func:`mmtec.utils.find_resumable_checkpoint`). Starting from
+    scratch when there is nothing to resume keeps a requeued job's command
+    line the same for its first and later runs.
     """
-    path = find_resumable_checkpoint(cfg.work_dir)
+    out_dir = (cfg.get('default_hooks') or {}).get('checkpoint',
+                                                     {}).get('out_dir')
+    path = find_resumable_checkpoint(cfg.work_dir, out_dir)
     if path is None:
+        others = checkpoint_folders(cfg.work_dir, out_dir)[:-1]
         print_log(
             f'--resume: no checkpoint to resume from in the work dir '
-            f'{osp.abspath(cfg.work_dir)}; training starts from scratch.',
+            f'{osp.abspath(cfg.work_dir)}'
+            + ''.join(f' or in {folder}' for folder in others) +
+            '; training starts from scratch.',
             logger='current',
             level=logging.WARNING)
         cfg.resume = False

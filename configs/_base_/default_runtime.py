@@ -32,6 +32,12 @@ custom_hooks = [
     dict(type='ComputeRecordHook', interval=50),
     # stop when load_from/--resume fills none of the model's weights
     dict(type='CheckpointMatchHook'),
+    # on --resume, warn about changed world size / batch / accumulation and
+    # other settings that keep the resumed run from continuing exactly
+    dict(type='ResumeCheckHook'),
+    # on SIGTERM or SIGUSR1: finish the iteration, save
+    # preempted_iter_<N>.pth, exit with code 75 (requeue, then --resume)
+    dict(type='PreemptionHook'),
 ]
 
 env_cfg = dict(

@@ -19,3 +19,6 @@ __all__ += ['LoadImageOrSkip']
 from .pack_jpeg_bytes import PackJPEGBytes  # noqa: E402
 
 __all__ += ['PackJPEGBytes']
+from .seeded_sampler import SeededSampler  # noqa: E402
+
+__all__ += ['SeededSampler']

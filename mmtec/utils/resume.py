@@ -1,8 +1,9 @@
-"""Pick the checkpoint ``--resume`` continues from."""
+"""Pick the checkpoint ``--resume`` continues from, and check what it got."""
 import glob
 import logging
+import os
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
 from mmengine.logging import print_log
 
@@ -18,63 +19,191 @@ def _is_training_checkpoint(ckpt) -> bool:
     return isinstance(meta, dict) and 'iter' in meta and 'state_dict' in ckpt
 
 
-def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The newest checkpoint in ``work_dir`` that loads, or None.
+def checkpoint_problem(ckpt, resume: bool) -> Optional[str]:
+    """What makes ``ckpt`` unusable for ``--resume`` or ``load_from``.
 
-    MMEngine resumes from the file named in ``work_dir/last_checkpoint``
-    and fails when that file is missing or damaged (an interrupted save,
-    a full disk), although an older checkpoint would do. Here every
-    ``*.pth`` of the folder is tried from the newest (by modification
-    time; saves are renamed into place when complete, so the newest
-    complete save comes first even if ``last_checkpoint`` was not updated
-    yet); each one that does not load (or is not a training checkpoint) is
-    skipped with a warning that says why. An empty ``last_checkpoint`` or
-    one naming a missing file is reported too. When checkpoints are there
-    but none of them loads, this is an error rather than a fresh start
-    that would overwrite them.
+    Args:
+        ckpt: The loaded object.
+        resume (bool): Whether training continues from it (needs the
+            training state) or only takes its weights (``load_from``).
+
+    Returns:
+        str | None: The problem, None when there is none.
+    """
+    if not isinstance(ckpt, dict):
+        return (f'it holds a {type(ckpt).__name__}, not the dict of a '
+                'checkpoint')
+    if resume and not _is_training_checkpoint(ckpt):
+        return ('it is not a training checkpoint (no meta with the '
+                'iteration, or no state_dict): --resume continues from the '
+                'epoch_N.pth / iter_N.pth files training writes; to start '
+                'from its weights, set load_from without --resume')
+    return None
+
+
+def check_loaded_checkpoint(ckpt, filename, resume: bool) -> None:
+    """Raise one clear error when ``ckpt`` (loaded from ``filename``) cannot
+    be resumed from (``resume``) or loaded as weights.
+
+    Args:
+        ckpt: The loaded object.
+        filename: Where it came from, for the message.
+        resume (bool): See :func:`checkpoint_problem`.
+
+    Raises:
+        ValueError: Naming the file and what is wrong with it.
+    """
+    problem = checkpoint_problem(ckpt, resume)
+    if problem is not None:
+        what = '--resume' if resume else 'load_from'
+        raise ValueError(f'{what} {filename}: {problem}.')
+
+
+def checkpoint_folders(work_dir: str,
+                       out_dir: Optional[str] = None) -> List[str]:
+    """The folders the checkpoint hook writes to, for ``work_dir``.
+
+    MMEngine's ``CheckpointHook`` saves in the work dir, or, with
+    ``out_dir``, in ``out_dir/<basename of the work dir>``; it writes
+    ``last_checkpoint`` in the work dir in both cases.
 
     Args:
         work_dir (str): The run's work dir.
+        out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
+
+    Returns:
+        list[str]: The folders, the checkpoint hook's first.
+    """
+    work_dir = osp.abspath(work_dir)
+    if not out_dir:
+        return [work_dir]
+    out = osp.abspath(out_dir)
+    if out != work_dir:
+        out = osp.join(out, osp.basename(work_dir.rstrip(osp.sep)))
+    return [out] if out == work_dir else [out, work_dir]
+
+
+def _load_training_checkpoint(path: str):
+    """``(checkpoint, None)``, or ``(None, damaged)`` with a warning when
+    the file is unusable; ``damaged`` is False for a weights-only file."""
+    if not osp.exists(path):  # a dangling link
+        _warn(f'Skipping {path} for --resume: it is a link to '
+              f'{os.readlink(path)}, which does not exist.')
+        return None, False  # nothing there that a fresh start would lose
+    try:
+        ckpt = safe_load(path)
+    except Exception as err:  # any failure: the file is unusable
+        _warn(f'Skipping damaged checkpoint {path} for --resume: '
+              f'{type(err).__name__}: {err}')
+        return None, True
+    if not _is_training_checkpoint(ckpt):
+        _warn(f'Skipping {path} for --resume: not a training checkpoint '
+              '(no meta/iter or state_dict).')
+        return None, False
+    return ckpt, None
+
+
+def _mtime(path: str) -> float:
+    try:
+        return osp.getmtime(path)
+    except OSError:  # a dangling link: tried last, skipped with a warning
+        return float('-inf')
+
+
+def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
+    """The file ``work_dir/last_checkpoint`` names (None if none).
+
+    When it names a file outside ``folders`` (a work dir that was copied
+    or moved) and a file of the same name is in one of them, that copy.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        named = f.read().strip()
+    if not named:
+        _warn(f'{pointer} is empty (a save was interrupted?); looking for '
+              'the newest checkpoint instead.')
+        return None
+    if not osp.isabs(named):
+        named = osp.join(work_dir, named)
+    if osp.dirname(osp.abspath(named)) not in folders:
+        for folder in folders:
+            local = osp.join(folder, osp.basename(named))
+            if osp.lexists(local):
+                print_log(f'{pointer} names {named}; using {local} in this '
+                          'run\'s checkpoint folder.', logger='current')
+                return local
+    if not osp.lexists(named):
+        _warn(f'{pointer} names {named}, which does not exist; looking for '
+              'the newest checkpoint instead.')
+        return None
+    return named
+
+
+def find_resumable_checkpoint(work_dir: str,
+                              out_dir: Optional[str] = None) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from, or None.
+
+    Looks where the checkpoint hook writes (see :func:`checkpoint_folders`).
+    The file ``last_checkpoint`` names is used when it loads, unless a
+    checkpoint written after it (by modification time) holds a later
+    iteration: saves are renamed into place before ``last_checkpoint`` is
+    updated, so a crash in between leaves a newer complete save; in a copied
+    work dir the times mean nothing and the iteration decides. Otherwise
+    every ``*.pth`` of the folders is tried, the newest first, and the one
+    with the latest iteration among those that load is used. Files that do
+    not load, dangling links and weights-only files are skipped with a
+    warning that says why. When checkpoints are there but none of them
+    loads, this is an error rather than a fresh start that would
+    overwrite them.
+
+    Args:
+        work_dir (str): The run's work dir.
+        out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
 
     Returns:
         str | None: Path of the checkpoint to resume from; None when there
         is none.
 
     Raises:
-        RuntimeError: There are checkpoints, all damaged.
+        RuntimeError: There are checkpoints, none of which loads.
     """
+    work_dir = osp.abspath(work_dir)
+    folders = checkpoint_folders(work_dir, out_dir)
     candidates = sorted(
-        glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime,
-        reverse=True)
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if not named:
-            _warn(f'{pointer} is empty (a save was interrupted?); looking '
-                  f'for the newest checkpoint in {work_dir} instead.')
-        elif not osp.isfile(named):
-            _warn(f'{pointer} names {named}, which does not exist; '
-                  f'looking for the newest checkpoint in {work_dir} '
-                  'instead.')
+        {p for folder in folders
+         for p in glob.glob(osp.join(folder, '*.pth'))
+         if not osp.basename(p).startswith('best_')},
+        key=_mtime, reverse=True)
+    best_path, best_iter = None, None
     damaged = []
+    named = _named_checkpoint(work_dir, folders)
+    if named is not None:
+        ckpt, bad = _load_training_checkpoint(named)
+        if bad:
+            damaged.append(named)
+        if ckpt is not None:
+            best_path, best_iter = named, ckpt['meta']['iter']
+            # only saves written after it can be further on
+            since = _mtime(named)
+            candidates = [p for p in candidates if _mtime(p) > since]
+        else:
+            candidates = [p for p in candidates
+                          if osp.abspath(p) != osp.abspath(named)]
     for path in candidates:
-        try:
-            ckpt = safe_load(path)
-        except Exception as err:  # any failure: the file is unusable
-            _warn(f'Skipping damaged checkpoint {path} for --resume: '
-                  f'{type(err).__name__}: {err}')
+        ckpt, bad = _load_training_checkpoint(path)
+        if bad:
             damaged.append(path)
-            continue
-        if not _is_training_checkpoint(ckpt):
-            _warn(f'Skipping {path} for --resume: not a training '
-                  'checkpoint (no meta/iter or state_dict).')
-            continue
-        return path
+        if ckpt is not None and (best_iter is None
+                                 or ckpt['meta']['iter'] > best_iter):
+            best_path, best_iter = path, ckpt['meta']['iter']
+    if best_path is not None:
+        return best_path
     if damaged:
         raise RuntimeError(
-            f'--resume: none of the checkpoints in {work_dir} loads '
-            f'({", ".join(osp.basename(p) for p in damaged)}; the reasons '
-            'are logged above). Not starting from scratch over them: move '
-            'them away to start afresh, or pass --resume PATH.')
+            f'--resume: none of the checkpoints in {" or ".join(folders)} '
+            f'loads ({", ".join(osp.basename(p) for p in damaged)}; the '
+            'reasons are logged above). Not starting from scratch over '
+            'them: move them away to start afresh, or pass --resume PATH.')
     return None

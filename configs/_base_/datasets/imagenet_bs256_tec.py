@@ -33,7 +33,10 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order; each image's crop and flip are drawn from
+    # (seed, epoch, index), so workers (persistent or not), num_workers and
+    # --resume do not change them (mmtec.datasets.SeededSampler)
+    sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

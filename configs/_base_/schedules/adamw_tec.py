@@ -23,7 +23,9 @@ optim_wrapper = dict(
 
 # the epochs are the recipe's; the lr schedule is
 # mmtec.engine.lr_schedule.warmup_cosine_lr, set in the recipes
-train_cfg = dict(type='EpochBasedTrainLoop')
+# EpochBasedTrainLoop that resumes in the middle of an epoch where it was
+# left (iteration checkpoints, preemption)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')
 
 # lr above is for an *effective* batch of 4096. tools/train.py scales it by
 # world_size x batch_size x accumulative_counts / 4096 (MMEngine alone

@@ -38,6 +38,8 @@ class AccumulatedGradientsHook(Hook):
     - stores those gradients (and the iteration count they belong to) in
       the checkpoint under ``accumulated_gradients`` and puts them back
       when the run resumes from it;
+    - drops them (with a warning) when the resumed run accumulates over a
+      different number of iterations;
     - treats the end of a run like any other point: MMEngine would step
       there with a smaller window (a smaller effective batch); here the
       open window is kept in the last checkpoint instead, so running
@@ -49,7 +51,8 @@ class AccumulatedGradientsHook(Hook):
     hook replaces them by their mean on every rank, which leaves the
     synchronised step unchanged and makes rank 0's copy the one to save.
     Checkpoints saved by iteration in the middle of an open window of a
-    multi-process run are saved without it (a warning says so).
+    multi-process run are saved without it (a warning says so), unless
+    :meth:`sync_open_window` ran at that iteration (preemption does).
 
     Args:
         None.
@@ -96,6 +99,19 @@ class AccumulatedGradientsHook(Hook):
             return
         if pending['iter'] != wrapper.inner_count:
             return  # loaded as weights (load_from), not resumed
+        saved_counts = pending.get('accumulative_counts',
+                                   wrapper._accumulative_counts)
+        if saved_counts != wrapper._accumulative_counts:
+            runner.logger.warning(
+                f'The checkpoint\'s open gradient-accumulation window '
+                f'({pending["iter"] % saved_counts} of {saved_counts} '
+                f'iterations) is dropped: accumulative_counts changes from '
+                f'{saved_counts} to {wrapper._accumulative_counts} on '
+                'resume, so each optimizer step now averages '
+                f'{wrapper._accumulative_counts} batches instead of '
+                f'{saved_counts}; the resumed run does not continue the '
+                'checkpoint\'s run exactly.')
+            return
         params = dict(self._model(runner).named_parameters())
         unknown = sorted(set(pending['grads']) - set(params))
         if unknown:
@@ -113,19 +129,26 @@ class AccumulatedGradientsHook(Hook):
         runner.logger.info(
             f'Restored the gradients accumulated in the open window at '
             f'iteration {pending["iter"]} (accumulative_counts='
-            f'{wrapper._accumulative_counts}): the resumed run continues '
-            'exactly.')
+            f'{wrapper._accumulative_counts}).')
 
-    def after_train_epoch(self, runner) -> None:
+    def sync_open_window(self, runner) -> None:
+        """Replace each rank's partial gradients by their mean, so that the
+        next checkpoint saves the open window of a multi-process run.
+
+        Collective: every rank must call it (at the same iteration).
+        """
         if get_world_size() == 1 or not self._window_open(runner):
             return
-        # collective: every rank runs this, unlike before_save_checkpoint
         world = get_world_size()
         for param in self._model(runner).parameters():
             if param.grad is not None:
                 all_reduce(param.grad)
                 param.grad.div_(world)
-        self._synced_iter = runner.iter
+        self._synced_iter = self._optim_wrapper(runner).inner_count
+
+    def after_train_epoch(self, runner) -> None:
+        # collective: every rank runs this, unlike before_save_checkpoint
+        self.sync_open_window(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self._window_open(runner):
@@ -144,7 +167,8 @@ class AccumulatedGradientsHook(Hook):
             if p.grad is not None
         }
         checkpoint[CHECKPOINT_KEY] = dict(
-            iter=wrapper.inner_count, grads=grads)
+            iter=wrapper.inner_count, grads=grads,
+            accumulative_counts=wrapper._accumulative_counts)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         pending = checkpoint.get(CHECKPOINT_KEY)

@@ -193,6 +193,38 @@ class AtomicCheckpointHook(CheckpointHook):
         fsync_replace(path + TMP_SUFFIX, path)
         return True
 
+    def save_now(self, runner, filename: str) -> str:
+        """Save the training state after the current iteration as
+        ``filename`` in ``out_dir``, atomically, and name it in
+        ``last_checkpoint``; outside the ``max_keep_ckpts`` rotation.
+
+        Call it from ``after_train_iter`` on every rank (as the periodic
+        saves are); used on preemption.
+
+        Returns:
+            str: The checkpoint's path.
+        """
+        path = self.file_backend.join_path(self.out_dir, filename)
+        if self._is_local():
+            if self._save_atomically(
+                    runner, filename, {},
+                    save_optimizer=self.save_optimizer,
+                    save_param_scheduler=self.save_param_scheduler,
+                    by_epoch=False, **self.args):
+                write_text_atomically(
+                    osp.join(runner.work_dir, 'last_checkpoint'), path)
+        else:
+            runner.save_checkpoint(
+                self.out_dir, filename, self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                by_epoch=False, backend_args=self.backend_args, **self.args)
+            if is_main_process():
+                with open(osp.join(runner.work_dir, 'last_checkpoint'),
+                          'w') as f:
+                    f.write(path)
+        return path
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if not self._is_local():
             return super()._save_checkpoint_with_step(runner, step, meta)

@@ -7,6 +7,7 @@ from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 
 from mmtec.registry import HOOKS
+from mmtec.utils.resume import check_loaded_checkpoint
 
 
 @HOOKS.register_module()
@@ -98,6 +99,10 @@ class RNGStateHook(Hook):
             self.to_plain(state) for state in states]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # a list, or a dict without meta given to --resume: one clear error
+        check_loaded_checkpoint(
+            checkpoint, getattr(runner, '_load_from', None) or 'checkpoint',
+            resume=bool(getattr(runner, '_resume', False)))
         states = checkpoint.get('meta', {}).get('rng_states')
         if not states:
             return

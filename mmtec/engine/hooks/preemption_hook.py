@@ -1,0 +1,189 @@
+"""Checkpoint and exit when a scheduler asks a job to stop."""
+import glob
+import os
+import os.path as osp
+import re
+import signal
+from typing import Optional, Sequence
+
+import torch
+from mmengine.dist import all_reduce, barrier, get_world_size, \
+    is_main_process
+from mmengine.hooks import Hook
+
+from mmtec.registry import HOOKS
+from .accumulated_gradients_hook import AccumulatedGradientsHook
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .rng_state_hook import RNGStateHook
+
+# sysexits.h EX_TEMPFAIL: "temporary failure, the user is invited to
+# retry"; neither a crash (1), nor a kill by a signal (128 + n)
+REQUEUE_EXIT_CODE = 75
+FILENAME_TMPL = 'preempted_iter_{}.pth'
+
+
+class Preempted(SystemExit):
+    """Ends a preempted run with :data:`REQUEUE_EXIT_CODE` (no traceback)."""
+
+
+class _ShieldWorker:
+    """A loader ``worker_init_fn`` that runs ``init_fn``, then keeps the
+    preemption signals from killing the worker.
+
+    The worker leaves the rank's process group (torchrun signals the whole
+    group of each rank, and PyTorch's workers die on a SIGTERM from anyone
+    but their parent) and ignores the other signals (SIGUSR1's default is
+    to terminate). SIGTERM itself keeps its handler: PyTorch stops workers
+    with it. A worker still ends with its parent.
+    """
+
+    def __init__(self, init_fn, signals):
+        self.init_fn, self.signals = init_fn, list(signals)
+
+    def __call__(self, worker_id: int) -> None:
+        if self.init_fn is not None:
+            self.init_fn(worker_id)
+        os.setpgrp()
+        for sig in self.signals:
+            if sig != signal.SIGTERM:
+                signal.signal(sig, signal.SIG_IGN)
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """Save the exact training state and exit on SIGTERM or SIGUSR1.
+
+    Slurm (``--signal``, ``scancel``, preemption, the end of the time
+    limit) and Kubernetes (pod eviction) send a signal some time before
+    they kill a job. On one of ``signals`` this hook lets the current
+    iteration finish, then
+
+    - with several processes, agrees on the same iteration on all ranks
+      (one small all-reduce per iteration), gathers every rank's random
+      states and averages an open gradient-accumulation window, as at the
+      end of an epoch;
+    - writes ``preempted_iter_<N>.pth`` through ``AtomicCheckpointHook``
+      (temporary file renamed into place, ``last_checkpoint`` updated),
+      with the optimizer, schedulers, random states and the open
+      accumulation window;
+    - logs a line naming it, and exits with ``exit_code`` (75 by default,
+      EX_TEMPFAIL), for the job script to requeue on.
+
+    ``tools/train.py --resume`` then continues exactly from it, also in the
+    middle of an epoch (with ``ResumableEpochBasedTrainLoop``). Once a
+    later checkpoint has been written, the preemption checkpoints before it
+    are removed. A signal that comes before the first iteration or after
+    the last one is acted on only at the next iteration.
+
+    The training loader's workers are kept out of it (see
+    ``_ShieldWorker``): torchrun signals each rank's process group, and a
+    worker killed by the signal would fail the run before it can save.
+    Slurm signals every process of a job step: use ``--signal=USR1@<s>``
+    there (workers ignore SIGUSR1; a SIGTERM to them would kill them).
+    Workers started before ``before_train`` (``IterBasedTrainLoop``) are
+    not covered.
+
+    Args:
+        signals (Sequence[str]): Names of the signals to act on. Defaults
+            to ``('SIGTERM', 'SIGUSR1')``.
+        exit_code (int): The process's exit status after the save.
+            Defaults to 75.
+    """
+
+    priority = 'LOWEST'  # after the optimizer, scheduler and other hooks
+
+    def __init__(self,
+                 signals: Sequence[str] = ('SIGTERM', 'SIGUSR1'),
+                 exit_code: int = REQUEUE_EXIT_CODE):
+        unknown = [s for s in signals
+                   if not isinstance(getattr(signal, str(s), None),
+                                     signal.Signals)]
+        if unknown:
+            raise ValueError(f'PreemptionHook: unknown signal(s) {unknown}; '
+                             'use names such as SIGTERM or SIGUSR1.')
+        self.signals = [getattr(signal, s) for s in signals]
+        self.exit_code = exit_code
+        self._received = 0
+        self._previous = {}
+
+    def _on_signal(self, signum, frame) -> None:
+        self._received = signum  # acted on after the current iteration
+
+    def before_train(self, runner) -> None:
+        self._received = 0
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        loader = runner.train_dataloader
+        if getattr(loader, 'num_workers', 0) and not isinstance(
+                loader.worker_init_fn, _ShieldWorker):
+            loader.worker_init_fn = _ShieldWorker(
+                loader.worker_init_fn, self.signals)
+
+    def after_train(self, runner) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _agreed_signal(self) -> int:
+        """The signal any rank received (0: none); collective."""
+        if get_world_size() == 1:
+            return self._received
+        flag = torch.tensor([self._received], dtype=torch.int64)
+        all_reduce(flag, op='max')
+        return int(flag.item())
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        received = self._agreed_signal()
+        if not received:
+            return
+        name = signal.Signals(received).name
+        ckpt_hook = self._hook(runner, AtomicCheckpointHook)
+        if ckpt_hook is None:
+            runner.logger.error(
+                f'Received {name}: no AtomicCheckpointHook in '
+                'default_hooks.checkpoint, so nothing is saved; exiting '
+                f'with code {self.exit_code}.')
+            raise Preempted(self.exit_code)
+        # what otherwise only epoch ends gather (collective)
+        rng_hook = self._hook(runner, RNGStateHook)
+        if rng_hook is not None:
+            rng_hook.after_train_epoch(runner)
+        acc_hook = self._hook(runner, AccumulatedGradientsHook)
+        if acc_hook is not None:
+            acc_hook.sync_open_window(runner)
+        path = ckpt_hook.save_now(runner,
+                                  FILENAME_TMPL.format(runner.iter + 1))
+        barrier()  # no rank exits before the file is complete
+        runner.logger.info(
+            f'Received {name}: saved {path} after iteration '
+            f'{runner.iter + 1}; exiting with code {self.exit_code} '
+            '(requeue the job; tools/train.py --resume continues from '
+            'there exactly).')
+        raise Preempted(self.exit_code)
+
+    def after_train_epoch(self, runner) -> None:
+        self._remove_outdated(runner)
+
+    @staticmethod
+    def _hook(runner, kind) -> Optional[Hook]:
+        return next((h for h in runner.hooks if isinstance(h, kind)), None)
+
+    def _remove_outdated(self, runner) -> None:
+        """Remove preemption checkpoints older than the one
+        ``last_checkpoint`` names (a later save of the resumed run)."""
+        ckpt_hook = self._hook(runner, AtomicCheckpointHook)
+        if not is_main_process() or ckpt_hook is None or \
+                not ckpt_hook._is_local() or ckpt_hook.last_ckpt is None:
+            return
+        latest = osp.basename(ckpt_hook.last_ckpt)
+        if latest.startswith('preempted_iter_'):
+            return
+        pattern = FILENAME_TMPL.format('*')
+        for path in glob.glob(osp.join(ckpt_hook.out_dir, pattern)):
+            found = re.fullmatch(r'preempted_iter_(\d+)\.pth',
+                                 osp.basename(path))
+            if found and int(found.group(1)) <= runner.iter:
+                runner.logger.info(f'Removing {path}: a later checkpoint '
+                                   f'({ckpt_hook.last_ckpt}) is saved.')
+                os.remove(path)
