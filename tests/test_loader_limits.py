@@ -110,6 +110,15 @@ def test_oversized_pickle_is_refused(tmp_path, plain_ckpt, monkeypatch):
         safe_load(str(evil))
 
 
+def test_scheduler_counter_is_plain_data(tmp_path):
+    """MultiStepLR keeps its milestones in a Counter."""
+    from collections import Counter
+    path = tmp_path / 'sched.pth'
+    torch.save({'param_schedulers': [{'milestones': Counter({8: 1})}]}, path)
+    loaded = safe_load(str(path))
+    assert loaded['param_schedulers'][0]['milestones'] == Counter({8: 1})
+
+
 def test_bare_pickle_and_legacy_need_the_opt_in(tmp_path):
     path = tmp_path / 'bare.pkl'
     path.write_bytes(pickle_of(tup(i(1))))

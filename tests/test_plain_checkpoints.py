@@ -350,3 +350,16 @@ def test_best_and_latest_checkpoints_load_with_stock_torch(tmp_path):
     for ckpt in (best, last):
         assert set(ckpt['leaves']) <= PLAIN_LEAVES, ckpt['leaves']
         assert ckpt['scalars']['train/loss']['type'] == 'dict'
+
+
+def test_scheduler_counter_stays_as_it_is():
+    """MultiStepLR keeps its milestones in a Counter, which torch's
+    weights-only unpickler reads."""
+    from collections import Counter
+    checkpoint = {'param_schedulers': [{'milestones': Counter({8: 1,
+                                                               11: 1})}]}
+    plain = to_plain(checkpoint)
+    assert plain['param_schedulers'][0]['milestones'] is \
+        checkpoint['param_schedulers'][0]['milestones']
+    assert stock_load(plain)['param_schedulers'][0]['milestones'] == \
+        Counter({8: 1, 11: 1})

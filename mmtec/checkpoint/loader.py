@@ -28,7 +28,7 @@ import pickle
 import pickletools
 import stat
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, List, Set
 
 import torch
@@ -207,7 +207,7 @@ def _walk(filename: str, obj: Any) -> Set[Any]:
                 raise _refuse(filename, f'a {kind.__name__} of shape '
                               f'{tuple(value.shape)} claims more elements '
                               f'than the {storage} bytes it holds')
-        elif kind in (dict, OrderedDict):
+        elif kind in (dict, OrderedDict, Counter):
             for k, v in value.items():
                 stack += [(k, depth + 1, top),
                           (v, depth + 1, k if depth == 0 else top)]

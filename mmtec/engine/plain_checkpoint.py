@@ -22,7 +22,7 @@ and each is listed as ``dict(path=[key, ...], type=..., dtype=...)``.
 Anything else that is not plain data is refused with an error naming its
 key path, never dropped.
 """
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
@@ -35,7 +35,8 @@ CONVERTED_TYPES_KEY = 'converted_types'
 _PLAIN_LEAVES = (type(None), bool, int, float, complex, str, bytes,
                  torch.Size, torch.dtype, torch.device)
 _TENSORS = (torch.Tensor, torch.nn.Parameter)
-_DICTS = (dict, OrderedDict)
+# Counter: MultiStepLR's milestones; torch's weights-only list has it
+_DICTS = (dict, OrderedDict, Counter)
 _SEQUENCES = (list, tuple)
 _KEYS = (str, int, float, bool, type(None))
 _TYPES = ('HistoryBuffer', 'numpy.ndarray', 'numpy.generic', 'numpy.dtype')
@@ -142,7 +143,7 @@ class _ToPlain:
                                 'holds more than plain data')
                 if all(new is value[key] for key, new in items):
                     return value  # already plain: shared, not copied
-                new = type(value)(items)
+                new = type(value)(dict(items))
                 if attributes:
                     new.__dict__.update(attributes)
                 return new
