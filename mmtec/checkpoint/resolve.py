@@ -84,7 +84,7 @@ def load_path_url_or_name(source: str, map_location: Any = 'cpu',
     url = weights_url(source)
     if url is not None:
         return load_from_url(url, map_location=map_location)
-    if _looks_like_name(source):  # no file, and no model of that name
+    if _looks_like_name(source) and not osp.exists(osp.expanduser(source)):
         raise CheckpointNotFoundError(
             f'Checkpoint "{source}" is neither a file nor a model name of '
             "MMPretrain's model hub. Give a file path, an http(s) URL, or "
