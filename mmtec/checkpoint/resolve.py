@@ -57,6 +57,26 @@ def weights_url(source: str) -> Optional[str]:
     return model.weights
 
 
+def _load_url_once_per_node(url: str, map_location: Any) -> Any:
+    """In a distributed run, local rank 0 downloads while the other ranks
+    wait, then they read its cached copy: one download per node, not one per
+    process. A failed download is raised on every rank, none hangs."""
+    from mmengine.dist import barrier, get_dist_info, get_local_rank
+    if get_dist_info()[1] == 1:
+        return load_from_url(url, map_location=map_location)
+    first = get_local_rank() == 0
+    loaded = error = None
+    if first:
+        try:
+            loaded = load_from_url(url, map_location=map_location)
+        except Exception as err:  # raised below, after the barrier
+            error = err
+    barrier()
+    if error is not None:
+        raise error
+    return loaded if first else load_from_url(url, map_location=map_location)
+
+
 def load_path_url_or_name(source: str, map_location: Any = 'cpu',
                           trust: bool = False) -> Any:
     """Load the checkpoint that ``source`` names.
@@ -83,7 +103,7 @@ def load_path_url_or_name(source: str, map_location: Any = 'cpu',
     """
     url = weights_url(source)
     if url is not None:
-        return load_from_url(url, map_location=map_location)
+        return _load_url_once_per_node(url, map_location)
     if _looks_like_name(source) and not osp.exists(osp.expanduser(source)):
         raise CheckpointNotFoundError(
             f'Checkpoint "{source}" is neither a file nor a model name of '
