@@ -4,5 +4,8 @@ _base_ = './tec_vit-b_800e_in1k.py'
 
 model = dict(
     target_generator=dict(
-        checkpoint='checkpoints/ibot_vitb16_checkpoint_teacher.pth', topk=9),
+        # iBOT ViT-B/16 teacher: the download link of the iBOT README
+        # (github.com/bytedance/ibot)
+        checkpoint='https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot/vitb_16/checkpoint_teacher.pth',
+        topk=9),
     head=dict(loss_attention=dict(tau=1.0)))

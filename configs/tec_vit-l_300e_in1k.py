@@ -6,7 +6,9 @@ model = dict(
     backbone=dict(arch='l'),
     neck=dict(embed_dims=768),
     target_generator=dict(
-        checkpoint='checkpoints/mae_pretrain_vit_large.pth', arch='l',
+        # MAE's released ViT-L/16 (1600 epochs)
+        checkpoint='https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_large.pth',
+        arch='l',
         topk=15),
     head=dict(loss_attention=dict(tau=1.4)))
 

@@ -1,4 +1,4 @@
-"""TEC's training losses restated in plain torch from the algorithm spec.
+"""TEC's training losses restated in plain torch from docs/algorithm.md.
 
 Nothing here imports mmtec or MMPretrain: every step of the spec is written
 out with tensors and ``torch.nn.functional`` only, so a bug in the library

@@ -1,4 +1,5 @@
-"""Every config parses, and the pretraining recipes are TEC_SPEC's."""
+"""Every config parses, and the pretraining recipes are the paper's (the
+recipe table of docs/algorithm.md), each naming its base model by release."""
 import glob
 import math
 import os
@@ -50,6 +51,31 @@ def test_every_training_config_saves_crash_safe(path):
     scope = hook.get('_scope_', cfg.get('default_scope'))
     with HOOKS.switch_scope_and_registry(scope) as registry:
         assert registry.get(hook.type) is AtomicCheckpointHook
+
+
+MAE_RELEASE = 'https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_'
+# the iBOT README's download link of the ViT-B/16 teacher
+IBOT_TEACHER = ('https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/'
+                'archive/2022/ibot/vitb_16/checkpoint_teacher.pth')
+BASES = {
+    'tec_vit-b_800e_in1k.py': MAE_RELEASE + 'base.pth',
+    'tec_vit-b_300e_in1k.py': MAE_RELEASE + 'base.pth',
+    'tec_vit-b_ibot-base_300e_in1k.py': IBOT_TEACHER,
+    'tec_vit-b_ibot-base_800e_in1k.py': IBOT_TEACHER,
+    'tec_vit-l_300e_in1k.py': MAE_RELEASE + 'large.pth',
+    # no public release: the recipe says how to make it
+    'tec_vit-b_mae300e-base_100e_in1k.py':
+    'work_dirs/mae_vit-b_300e/epoch_300.pth',
+}
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_recipe_names_its_base_by_release(name):
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', name))
+    assert cfg.model.target_generator.checkpoint == BASES[name]
+    if not BASES[name].startswith('https://'):
+        with open(os.path.join(ROOT, 'configs', name)) as f:
+            assert 'mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py' in f.read()
 
 
 @pytest.mark.parametrize('name', sorted(RECIPES))

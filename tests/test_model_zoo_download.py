@@ -245,3 +245,126 @@ def test_hash_in_the_file_name_is_checked(monkeypatch, server, hub_dir,
                        match=f'does not start with {digest}'):
         get_released_model(monkeypatch, server.url(path))
     assert cached(hub_dir) == []
+
+
+# --- the base model named by its release: URL or model-zoo name ------------
+
+MAE_FILE = 'mae_pretrain_vit_base.pth'  # MAE's release file name
+
+
+@pytest.fixture(scope='module')
+def mae_release(tmp_path_factory):
+    """A tiny random ViT in MAE's release layout (``{'model': timm}``)."""
+    from vit_checkpoints import layouts, random_vit
+    ckpt, expected = layouts(random_vit())['mae']
+    path = tmp_path_factory.mktemp('mae') / MAE_FILE
+    torch.save(ckpt, path)
+    return expected, path.read_bytes()
+
+
+def base_generator(checkpoint):
+    from mmtec.models import TECTargetGenerator
+    from vit_checkpoints import IMG, PATCH, TINY_ARCH
+    return TECTargetGenerator(checkpoint=checkpoint, arch=TINY_ARCH,
+                              img_size=IMG, patch_size=PATCH, topk=5)
+
+
+def assert_base_weights(gen, expected):
+    for key, value in gen.vit.state_dict().items():
+        torch.testing.assert_close(value, expected[key], msg=key)
+
+
+def test_base_model_from_a_url_downloads_once(server, hub_dir, mae_release):
+    expected, data = mae_release
+    path = '/mae/pretrain/' + MAE_FILE
+    server.routes[path] = (200, data, len(data))
+    url = server.url(path)
+    assert_base_weights(base_generator(url), expected)
+    assert cached(hub_dir) == [MAE_FILE]
+    # a second build (another rank, the next run) reads the cache
+    assert_base_weights(base_generator(url), expected)
+    assert server.requests == [path]
+
+
+def test_base_model_from_a_model_zoo_name(monkeypatch, server, hub_dir,
+                                          mae_release):
+    """A name of MMPretrain's model hub (here a released TEC model as the
+    next base) is resolved to its metadata's weights URL."""
+    from mmpretrain.apis.model import ModelHub
+    from mmtec.checkpoint import weights_url
+    expected, data = mae_release
+    path = '/weights/' + FILE
+    server.routes[path] = (200, data, len(data))
+    ModelHub.get(NAME)  # registers the zoo; get() returns a copy
+    released_url = ModelHub.get(NAME).weights
+    assert released_url == ('https://github.com/sail-sg/TEC/releases/'
+                            'download/weights/' + FILE)
+    monkeypatch.setattr(ModelHub._models_dict[NAME], 'weights',
+                        server.url(path))
+    assert weights_url(NAME) == server.url(path)
+    assert_base_weights(base_generator(NAME), expected)
+    assert server.requests == [path]
+    assert cached(hub_dir) == [FILE]
+
+
+def test_an_existing_file_wins_over_a_model_name(tmp_path, monkeypatch,
+                                                 mae_release):
+    from mmtec.checkpoint import weights_url
+    expected, data = mae_release
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / NAME).write_bytes(data)  # a file spelled like the model
+    assert weights_url(NAME) is None
+    assert_base_weights(base_generator(NAME), expected)
+
+
+def test_base_model_name_unknown(hub_dir):
+    from mmtec.checkpoint import CheckpointNotFoundError
+    with pytest.raises(CheckpointNotFoundError,
+                       match='"mae_vit-base-p16_no-such-model" is neither a '
+                       'file nor a model name'):
+        base_generator('mae_vit-base-p16_no-such-model')
+    # a path keeps the loader's own message
+    with pytest.raises(CheckpointNotFoundError, match='does not exist'):
+        base_generator('checkpoints/' + MAE_FILE)
+
+
+def test_base_model_url_not_found(server, hub_dir):
+    url = server.url('/mae/pretrain/' + MAE_FILE)
+    with pytest.raises(CheckpointDownloadError, match=r'HTTP 404'):
+        base_generator(url)
+    assert cached(hub_dir) == []
+
+
+@pytest.mark.parametrize('local_rank', [0, 1])
+def test_url_base_downloads_once_per_node(monkeypatch, server, hub_dir,
+                                          mae_release, local_rank):
+    """Eight ranks building the base model at once: local rank 0 downloads
+    before the barrier, the others read its cache after it."""
+    import mmengine.dist
+    expected, data = mae_release
+    path = '/mae/pretrain/' + MAE_FILE
+    server.routes[path] = (200, data, len(data))
+    events = []
+    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (3, 8))
+    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: local_rank)
+    monkeypatch.setattr(
+        mmengine.dist, 'barrier',
+        lambda: events.append(('barrier', len(server.requests))))
+    if local_rank:  # rank 0 of the node has cached it before the barrier
+        from mmtec.checkpoint import load_from_url
+        load_from_url(server.url(path))
+    assert_base_weights(base_generator(server.url(path)), expected)
+    # one request in all, made before the barrier
+    assert events == [('barrier', 1)] and server.requests == [path]
+
+
+def test_failed_download_does_not_hang_other_ranks(monkeypatch, server,
+                                                   hub_dir):
+    import mmengine.dist
+    passed = []
+    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (0, 2))
+    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: 0)
+    monkeypatch.setattr(mmengine.dist, 'barrier', lambda: passed.append(1))
+    with pytest.raises(CheckpointDownloadError, match='HTTP 404'):
+        base_generator(server.url('/gone/' + MAE_FILE))
+    assert passed == [1]  # the barrier was reached before raising

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # projects, tests
 SOURCES = ['README.md', 'model-index.yml', 'setup.py', '.ci/run',
            'docs/*.md', 'mmtec/**/*.py', 'tools/**/*.py', 'tools/**/*.sh',
+           'tools/**/*.md',
            'configs/**/*.py', 'configs/**/*.yml', 'projects/**/*.py',
            'projects/**/*.md', 'tests/**/*.py']
 # a repo-relative path: starts with one of these folders, not inside a URL
@@ -54,6 +55,7 @@ def test_sources_are_found():
     assert 'README.md' in files and 'model-index.yml' in files
     assert 'configs/tec/metafile.yml' in files and 'tools/demo.py' in files
     assert 'projects/fashion_mnist/README.md' in files
+    assert 'tools/README.md' in files and 'docs/README.md' in files
     assert 'tests/test_repo_paths.py' in files
 
 
@@ -88,3 +90,28 @@ def test_every_named_path_exists(source):
     assert not missing, (
         f'{os.path.relpath(source, ROOT)} names paths that do not exist: '
         f'{missing}')
+
+
+LINK = re.compile(r'\]\(([^)#\s]+)(?:#[^)]*)?\)')
+
+
+def test_markdown_links_are_parsed():
+    text = '[a](algorithm.md) [b](../tools/README.md#x) [c](https://x.org/a)'
+    assert [m.group(1) for m in LINK.finditer(text)] == [
+        'algorithm.md', '../tools/README.md', 'https://x.org/a'
+    ]
+
+
+@pytest.mark.parametrize(
+    'source', [f for f in source_files() if f.endswith('.md')],
+    ids=lambda p: os.path.relpath(p, ROOT))
+def test_markdown_links_resolve(source):
+    """Relative links of a markdown page point at files, from its folder."""
+    with open(source, encoding='utf-8') as f:
+        links = [m.group(1) for m in LINK.finditer(f.read())]
+    missing = sorted({
+        link for link in links if '://' not in link and not os.path.exists(
+            os.path.join(os.path.dirname(source), link))
+    })
+    assert not missing, (
+        f'{os.path.relpath(source, ROOT)} links to missing files: {missing}')

@@ -6,9 +6,22 @@
 # Installs into the environment of `python` on PATH (or $PYTHON), always via
 # `$PYTHON -m pip`: torch 2.14.1 + torchvision 0.29.1, numpy<2,
 # setuptools>=77,<81, mmengine 0.10.7, mmcv 2.1.0 with compiled ops,
-# mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2 and their deps, pytest,
+# mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2 and their deps, pytest
+# and openmim (all under requirements/constraints.txt),
 # then `pip install -e .` of this repo, then the Debian package
 # dataset-fashion-mnist. Safe to re-run: a complete install is a quick no-op.
+#
+# With a GPU (the README's "Install" says the same), in this order:
+#   1. torch + torchvision for your CUDA (pytorch.org)
+#   2. MMTEC_SKIP_TORCH=1 bash tools/install.sh
+#      (builds mmcv against your torch, with the CUDA ops when a GPU is
+#      visible, or FORCE_CUDA=1)
+#   or, for an older torch/CUDA pair that OpenMMLab prebuilt mmcv 2.1.0 for,
+#   take that wheel through mim installed under the constraints file (a bare
+#   `pip install -U openmim` downgrades setuptools and brings numpy 2):
+#      pip install -c requirements/constraints.txt openmim
+#      mim install mmcv==2.1.0 -c requirements/constraints.txt
+#      MMTEC_SKIP_TORCH=1 MMTEC_MMCV=skip bash tools/install.sh
 #
 # Environment knobs:
 #   PYTHON=/path/to/python   interpreter to install into (default: python on PATH)
@@ -18,8 +31,9 @@
 #       auto  (default) keep a working mmcv 2.1.0, else install a matching
 #             prebuilt wheel (wheelhouse, local cache), else build the sdist
 #       skip  do not touch mmcv: you installed a prebuilt one for your
-#             torch/CUDA, e.g. `pip install -U openmim && mim install mmcv==2.1.0`
-#       build always build mmcv from the PyPI sdist (~15 min on 2 cores)
+#             torch/CUDA with mim (see "With a GPU" above)
+#       build always build mmcv from the PyPI sdist (the long step: it
+#             compiles mmcv's C++ ops)
 #   MMCV_WHEELHOUSE=DIR      prebuilt mmcv wheels (default: <repo>/../shared/wheelhouse)
 #   MMTEC_CACHE=DIR          where wheels built here are kept for re-use
 #                            (default: ~/.cache/mmtec)
@@ -147,7 +161,7 @@ build_mmcv_from_sdist() {
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT
     info "building mmcv $MMCV_VERSION from the PyPI sdist against torch $TORCH_FULL"
-    info "(compiles the C++ ops: ~15 min wall on 2 cores; MAX_JOBS=${MAX_JOBS:-2})"
+    info "(compiles the C++ ops, the long step of the install; MAX_JOBS=${MAX_JOBS:-2})"
     # Build tools into this environment: no build isolation, because the build
     # must import the installed torch. ninja makes torch compile in parallel.
     pip_install wheel ninja

@@ -100,7 +100,9 @@ def load_from_url(url: str, map_location: Any = None,
                 'to download it again.', path) from None
     expected = (sha256 or hash_prefix(url) or '').lower()
     os.makedirs(osp.dirname(path), exist_ok=True)
-    partial = path + TMP_SUFFIX
+    # one partial file per process: ranks that share the cache folder never
+    # write into each other's download
+    partial = f'{path}.{os.getpid()}{TMP_SUFFIX}'
     cached = False
     try:
         _download(url, partial)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from mmtec.checkpoint.errors import BackboneCheckpointError, CheckpointLayoutError
 from .key_table import timm_to_mmpretrain
-from mmtec.checkpoint.loader import safe_load
+from mmtec.checkpoint.resolve import load_path_url_or_name
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
 _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
@@ -258,13 +258,15 @@ def read_vit(checkpoint: Union[str, dict],
     """Read a ViT checkpoint of any supported layout as the canonical one.
 
     The one entry point of the layout reader: the file is read once
-    through :func:`~mmtec.checkpoint.safe_load`, its weights found once
+    through :func:`~mmtec.checkpoint.load_path_url_or_name` (a path, an
+    http(s) URL or a model-zoo name), its weights found once
     (``state_dict``/``model``/``teacher``/``student``/``module``, then
     ``module.``/``backbone.``/``encoder.`` wrappers), its layout named and
     converted by that layout's small converter.
 
     Args:
-        checkpoint (str | dict): A file path or an already loaded checkpoint.
+        checkpoint (str | dict): A file path, an http(s) URL, a model name
+            of MMPretrain's model hub or an already loaded checkpoint.
         prefix (str, optional): Keep only the keys under this prefix and
             strip it (a backbone's ``init_cfg``), before anything else.
         strict (bool): Raise on keys that are neither ViT weights nor known
@@ -291,7 +293,7 @@ def read_vit(checkpoint: Union[str, dict],
     """
     source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
-        checkpoint = safe_load(checkpoint, map_location='cpu', trust=trust)
+        checkpoint = load_path_url_or_name(checkpoint, trust=trust)
     raw, container = _unwrap(checkpoint, source)
     if prefix:
         raw = _select_prefix(raw, prefix, source)

@@ -74,6 +74,6 @@ def check_data_paths(cfg: Config) -> None:
                 raise FileNotFoundError(
                     f'{where}.{setting}: {path} does not exist '
                     f'({osp.abspath(path)}). Put the dataset there (README: '
-                    '"Pretraining on ImageNet", "Transfer") or point the '
+                    '"Quick start"; docs/transfer.md) or point the '
                     'config at it, e.g. '
                     f'--cfg-options {fix}')

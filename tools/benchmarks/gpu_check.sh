@@ -32,7 +32,7 @@ timeout 120 python -m pytest tests/test_reference_step.py \
 # 2. ablation: every switch alone and all together; MAE alongside
 timeout 300 python tools/benchmarks/tec_bench.py --device cuda \
     --batch-size 256 --amp bf16 --iters 10 --warmup 3 \
-    --variants plain,batch_branches,attention_rows_only,inference_mode,bf16_base,fused_adamw,all \
+    --variants plain,bf16_base,fused_adamw,all \
     --profile "TEC plain,TEC all" --out "$OUT/synthetic_b256" 2>&1 | tail -80
 
 fi

@@ -26,7 +26,10 @@ model = dict(
         loss_attention=dict(type='AttentionMapLoss', loss_weight=1.0)),
     target_generator=dict(
         type='TECTargetGenerator',
-        checkpoint='checkpoints/mae_pretrain_vit_base.pth',
+        # MAE's released ViT-B/16 (1600 epochs), downloaded once into torch
+        # hub's cache; a path, another URL or a model name of
+        # mmpretrain.list_models() work too
+        checkpoint='https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth',
         arch='b',
         last_layers=2,
         topk=15),

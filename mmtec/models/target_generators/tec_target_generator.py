@@ -38,7 +38,11 @@ class TECTargetGenerator(BaseModule):
     block's logits that form the target are materialised.
 
     Args:
-        checkpoint (str): Path of the base model's weights. Required.
+        checkpoint (str): The base model's weights: a file path, an
+            http(s) URL (downloaded once into torch hub's cache, checked
+            and read before it is cached), or a model name of
+            ``mmpretrain.list_models()`` (TEC's released models included),
+            whose weights URL is taken from the model zoo. Required.
         arch (str | dict): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict with
             ``embed_dims``, ``num_layers``, ``num_heads``,
             ``feedforward_channels``. Defaults to 'b'.
@@ -108,9 +112,11 @@ class TECTargetGenerator(BaseModule):
         if not checkpoint:
             raise ValueError(
                 'model.target_generator.checkpoint is not set: TEC needs the '
-                'weights of a pretrained base model (e.g. MAE\'s '
-                'mae_pretrain_vit_base.pth). Pass --cfg-options '
-                'model.target_generator.checkpoint=/path/to/base.pth')
+                'weights of a pretrained base model. Pass --cfg-options '
+                'model.target_generator.checkpoint=X with X a file path, an '
+                'http(s) URL (e.g. MAE\'s release, https://dl.fbaipublicfiles'
+                '.com/mae/pretrain/mae_pretrain_vit_base.pth) or a model name '
+                'of mmpretrain.list_models().')
         self.arch_settings = resolve_arch(arch)
         self.vit = VisionTransformer(
             arch=self.arch_settings,
