@@ -12,7 +12,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
 from hostile_pickles import (EMPTY_LIST, call, exec_via_getattr, glob, i,
                              marker_code, pickle_of, splice, tup)
-from mmtec.checkpoint import CheckpointLayoutError, CheckpointNotFoundError, CorruptCheckpointError, UnsafeCheckpointError, safe_load
+from mmtec.checkpoint import (CheckpointLayoutError, CheckpointNotFoundError,
+                              UnsafeCheckpointError, safe_load)
 from mmtec.converters import read_vit, vit_arch
 from mmtec.checkpoint import loader as loader_module
 from vit_checkpoints import layouts, random_vit

@@ -21,9 +21,9 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from mmtec.checkpoint.errors import BackboneCheckpointError, CheckpointLayoutError
-from .key_table import timm_to_mmpretrain
+from mmtec.checkpoint import BackboneCheckpointError, CheckpointLayoutError
 from mmtec.checkpoint.resolve import load_path_url_or_name
+from .key_table import timm_to_mmpretrain
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
 _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
