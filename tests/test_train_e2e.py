@@ -333,9 +333,9 @@ def test_sigterm_to_two_processes_saves_and_resume_is_exact(
     processes stop after the same iteration and exit with 75."""
     rc, diff, out = preempt_and_resume(tmp_path, image_folder, tiny_base,
                                        2, signal.SIGTERM)
-    # the processes exit with 75; torchrun itself, stopped by the signal,
-    # with its own non-zero status
-    assert rc != 0
+    # torchrun fails when its processes exit with 75; the script exits
+    # with 75 itself, the code to requeue on
+    assert rc == 75, out[-3000:]
     assert 'exiting with code 75' in out
     # the open accumulation window is averaged over the ranks one step
     # early: equal up to float rounding

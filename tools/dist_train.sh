@@ -15,15 +15,19 @@ if [ -z "$CONFIG" ] || [ -z "$GPUS" ]; then
     exit 2
 fi
 
-# exec: a SIGTERM to this script reaches torchrun, which passes it (and
-# SIGUSR1) on to every process; each saves preempted_iter_<N>.pth and exits
-# with 75 (PreemptionHook); torchrun waits up to
-# TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds for that before killing them.
+# A SIGTERM or SIGUSR1 to this script is passed to torchrun, which passes
+# it on to every process; each saves preempted_iter_<N>.pth (PreemptionHook)
+# and exits with 75, and torchrun waits up to TORCH_ELASTIC_SHUTDOWN_TIMEOUT
+# seconds for that. torchrun reports its processes' exit as its own failure,
+# so rank 0 leaves a marker and this script then exits with 75 itself: the
+# code to requeue on.
+export MMTEC_PREEMPTED_MARKER="${TMPDIR:-/tmp}/mmtec_preempted.$$"
+rm -f "$MMTEC_PREEMPTED_MARKER"
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
 PET_SIGNALS_TO_HANDLE=${PET_SIGNALS_TO_HANDLE:-SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1} \
 TORCH_ELASTIC_SHUTDOWN_TIMEOUT=${TORCH_ELASTIC_SHUTDOWN_TIMEOUT:-300} \
-exec python -m torch.distributed.run \
+python -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
@@ -31,4 +35,19 @@ exec python -m torch.distributed.run \
     --master_port="$PORT" \
     "$(dirname "$0")"/train.py \
     "$CONFIG" \
-    --launcher pytorch "${@:3}"
+    --launcher pytorch "${@:3}" &
+pid=$!
+for sig in TERM USR1 INT HUP; do
+    trap "kill -s $sig $pid 2>/dev/null" "$sig"
+done
+rc=0
+while :; do
+    wait "$pid" || rc=$?
+    # a trapped signal ends `wait` early; wait again until torchrun is done
+    kill -0 "$pid" 2>/dev/null || break
+done
+if [ -f "$MMTEC_PREEMPTED_MARKER" ]; then
+    rm -f "$MMTEC_PREEMPTED_MARKER"
+    exit 75
+fi
+exit "$rc"

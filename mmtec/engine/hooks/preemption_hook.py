@@ -155,6 +155,11 @@ class PreemptionHook(Hook):
         path = ckpt_hook.save_now(runner,
                                   FILENAME_TMPL.format(runner.iter + 1))
         barrier()  # no rank exits before the file is complete
+        marker = os.environ.get('MMTEC_PREEMPTED_MARKER')
+        if marker and is_main_process():
+            # tools/dist_train.sh exits with the requeue code when it exists
+            with open(marker, 'w') as f:
+                f.write(path)
         runner.logger.info(
             f'Received {name}: saved {path} after iteration '
             f'{runner.iter + 1}; exiting with code {self.exit_code} '
