@@ -161,3 +161,174 @@ def test_tiny_study_end_to_end_and_report_only(tmp_path):
     partial = md.read_text()
     assert 'Not finished' in partial and '(b) TEC seed 1' in partial
     assert _table_row(partial, '(b) TEC')[3] == '1'
+
+
+@MODELS.register_module(force=True)
+class _TwoViewFlopToy(BaseModel):
+    """A linear layer applied to every view of a MoCo-style batch."""
+
+    def __init__(self, data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.trained = torch.nn.Linear(3 * 28 * 28, 10, bias=False)
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        assert isinstance(inputs, list), 'two views come as a list'
+        return dict(loss=sum(self.trained(x.flatten(1)).sum()
+                             for x in inputs))
+
+
+def test_train_flops_count_every_view(tmp_path):
+    cfg = tmp_path / 'toy2.py'
+    cfg.write_text(
+        "default_scope = 'mmpretrain'\n"
+        "model = dict(type='_TwoViewFlopToy', data_preprocessor=dict("
+        "type='SelfSupDataPreprocessor', mean=[0., 0., 0.], "
+        "std=[1., 1., 1.]))\n")
+    # forward + weight gradient of the layer, once per view
+    assert train_flops_per_image(str(cfg), batch_size=2, num_views=2) == \
+        2 * (2 * 2352 * 10 * 2)
+
+
+def test_claims_options_and_their_errors(capsys):
+    args = study.parse_args(['--scale', 'full'])
+    # the existing study's outputs and arms stay as they were
+    assert args.out_md.endswith('docs/sustainability.md')
+    assert not (args.finetune or args.accel or args.contrastive or args.gen2)
+    args = study.parse_args(['--scale', 'full', '--claims'])
+    assert args.finetune and args.accel and args.contrastive and args.gen2
+    assert args.out_md.endswith('docs/sustainability_claims.md')
+    assert args.out_png.endswith('docs/sustainability_claims.png')
+    # E_s: a quarter of E (the paper's 300 of 1600 MAE epochs is ~1/5)
+    assert args.short_base_epochs == 5 and args.moco_epochs == 20
+    assert (args.ft_epochs, args.ft_low_epochs, args.ft_low_per_class) == \
+        (10, 30, 600)
+    with pytest.raises(SystemExit):
+        study.parse_args(['--scale', 'full', '--accel',
+                          '--short-base-epochs', '20'])
+    assert 'must be below --base-epochs (20)' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        study.parse_args(['--scale', 'full', '--ft-epochs', '0'])
+    assert '--ft-epochs must be >= 1' in capsys.readouterr().err
+
+
+def test_claim_arms_compute_includes_their_bases():
+    args = study.parse_args(['--scale', 'full', '--claims'])
+    args._e_mc = 1
+    flops = dict(mae=10e6, tec=21e6, moco=40e6)
+    n = 60000
+    pf = study.claim_pflops(args, flops, n)
+    mae, tec, moco = (n * flops[k] / 1e15 for k in ('mae', 'tec', 'moco'))
+    assert pf['short_base'] == pytest.approx(5 * mae)
+    assert pf['short_tec'] == pytest.approx(5 * mae + 4 * tec)
+    assert pf['moco'] == pytest.approx(20 * moco)
+    assert pf['moco_cont'] == pytest.approx(21 * moco)
+    assert pf['moco_tec'] == pytest.approx(20 * moco + 4 * tec)
+    # E_mc: the MoCo epochs closest to the FLOPs of E' = 4 TEC epochs
+    assert study.moco_extra_epochs(args, flops) == 2  # 84 / 40 -> 2
+
+
+def _ft(seed, **arms):
+    return dict(seed=seed, arms={k: dict(ft_top1=v) for k, v in
+                                 arms.items()})
+
+
+def test_claim_verdicts():
+    from fmnist_lab.paper_claims import CLAIMS, claim_verdict
+    labels = {k: k for k in ('tec', 'mae_cont', 'base', 'short_tec')}
+    pflops = dict(tec=2., mae_cont=2., base=1., short_tec=0.5)
+    vs_cont, accel = CLAIMS[0], CLAIMS[2]
+    assert (vs_cont['a'], vs_cont['b'], accel['a'], accel['b']) == \
+        ('tec', 'mae_cont', 'short_tec', 'base')
+    better = [_ft(0, tec=80., mae_cont=79., base=78., random=70.),
+              _ft(1, tec=81., mae_cont=80.5, base=79., random=71.)]
+    assert claim_verdict(vs_cont, better, pflops, labels).startswith(
+        '**holds** on every seed')
+    worse = [_ft(0, tec=78., mae_cont=79., base=78., random=70.),
+             _ft(1, tec=80., mae_cont=80.5, base=79., random=71.)]
+    assert claim_verdict(vs_cont, worse, pflops, labels).startswith(
+        '**does not hold**')
+    mixed = [better[0], worse[1]]
+    assert 'sign changes across seeds' in claim_verdict(
+        vs_cont, mixed, pflops, labels)
+    # pretraining that fine-tuning does not see: no verdict either way
+    unseen = [_ft(0, tec=80., mae_cont=79., base=70., random=70.5)]
+    text = claim_verdict(vs_cont, unseen, pflops, labels)
+    assert text.startswith('**not measurable at this scale**')
+    assert 'random initialisation' in text
+    # acceleration: better *and* cheaper; one seed is flagged
+    fast = [_ft(0, short_tec=79., base=78., random=70.)]
+    text = claim_verdict(accel, fast, pflops, labels)
+    assert text.startswith('**holds**') and '50% of the compute' in text
+    assert '1 seed' in text
+    assert 'did not cost less' in claim_verdict(
+        accel, fast, dict(pflops, short_tec=1.5), labels)
+    assert claim_verdict(accel, [_ft(0, base=78.)], pflops,
+                         labels).startswith('not measured')
+
+
+def _log_of(folder):
+    return '\n'.join(open(osp.join(d, f)).read()
+                     for d, _, fs in os.walk(folder) for f in fs
+                     if f.endswith('.log'))
+
+
+@pytest.mark.slow
+@pytest.mark.fashion_mnist
+def test_tiny_claims_fine_tune_every_arm_and_report_verdicts(tmp_path):
+    work = tmp_path / 'work'
+    md, png = tmp_path / 'claims.md', tmp_path / 'claims.png'
+    # every claim stage; of the frozen-feature study's arms only TEC (a
+    # shorter test)
+    argv = ['--scale', 'tiny', '--seeds', '0', '--finetune', '--accel',
+            '--contrastive', '--arms', 'tec', '--work-dir', str(work),
+            '--out-md', str(md), '--out-png', str(png)]
+    study.main(argv)
+    text = md.read_text()
+    record = json.loads((work / 'sustainability.json').read_text())
+    arms = record['results'][0]['arms']
+    trained = ['base', 'tec', 'short_base', 'short_tec', 'moco',
+               'moco_cont', 'moco_tec']
+    # every arm and the random-init reference fine-tuned on both splits,
+    # the pretrained ones also probed; raw pixels probed only
+    for name in trained + ['random']:
+        assert set(arms[name]) >= {'ft_top1', 'ft_low_top1'}, name
+    for name in trained + ['pixels']:
+        assert set(arms[name]) >= {'knn_top1', 'linear_top1'}, name
+    assert 'ft_top1' not in arms['pixels']
+    # the table's cells are the records' numbers
+    for name, label in (('tec', '(b) TEC'), ('moco_tec', 'TEC on MoCo v3'),
+                        ('random', 'random init (reference)')):
+        row = _table_row(text, label)
+        assert row[3] == f"{arms[name]['ft_top1']:.2f} ± 0.00"
+        assert row[4] == f"{arms[name]['ft_low_top1']:.2f} ± 0.00"
+    row = _table_row(text, 'TEC on a saturated MAE base beats that base')
+    diff = arms['tec']['ft_top1'] - arms['base']['ft_top1']
+    assert row[2].startswith(f'{diff:+.2f} ± 0.00')
+    assert re.match(r'\*\*(holds|does not hold|not measurable at this '
+                    r'scale)\*\*', row[-1])
+    assert 'Acceleration' in text and 'iBOT 1600 ep 84.0' in text
+    assert osp.getsize(tmp_path / 'claims_claims.png') > 10000
+    # each fine-tuning read its own pretraining weights, the whole ViT
+    for name, source in (('base', 'base/epoch_2.pth'),
+                         ('short_tec', 'short_tec/epoch_1.pth'),
+                         ('moco_tec', 'moco_tec/epoch_1.pth'),
+                         ('moco', 'moco/encoder.pth')):
+        assert ('PretrainedVisionTransformer: loaded 40/40 expected keys '
+                f'from {work}/seed0/{source}') in _log_of(
+                    work / 'seed0' / 'ft' / name), name
+    assert 'PretrainedVisionTransformer: loaded' not in _log_of(
+        work / 'seed0' / 'ft' / 'random')
+    # the low-label split: 1 image per class of the tiny scale
+    assert re.search(r'Epoch\(train\) \[1\]\[1/1\]',
+                     _log_of(work / 'seed0' / 'ft_low' / 'base'))
+    # TEC's base models: the short MAE run and the MoCo v3 online encoder
+    assert f'from {work}/seed0/short_base/epoch_1.pth' in _log_of(
+        work / 'seed0' / 'short_tec')
+    assert f'from {work}/seed0/moco/encoder.pth' in _log_of(
+        work / 'seed0' / 'moco_tec')
+    assert f'Load checkpoint from {work}/seed0/moco/epoch_2.pth' in \
+        _log_of(work / 'seed0' / 'moco_cont')
+    # regenerating from the records trains nothing and changes nothing
+    os.remove(md)
+    study.main(argv + ['--report-only'])
+    assert md.read_text() == text

@@ -1,7 +1,9 @@
 """The Fashion-MNIST lab: resumable pretraining stages, cached frozen-feature
 evaluations and result tables of the demo and the studies."""
+from .backbone_export import export_backbone
 from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
                                  project_config)
+from .finetune_stage import finetune_top1
 from .json_records import cached_eval, read_json, write_json
 from .markdown import markdown_table
 from .pretrain_stage import device_name, pretrain_stage
@@ -10,5 +12,6 @@ from .training_flops import train_flops_per_image
 __all__ = [
     'pretrain_stage', 'device_name', 'cached_eval', 'read_json',
     'write_json', 'markdown_table', 'project_config',
-    'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image'
+    'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image',
+    'finetune_top1', 'export_backbone'
 ]

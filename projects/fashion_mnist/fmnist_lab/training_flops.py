@@ -17,7 +17,8 @@ def train_flops_per_image(config: str,
                           cfg_options: Optional[Dict] = None,
                           batch_size: int = 8,
                           img_size: int = 28,
-                          seed: int = 0) -> float:
+                          seed: int = 0,
+                          num_views: int = 1) -> float:
     """FLOPs of one training step of ``config``'s model, per image.
 
     Args:
@@ -28,9 +29,11 @@ def train_flops_per_image(config: str,
             it). Defaults to 8.
         img_size (int): Side of the random square images. Defaults to 28.
         seed (int): Seed of the images and the random masks. Defaults to 0.
+        num_views (int): Views per training image (MoCo v3: 2, a list of
+            batches as MMPretrain's ``MultiView`` gives them). Defaults to 1.
 
     Returns:
-        float: Forward + backward FLOPs per training image.
+        float: Forward + backward FLOPs per training image (all its views).
 
     Example:
         >>> from fmnist_lab import project_config
@@ -57,10 +60,14 @@ def train_flops_per_image(config: str,
     model.train()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    views = [
+        torch.randint(0, 256, (batch_size, 3, img_size, img_size),
+                      generator=generator, dtype=torch.uint8)
+        for _ in range(num_views)
+    ]
     batch = dict(
         # a collated batch, as the dataloader's default_collate gives it
-        inputs=torch.randint(0, 256, (batch_size, 3, img_size, img_size),
-                             generator=generator, dtype=torch.uint8),
+        inputs=views[0] if num_views == 1 else views,
         data_samples=[DataSample() for _ in range(batch_size)])
     with FlopCounterMode(display=False) as counter:
         data = model.data_preprocessor(batch, True)

@@ -25,6 +25,26 @@ processes (``--jobs``); finished stages and evaluations are cached in
 accuracy against cumulative training PFLOPs (``--out-png``) are written
 from those records.
 
+The paper's own measures (``--claims``, or each of ``--finetune``,
+``--accel``, ``--contrastive``; report section "The paper's claims" and
+the figure ``<out-png>_claims.png``):
+
+    fine-tuning      every arm fine-tuned end to end with one recipe
+                     (``configs/vit-w64d3-p7_ft_fmnist.py``: MMPretrain's
+                     ImageClassifier and layer-wise lr decay) on all labels
+                     and on a 10% split, top-1 on the test split; reference
+                     rows: the ViT from random initialisation, raw pixels
+    ``short_base``   MAE from scratch for E_s (about E/4) epochs, its own
+                     schedule; ``short_tec``: TEC on it for E' epochs,
+                     against the long MAE (the acceleration claim)
+    ``moco``         MMPretrain's MoCo v3 on the same images for E_c epochs
+                     (its kNN curve: the same plateau criterion);
+                     ``moco_cont``: continued for E_mc epochs (E' TEC
+                     epochs' FLOPs); ``moco_tec``: TEC on its encoder
+
+Each claim gets the paper's number, ours (paired per seed) and a verdict:
+holds / does not hold / not measurable at this scale (and why).
+
 Examples:
     # the study of projects/fashion_mnist/docs/sustainability.md
     nice -n 10 python projects/fashion_mnist/tools/sustainability_study.py \
@@ -32,6 +52,10 @@ Examples:
     # a seconds-long check of the whole pipeline (CI)
     python projects/fashion_mnist/tools/sustainability_study.py --scale tiny \
         --work-dir /tmp/sus --out-md /tmp/sus/s.md --out-png /tmp/sus/s.png
+    # the paper's claims, measured by fine-tuning (report:
+    # projects/fashion_mnist/docs/sustainability_claims.md)
+    nice -n 10 python projects/fashion_mnist/tools/sustainability_study.py \
+        --scale full --claims
 """
 import argparse
 import os
@@ -49,18 +73,48 @@ ROOT = osp.dirname(osp.dirname(PROJECT))
 sys.path.insert(0, PROJECT)  # fmnist_lab
 MAE_CONFIG = 'mae_vit-w64d3-p7_fmnist.py'  # in projects/fashion_mnist/configs
 TEC_CONFIG = 'tec_vit-w64d3-p7_fmnist.py'
+MOCO_CONFIG = 'mocov3_vit-w64d3-p7_fmnist.py'
+FINETUNE_CONFIG = 'vit-w64d3-p7_ft_fmnist.py'
 NOTES_MARKER = '<!-- notes: kept when the study regenerates this file -->'
 
 # per-class counts: None = the whole split
 SCALES = {
     'tiny': dict(seeds=[0, 1], base_epochs=2, tec_epochs=1,
                  train_per_class=10, bank_per_class=10, test_per_class=10,
-                 batch_size=16, curve_every=1, jobs=1),
+                 batch_size=16, curve_every=1, jobs=1,
+                 ft_epochs=1, ft_low_epochs=1, ft_low_per_class=1,
+                 ft_batch_size=16),
+    # the paper's claims in minutes (one seed, 10% of the images)
+    'small': dict(seeds=[0], base_epochs=4, tec_epochs=1,
+                  train_per_class=600, bank_per_class=200,
+                  test_per_class=200, batch_size=128, curve_every=1,
+                  jobs=1, ft_epochs=3, ft_low_epochs=10,
+                  ft_low_per_class=60, ft_batch_size=128),
     'full': dict(seeds=[0, 1, 2], base_epochs=20, tec_epochs=4,
                  train_per_class=None, bank_per_class=1000,
                  test_per_class=None, batch_size=512, curve_every=1,
-                 jobs=3),
+                 jobs=3, ft_epochs=10, ft_low_epochs=30,
+                 ft_low_per_class=600, ft_batch_size=512),
 }
+# the arms of the paper's other claims (--accel, --contrastive) and the
+# reference rows of --finetune; reported by fmnist_lab.paper_claims
+CLAIM_ARMS = {  # name: (label, description)
+    'short_base': ('MAE short base', 'MAE, E_s epochs (about E/4), its own '
+                   'schedule'),
+    'short_tec': ('short base + TEC', "TEC on the short base, E' epochs"),
+    'moco': ('MoCo v3 base', 'MoCo v3, E_c epochs (its plateau)'),
+    'moco_cont': ('MoCo v3 continued', 'MoCo v3 continued from its base, '
+                  'E_mc more epochs'),
+    'moco_tec': ('TEC on MoCo v3', "TEC on the MoCo v3 base, E' epochs"),
+    'random': ('random init (reference)', 'the ViT fine-tuned from random '
+               'initialisation'),
+    'pixels': ('raw pixels (reference)', 'kNN / linear probe on the '
+               '2,352 pixel values'),
+}
+# TEC on the contrastive base takes the paper's iBOT recipe: attention
+# target top-9 of 196 patches (4.6%: 1 of 16 here), tau 1.0
+MOCO_TEC_OPTIONS = {'model.target_generator.topk': 1,
+                    'model.head.loss_attention.tau': 1.0}
 ARMS = {  # name: (label, description)
     'base': ('MAE base', 'MAE, E epochs (the base)'),
     'mae_cont': ('(a) MAE continued', 'MAE continued from the base, E_m '
@@ -95,6 +149,36 @@ def parse_args(argv=None):
                         default=['mae_cont', 'tec', 'mae_scratch'],
                         help='arms besides the base (e.g. leave out '
                         'mae_scratch for a cheaper variant)')
+    claims = parser.add_argument_group(
+        "the paper's measures (report: the claims section, figure "
+        '<out-png>_claims.png)')
+    claims.add_argument('--claims', action='store_true',
+                        help='all of --finetune --accel --contrastive '
+                        '--gen2 (default outputs: docs/sustainability_'
+                        'claims.{md,png})')
+    claims.add_argument('--finetune', action='store_true',
+                        help='fine-tune every arm end to end on all labels '
+                        'and on --ft-low-per-class, with the random-init '
+                        'and raw-pixel reference rows')
+    claims.add_argument('--accel', action='store_true',
+                        help='the acceleration claim: a short MAE base (E_s '
+                        "epochs) + E' TEC epochs against the long MAE")
+    claims.add_argument('--contrastive', action='store_true',
+                        help='a MoCo v3 base (E_c epochs), TEC on it vs '
+                        'continuing it')
+    claims.add_argument('--short-base-epochs', type=int,
+                        help='E_s (default: E/4 rounded, at least 1)')
+    claims.add_argument('--moco-epochs', type=int, help='E_c (default: E)')
+    claims.add_argument('--moco-extra-epochs', type=int,
+                        help="E_mc (default: the FLOPs of E' TEC epochs)")
+    claims.add_argument('--ft-epochs', type=int,
+                        help='fine-tuning epochs on all labels')
+    claims.add_argument('--ft-low-epochs', type=int,
+                        help='fine-tuning epochs on the low-label split')
+    claims.add_argument('--ft-low-per-class', type=int,
+                        help='labels per class of the low-label split '
+                        '(10%% of the pretraining images per class)')
+    claims.add_argument('--ft-batch-size', type=int)
     parser.add_argument('--train-per-class', type=int,
                         help='pretraining images per class (0: all 6000)')
     parser.add_argument('--bank-per-class', type=int,
@@ -109,9 +193,11 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', default='data/fashion_mnist')
     parser.add_argument('--work-dir', default='work_dirs/sustainability')
     parser.add_argument(
-        '--out-md', default='projects/fashion_mnist/docs/sustainability.md')
+        '--out-md', help='default: projects/fashion_mnist/docs/'
+        'sustainability.md (with --claims: sustainability_claims.md)')
     parser.add_argument(
-        '--out-png', default='projects/fashion_mnist/docs/sustainability.png')
+        '--out-png', help='default: projects/fashion_mnist/docs/'
+        'sustainability.png (with --claims: sustainability_claims.png)')
     parser.add_argument('--no-report', action='store_true',
                         help='train and evaluate only (a seed process)')
     parser.add_argument('--report-only', action='store_true',
@@ -126,6 +212,26 @@ def parse_args(argv=None):
             setattr(args, key, None)
     if args.base_epochs < 1 or args.tec_epochs < 1:
         parser.error('--base-epochs and --tec-epochs must be >= 1')
+    if args.claims:
+        args.finetune = args.accel = args.contrastive = args.gen2 = True
+    stem = 'projects/fashion_mnist/docs/sustainability' + (
+        '_claims' if args.claims else '')
+    args.out_md = args.out_md or stem + '.md'
+    args.out_png = args.out_png or stem + '.png'
+    if args.short_base_epochs is None:
+        args.short_base_epochs = max(1, int(round(args.base_epochs / 4)))
+    if args.moco_epochs is None:
+        args.moco_epochs = args.base_epochs
+    for key in ('short_base_epochs', 'moco_epochs', 'ft_epochs',
+                'ft_low_epochs', 'ft_low_per_class', 'ft_batch_size'):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be >= 1, got "
+                         f'{getattr(args, key)}')
+    if args.accel and args.short_base_epochs >= args.base_epochs:
+        parser.error(f'--short-base-epochs ({args.short_base_epochs}) must '
+                     f'be below --base-epochs ({args.base_epochs}): the '
+                     'acceleration claim compares a short base with the '
+                     'long one')
     # the CPU study: keep MMEngine's Runner off a GPU that happens to be there
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
     return args
@@ -168,14 +274,36 @@ def flops_per_image(args):
         dict(mae=mae_cfg, tec=tec_cfg, counter='FlopCounterMode'), count)
 
 
+def moco_flops_per_image(args):
+    """Training FLOPs per image (two views) of a MoCo v3 step (cached).
+
+    TEC on the MoCo v3 base costs what TEC on the MAE base costs: the same
+    ViT runs as the frozen base.
+    """
+    from fmnist_lab import cached_eval, project_config, train_flops_per_image
+    cfg = project_config(MOCO_CONFIG)
+    return cached_eval(
+        osp.join(args.work_dir, 'flops', 'moco.json'),
+        dict(moco=cfg, views=2, counter='FlopCounterMode'),
+        lambda: dict(moco=train_flops_per_image(cfg, batch_size=32,
+                                                num_views=2)))['moco']
+
+
+def moco_extra_epochs(args, flops):
+    """E_mc: the MoCo v3 epochs whose FLOPs are closest to E' TEC ones."""
+    if args.moco_extra_epochs:
+        return args.moco_extra_epochs
+    return max(1, int(round(args.tec_epochs * flops['tec'] / flops['moco'])))
+
+
 def mae_extra_epochs(args, flops):
     if args.mae_extra_epochs:
         return args.mae_extra_epochs
     return max(1, int(round(args.tec_epochs * flops['tec'] / flops['mae'])))
 
 
-def curve_epochs(args):
-    E = args.base_epochs
+def curve_epochs(args, epochs=None):
+    E = epochs or args.base_epochs
     return sorted(set(range(args.curve_every, E + 1, args.curve_every)) |
                   {E, saturation_start(E)} - {0})
 
@@ -254,10 +382,106 @@ def run_seed(args, seed, eval_sets, e_m):
         stages[name] = stage(name, config, epochs, extra)
         if stages[name] is not None:
             out['arms'][name] = evaluate(name, stages[name]['checkpoint'])
+    run_claim_stages(args, seed, stages, out, stage, evaluate)
     out['train_s'] = {name: st['wall_s'] for name, st in stages.items()
                       if st is not None}
     out['num_images'] = stages['base']['num_images']
     return out
+
+
+def run_claim_stages(args, seed, stages, out, stage, evaluate):
+    """The stages of --accel, --contrastive and --finetune for one seed.
+
+    ``stages`` holds the finished stages of the seed (updated here),
+    ``out`` its results; ``stage`` and ``evaluate`` are :func:`run_seed`'s.
+    """
+    from fmnist_lab import (evaluate_cached, export_backbone, finetune_top1,
+                            project_config)
+    mae_cfg = project_config(MAE_CONFIG)
+    tec_cfg = project_config(TEC_CONFIG)
+    seed_dir = osp.join(args.work_dir, f'seed{seed}')
+    # the weights each arm's transfer starts from (MoCo v3: its encoder)
+    weights = {name: st['checkpoint'] for name, st in stages.items()
+               if st is not None}
+
+    def add(name, config, epochs, extra=None, keep=False):
+        stages[name] = stage(name, config, epochs, extra, keep=keep)
+        if stages[name] is None:
+            return None
+        weights[name] = stages[name]['checkpoint']
+        if name in ('moco', 'moco_cont'):  # not TEC on MoCo v3
+            weights[name] = export_backbone(
+                weights[name], osp.join(seed_dir, name, 'encoder.pth'))
+        out['arms'][name] = evaluate(name, weights[name])
+        return weights[name]
+
+    if args.accel:
+        short = add('short_base', mae_cfg, args.short_base_epochs)
+        if short is not None:
+            add('short_tec', tec_cfg, args.tec_epochs,
+                {'model.target_generator.checkpoint': short})
+    if args.contrastive:
+        moco = add('moco', project_config(MOCO_CONFIG), args.moco_epochs,
+                   keep=True)
+        if moco is not None:
+            # its learning curve: is it at its own plateau?
+            out['moco_curve'] = {}
+            moco_dir = osp.dirname(stages['moco']['checkpoint'])
+            for ep in curve_epochs(args, args.moco_epochs):
+                if ep == args.moco_epochs:
+                    res = out['arms']['moco']
+                else:
+                    res = evaluate(f'moco_epoch{ep}', export_backbone(
+                        osp.join(moco_dir, f'epoch_{ep}.pth'),
+                        osp.join(moco_dir, f'encoder_epoch{ep}.pth')),
+                        linear=False)
+                out['moco_curve'][ep] = res['knn_top1']
+            add('moco_cont', project_config(MOCO_CONFIG), args._e_mc,
+                {'load_from': stages['moco']['checkpoint']})
+            add('moco_tec', tec_cfg, args.tec_epochs,
+                dict(MOCO_TEC_OPTIONS,
+                     **{'model.target_generator.checkpoint': moco}))
+    if not args.finetune:
+        return
+    out['arms']['pixels'] = evaluate_cached(
+        osp.join(args.work_dir, 'eval_pixels.json'), None, args._eval_sets,
+        'mean', 'raw pixels', batch_size=500)
+    out['ft_s'] = {}
+    # the headline arms first, the references last
+    order = ['base', 'tec', 'mae_cont', 'mae_scratch', 'short_base',
+             'short_tec', 'moco', 'moco_tec', 'moco_cont', 'tec_gen2',
+             'random']
+    for name in order:
+        if name != 'random' and name not in weights:
+            continue
+        if args.report_only and not all(
+                _finetuned(seed_dir, name, split)
+                for split in ('ft', 'ft_low')):
+            continue
+        res = out['arms'].setdefault(name, {})
+        out['ft_s'][name] = 0.
+        for split, per_class, epochs in (
+                ('ft', args.train_per_class, args.ft_epochs),
+                ('ft_low', args.ft_low_per_class, args.ft_low_epochs)):
+            ft = finetune_top1(
+                f'{split}_{name}_seed{seed}', project_config(FINETUNE_CONFIG),
+                osp.join(seed_dir, split, name), weights.get(name), epochs,
+                args.data_root, train_per_class=per_class,
+                test_per_class=args.test_per_class,
+                batch_size=args.ft_batch_size, seed=seed, log_interval=20)
+            res[f'{split}_top1'] = ft['top1']
+            out['ft_s'][name] += ft['wall_s']
+            print(f'[sustainability] seed {seed} {name}: fine-tuned '
+                  f'({split}) top-1 {ft["top1"]:.2f}', flush=True)
+
+
+def _finetuned(seed_dir, name, split):
+    """Whether a fine-tuning run has finished (for --report-only)."""
+    from fmnist_lab import read_json
+    folder = osp.join(seed_dir, split, name)
+    record = read_json(osp.join(folder, 'stage.json'))
+    return (record is not None and osp.isfile(record['checkpoint'])
+            and osp.isfile(osp.join(folder, 'test.json')))
 
 
 def run_seeds_in_parallel(args, argv):
@@ -316,6 +540,125 @@ def cumulative_pflops(args, flops, e_m, n):
     return dict(base=E * mae, mae_cont=(E + e_m) * mae,
                 tec=E * mae + E2 * tec, tec_gen2=E * mae + 2 * E2 * tec,
                 mae_scratch=(E + e_m) * mae), mae
+
+
+def claim_pflops(args, flops, n):
+    """Cumulative training PFLOPs of the claim arms (bases included)."""
+    mae, tec = n * flops['mae'] / 1e15, n * flops['tec'] / 1e15
+    E_s, E2 = args.short_base_epochs, args.tec_epochs
+    out = dict(short_base=E_s * mae, short_tec=E_s * mae + E2 * tec,
+               random=0., pixels=0.)
+    if 'moco' in flops:
+        moco, E_c = n * flops['moco'] / 1e15, args.moco_epochs
+        out.update(moco=E_c * moco, moco_cont=(E_c + args._e_mc) * moco,
+                   moco_tec=E_c * moco + E2 * tec)
+    return out
+
+
+def claims_section(args, results, flops, e_m, n, wall_text):
+    """The report's section on the paper's claims (and its figure)."""
+    from fmnist_lab import device_name, markdown_table
+    from fmnist_lab.paper_claims import arms_table, claims_plot, claims_table
+    E, E2, E_s = args.base_epochs, args.tec_epochs, args.short_base_epochs
+    pflops, mae_epoch_pf = cumulative_pflops(args, flops, e_m, n)
+    pflops.update(claim_pflops(args, flops, n))
+    labels = {name: label for name, (label, _) in ARMS.items()}
+    labels.update({name: label for name, (label, _) in CLAIM_ARMS.items()})
+    epochs = dict(base=f'{E}', mae_cont=f'{E} + {e_m}',
+                  tec=f'{E} + {E2} TEC', tec_gen2=f'{E} + {E2} + {E2} TEC',
+                  mae_scratch=f'{E + e_m}', short_base=f'{E_s}',
+                  short_tec=f'{E_s} + {E2} TEC', random='0', pixels='0')
+    curves = dict(curve=('base', mae_epoch_pf))
+    if 'moco' in flops:
+        E_c = args.moco_epochs
+        epochs.update(moco=f'{E_c} MoCo', moco_cont=f'{E_c} + '
+                      f'{args._e_mc} MoCo', moco_tec=f'{E_c} MoCo + {E2} TEC')
+        curves['moco_curve'] = ('moco', n * flops['moco'] / 1e15)
+    png = osp.splitext(args.out_png)[0] + '_claims.png'
+    claims_plot(results, labels, pflops, png, curves)
+    table = claims_table(results, pflops, labels)
+    arms = arms_table(results, list(labels), labels, epochs, pflops)
+    what = '\n'.join(f'- {labels[name]}: {CLAIM_ARMS[name][1]}.'
+                      for name in CLAIM_ARMS if any(
+                          name in r['arms'] for r in results))
+    moco_text = ''
+    moco_rows = [r for r in results if r.get('moco_curve')]
+    if moco_rows:
+        E_c = args.moco_epochs
+        eps = sorted(moco_rows[0]['moco_curve'], key=int)
+        q = saturation_start(E_c)
+        rows = []
+        for r in moco_rows:
+            c = {int(k): v for k, v in r['moco_curve'].items()}
+            gain = c[E_c] - c[q]
+            rows.append([r['seed']] + [f'{c[int(e)]:.2f}' for e in eps] +
+                        [f'{gain:+.2f}', 'yes' if gain < SATURATION_POINTS
+                         else 'no'])
+        moco_text = f"""
+The MoCo v3 base's kNN top-1 (%) after each epoch; the same plateau
+criterion as the MAE base (gain over epochs {q} → {E_c} below
+{SATURATION_POINTS} points):
+
+{markdown_table(['seed'] + [f'epoch {e}' for e in eps] +
+                [f'gain epoch {q} → {E_c}',
+                 f'saturated (< {SATURATION_POINTS})'], rows)}
+"""
+    train_s = sum(sum(r.get('train_s', {}).values()) for r in results)
+    ft_s = sum(sum(r.get('ft_s', {}).values()) for r in results)
+    low = args.ft_low_per_class
+    full = ('all 60,000' if args.train_per_class is None else
+            f'{10 * args.train_per_class:,}')
+    test = ('all 10,000' if args.test_per_class is None else
+            f'{10 * args.test_per_class:,}')
+    moco_flops = (f", MoCo v3 {flops['moco'] / 1e6:.1f} MFLOPs per image "
+                  f"(two views; E_mc = {args._e_mc} MoCo epochs match E' "
+                  'TEC epochs)' if 'moco' in flops else '')
+    return f"""## The paper's claims, measured as the paper measures them
+
+Headline metric: top-1 on {test} test images after fine-tuning end to end
+({full} labels, and a low-label split of {low} per class = {10 * low:,}
+labels); kNN and linear probe on frozen features are the secondary columns.
+Differences are paired per seed (same seed, same base): mean ± std, then
+each seed. The verdict reads the fine-tuning on all labels.
+
+{table}
+
+{arms}
+
+![accuracy against training compute]({osp.basename(png)})
+
+{what}
+{moco_text}
+How these were measured:
+
+- Fine-tuning: one recipe for every arm, `projects/fashion_mnist/configs/{FINETUNE_CONFIG}`
+  (MMPretrain's MAE fine-tuning recipe scaled down: ImageClassifier,
+  PretrainedVisionTransformer reading the pretraining checkpoint through
+  its `Pretrained` init_cfg, average pooling + fc_norm, drop path 0.1,
+  AdamW (0.9, 0.999), weight decay 0.05, layer-wise lr decay 0.65 with
+  MMPretrain's `LearningRateDecayOptimWrapperConstructor`, label smoothing
+  0.1, warm-up over 10% then cosine; for runs of hundreds of steps lr
+  4e-3 instead of 5e-4 per 256 images and a crop of 80-100% of the area;
+  no RandAugment / random erasing / mixup / cutmix), batch
+  {args.ft_batch_size}, {args.ft_epochs} epochs on all labels and
+  {args.ft_low_epochs} on the low-label split for every arm, MMEngine's
+  test loop for top-1. The reference row "random init" fine-tunes the same
+  ViT from random initialisation; "raw pixels" probes the pixel values.
+- Acceleration: the short MAE base is its own run of E_s = {E_s} epochs
+  (warm-up and cosine to 0 within them: MAE's 300-epoch schedule, not an
+  early checkpoint of the long one), then TEC for E' = {E2} epochs on it;
+  the long MAE schedule is the base ({E} epochs).
+- Contrastive base: MMPretrain's MoCo v3 (`MoCoV3`, `MoCoV3ViT`, the same
+  ViT; `projects/fashion_mnist/configs/{MOCO_CONFIG}`) on the same images;
+  its online encoder is the base model of TEC (with the paper's iBOT
+  recipe: attention target top-1 of 16 patches, tau 1.0) and the
+  fine-tuned backbone.
+- Compute: pretraining FLOPs as above{moco_flops}; fine-tuning, the same
+  for every arm, is not counted.
+- Machine: {device_name()}. Pretraining time over all runs and seeds:
+  {train_s:.0f} s; fine-tuning: {ft_s:.0f} s. Wall time of the run that
+  produced these records: {wall_text}.
+"""
 
 
 def plot(args, results, arms, pflops, mae_epoch_pf, out):
@@ -474,13 +817,17 @@ def report(args, results, arms, flops, e_m, wall, command, argv_seconds):
                 f'{len(saturated) - sum(saturated)} of {len(saturated)} '
                 'seeds**; read the result with that in mind.')
     ratio = flops['tec'] / flops['mae']
+    claims_md = ''
+    if args.finetune or args.accel or args.contrastive:
+        claims_md = '\n' + claims_section(args, results, flops, e_m, n,
+                                           argv_seconds)
     md = f"""# Does TEC save compute? Fashion-MNIST, from a saturated MAE base, E' = {E2}
 
 Question: once an MAE model has saturated, does spending further training
 compute on TEC (a new model trained on the MAE model) give better frozen
 features than spending it on more MAE? Seeds {seeds}, a base per seed;
 kNN and linear probe on the 10,000-image test split.
-
+{claims_md}
 ## Result
 
 {missing_text}{verdict(results)}
@@ -594,12 +941,16 @@ def main(argv=None):
 
     flops = flops_per_image(args)
     e_m = mae_extra_epochs(args, flops)
+    if args.contrastive:
+        flops = dict(flops, moco=moco_flops_per_image(args))
+        args._e_mc = moco_extra_epochs(args, flops)
     if args.jobs > 1 and len(args.seeds) > 1 and not (args.no_report or
                                                         args.report_only):
         run_seeds_in_parallel(args, argv)
     eval_sets = fashion_mnist_eval_sets(args.data_root, args.bank_per_class,
                                         args.test_per_class)
     args._bank, args._query = eval_sets[:2]
+    args._eval_sets = eval_sets
     results = [run_seed(args, seed, eval_sets, e_m) for seed in args.seeds]
     if args.no_report:
         return results
