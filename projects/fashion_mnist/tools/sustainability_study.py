@@ -30,7 +30,7 @@ The paper's own measures (``--claims``, or each of ``--finetune``,
 the figure ``<out-png>_claims.png``):
 
     fine-tuning      every arm fine-tuned end to end with one recipe
-                     (``configs/vit-w64d3-p7_ft_fmnist.py``: MMPretrain's
+                     (``projects/fashion_mnist/configs/vit-w64d3-p7_ft_fmnist.py``: MMPretrain's
                      ImageClassifier and layer-wise lr decay) on all labels
                      and on a 10% split, top-1 on the test split; reference
                      rows: the ViT from random initialisation, raw pixels
@@ -53,7 +53,7 @@ Examples:
     python projects/fashion_mnist/tools/sustainability_study.py --scale tiny \
         --work-dir /tmp/sus --out-md /tmp/sus/s.md --out-png /tmp/sus/s.png
     # the paper's claims, measured by fine-tuning (report:
-    # projects/fashion_mnist/docs/sustainability_claims.md)
+    # sustainability_claims.md in the project's docs)
     nice -n 10 python projects/fashion_mnist/tools/sustainability_study.py \
         --scale full --claims
 """
@@ -154,8 +154,8 @@ def parse_args(argv=None):
         '<out-png>_claims.png)')
     claims.add_argument('--claims', action='store_true',
                         help='all of --finetune --accel --contrastive '
-                        '--gen2 (default outputs: docs/sustainability_'
-                        'claims.{md,png})')
+                        '--gen2 (default outputs: sustainability_claims.'
+                        '{md,png} in the project\'s docs)')
     claims.add_argument('--finetune', action='store_true',
                         help='fine-tune every arm end to end on all labels '
                         'and on --ft-low-per-class, with the random-init '
@@ -214,8 +214,8 @@ def parse_args(argv=None):
         parser.error('--base-epochs and --tec-epochs must be >= 1')
     if args.claims:
         args.finetune = args.accel = args.contrastive = args.gen2 = True
-    stem = 'projects/fashion_mnist/docs/sustainability' + (
-        '_claims' if args.claims else '')
+    stem = osp.join('projects', 'fashion_mnist', 'docs',
+                    'sustainability') + ('_claims' if args.claims else '')
     args.out_md = args.out_md or stem + '.md'
     args.out_png = args.out_png or stem + '.png'
     if args.short_base_epochs is None:
