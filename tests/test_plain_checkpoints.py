@@ -363,3 +363,29 @@ def test_scheduler_counter_stays_as_it_is():
         checkpoint['param_schedulers'][0]['milestones']
     assert stock_load(plain)['param_schedulers'][0]['milestones'] == \
         Counter({8: 1, 11: 1})
+
+
+def test_resume_from_a_checkpoint_of_mmengines_own_hook(tmp_path):
+    """A run saved by MMEngine's CheckpointHook (HistoryBuffers in its
+    message hub, which the loader does not build) resumes: the loop
+    position, weights and optimizer come back, the log history starts
+    empty, with a warning saying so."""
+    from test_best_checkpoint import toy_runner
+    first = toy_runner(tmp_path, [0.5, 0.6], hook='CheckpointHook',
+                       save_best=None)
+    first.train()
+    saved = {k: v.clone() for k, v in first.model.state_dict().items()}
+    resumed = toy_runner(tmp_path, [0.5, 0.6, 0.7], save_best=None)
+    resumed._resume = True
+    logged = []
+    resumed.logger.addFilter(lambda r: logged.append(r.getMessage()) or 1)
+    resumed.load_or_resume()
+    assert resumed.train_loop.epoch == 2 and resumed.train_loop.iter == 4
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    assert resumed.optim_wrapper.optimizer.state_dict()['param_groups'][0][
+        'lr'] == 0.01
+    assert any('no readable message hub' in m for m in logged), logged
+    assert 'train/loss' not in resumed.message_hub.log_scalars
+    resumed.train()  # the third epoch, from there
+    assert resumed.train_loop.epoch == 3

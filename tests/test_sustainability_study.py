@@ -161,6 +161,18 @@ def test_tiny_study_end_to_end_and_report_only(tmp_path):
     partial = md.read_text()
     assert 'Not finished' in partial and '(b) TEC seed 1' in partial
     assert _table_row(partial, '(b) TEC')[3] == '1'
+    # past the time limit: finished stages are reused, the unfinished one
+    # does not start; the report shows what has finished, exit code 75
+    with pytest.raises(SystemExit) as stop:
+        study.main(argv + ['--hours', '1', '--stop-at', '0'])
+    assert stop.value.code == 75
+    stopped = md.read_text()
+    assert '(b) TEC seed 1' in stopped
+    assert _table_row(stopped, '(b) TEC')[3] == '1'
+    assert '--hours' not in stopped and '--stop-at' not in stopped
+    parts = json.loads((work / 'wall.json').read_text())['parts']
+    assert [p['stopped_at_time_limit'] for p in parts] == [False, True]
+    assert 'in 2 invocations' in stopped
 
 
 @MODELS.register_module(force=True)

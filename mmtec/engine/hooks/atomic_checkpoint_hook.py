@@ -118,6 +118,17 @@ class AtomicCheckpointHook(CheckpointHook):
         if restored is not checkpoint:
             checkpoint.clear()
             checkpoint.update(restored)
+        if 'meta' in checkpoint and 'message_hub' not in checkpoint:
+            # written by MMEngine's own CheckpointHook: the loader skipped
+            # its message hub (objects it does not build), which holds only
+            # the log history; Runner.resume needs the key
+            runner.logger.warning(
+                'The checkpoint has no readable message hub (written by '
+                "MMEngine's CheckpointHook): resuming with an empty log "
+                'history; the loop position, optimizer and schedulers are '
+                'restored as usual.')
+            checkpoint['message_hub'] = dict(
+                log_scalars={}, runtime_info={}, resumed_keys={})
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)

@@ -6,12 +6,13 @@ from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
 from .finetune_stage import finetune_top1
 from .json_records import cached_eval, read_json, write_json
 from .markdown import markdown_table
-from .pretrain_stage import device_name, pretrain_stage
+from .pretrain_stage import (TimeLimitReached, device_name,
+                             pretrain_stage)
 from .training_flops import train_flops_per_image
 
 __all__ = [
     'pretrain_stage', 'device_name', 'cached_eval', 'read_json',
     'write_json', 'markdown_table', 'project_config',
     'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image',
-    'finetune_top1', 'export_backbone'
+    'finetune_top1', 'export_backbone', 'TimeLimitReached'
 ]

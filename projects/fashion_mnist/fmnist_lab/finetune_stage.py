@@ -28,7 +28,8 @@ def finetune_top1(name: str,
                   test_per_class: Optional[int] = None,
                   batch_size: Optional[int] = None,
                   seed: int = 0,
-                  log_interval: Optional[int] = None) -> dict:
+                  log_interval: Optional[int] = None,
+                  stop_at: Optional[float] = None) -> dict:
     """Fine-tune ``checkpoint`` end to end and measure its test top-1.
 
     Args:
@@ -47,6 +48,8 @@ def finetune_top1(name: str,
         batch_size (int, optional): Training batch (default: the config's).
         seed (int): Random seed of the run. Defaults to 0.
         log_interval (int, optional): Logger interval in iterations.
+        stop_at (float, optional): The time limit of
+            :func:`pretrain_stage`. Defaults to None.
 
     Returns:
         dict: ``top1`` (%), ``test_size``, ``train_images``, ``wall_s``
@@ -73,7 +76,7 @@ def finetune_top1(name: str,
     iters = -(-_num_images(train_per_class) // batch)
     stage = pretrain_stage(
         name, config, work_dir, epochs, options, seed=seed,
-        log_interval=log_interval,
+        log_interval=log_interval, stop_at=stop_at,
         warmup_epochs=max(FINETUNE_WARMUP_FRACTION * epochs, 5.5 / iters))
     settings = dict(finetuned=stage['checkpoint'], test=test_per_class)
     result = cached_eval(

@@ -13,12 +13,60 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 
 from mmtec.engine.lr_schedule import warmup_cosine_lr
 from .json_records import read_json, write_json
 
 STAGE_FILE = 'stage.json'
 START_FILE = 'stage_settings.json'
+# sysexits.h EX_TEMPFAIL, as a preempted training run: not a failure, run
+# the same command again to continue
+TIME_LIMIT_EXIT_CODE = 75
+
+
+class TimeLimitReached(SystemExit):
+    """A study stopped at its time limit (exit code 75, no traceback)."""
+
+    def __init__(self, message: str):
+        super().__init__(TIME_LIMIT_EXIT_CODE)
+        self.message = message
+
+
+def check_time_limit(name: str, stop_at: Optional[float]) -> None:
+    """Stop before ``name`` starts when the time limit has passed."""
+    if stop_at is not None and time.time() >= stop_at:
+        print(f'[{name}] time limit reached: not started (run the same '
+              'command again to continue)', flush=True)
+        raise TimeLimitReached(f'{name}: not started')
+
+
+class _EpochEndHook(Hook):
+    """Records the stage's training time after every epoch (an interrupted
+    stage keeps it) and stops the run at an epoch end once ``stop_at`` has
+    passed, after the epoch's checkpoint is saved (lowest priority: after
+    the checkpoint hook)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, name, work_dir, settings, previous_wall, t0,
+                 stop_at):
+        self.name, self.work_dir, self.settings = name, work_dir, settings
+        self.previous_wall, self.t0 = previous_wall, t0
+        self.stop_at = stop_at
+
+    def after_train_epoch(self, runner) -> None:
+        write_json(osp.join(self.work_dir, START_FILE), dict(
+            settings=self.settings,
+            wall_s=self.previous_wall + time.time() - self.t0))
+        done = runner.epoch + 1
+        if (self.stop_at is not None and time.time() >= self.stop_at
+                and done < runner.max_epochs):
+            print(f'[{self.name}] time limit reached: stopped after epoch '
+                  f'{done} of {runner.max_epochs}, saved in '
+                  f'{self.work_dir} (run the same command again to '
+                  'continue)', flush=True)
+            raise TimeLimitReached(f'{self.name}: epoch {done}')
 
 
 def pretrain_stage(name: str,
@@ -30,7 +78,8 @@ def pretrain_stage(name: str,
                    warmup_epochs: float = 1,
                    amp: bool = False,
                    log_interval: Optional[int] = None,
-                   keep_checkpoints: bool = False) -> dict:
+                   keep_checkpoints: bool = False,
+                   stop_at: Optional[float] = None) -> dict:
     """Train ``config`` for ``epochs`` in ``work_dir``, or reuse that run.
 
     Args:
@@ -48,6 +97,10 @@ def pretrain_stage(name: str,
         log_interval (int, optional): Logger interval in iterations.
         keep_checkpoints (bool): Keep every epoch's checkpoint (for a
             learning curve), not only the last. Defaults to False.
+        stop_at (float, optional): A ``time.time()`` after which the stage
+            does not start, or stops at its next epoch end (checkpoint
+            saved), raising :class:`TimeLimitReached`; a later call
+            continues it. Defaults to None (no limit).
 
     Returns:
         dict: ``checkpoint``, ``epochs``, ``wall_s`` (training time of the
@@ -73,6 +126,7 @@ def pretrain_stage(name: str,
               f'({record["wall_s"]:.0f} s of training)', flush=True)
         return dict(record, reused=True)
 
+    check_time_limit(name, stop_at)
     from mmengine.runner import Runner
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -87,7 +141,7 @@ def pretrain_stage(name: str,
         cfg.param_scheduler = cfg.param_scheduler[1:]
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=1,
+        type='AtomicCheckpointHook', interval=1,
         max_keep_ckpts=-1 if keep_checkpoints else 1)
     if log_interval:
         cfg.default_hooks.logger.interval = log_interval
@@ -106,10 +160,13 @@ def pretrain_stage(name: str,
         previous_wall = started.get('wall_s', 0.)
         print(f'[{name}] resuming the interrupted run in {work_dir}',
               flush=True)
-    write_json(osp.join(work_dir, START_FILE), dict(settings=settings))
+    write_json(osp.join(work_dir, START_FILE),
+               dict(settings=settings, wall_s=previous_wall))
 
     t0 = time.time()
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(_EpochEndHook(name, work_dir, settings,
+                                       previous_wall, t0, stop_at))
     num_images = len(runner.train_dataloader.dataset)
     runner.train()
     wall = previous_wall + time.time() - t0

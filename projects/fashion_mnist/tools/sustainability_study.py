@@ -53,9 +53,11 @@ Examples:
     python projects/fashion_mnist/tools/sustainability_study.py --scale tiny \
         --work-dir /tmp/sus --out-md /tmp/sus/s.md --out-png /tmp/sus/s.png
     # the paper's claims, measured by fine-tuning (report:
-    # sustainability_claims.md in the project's docs)
-    nice -n 10 python projects/fashion_mnist/tools/sustainability_study.py \
-        --scale full --claims
+    # sustainability_claims.md in the project's docs), in parts of at most
+    # 2 hours: exit code 75 until every stage has finished
+    until nice -n 10 python \
+        projects/fashion_mnist/tools/sustainability_study.py \
+        --scale full --claims --hours 2; do [ $? -eq 75 ] || break; done
 """
 import argparse
 import os
@@ -203,6 +205,15 @@ def parse_args(argv=None):
     parser.add_argument('--report-only', action='store_true',
                         help='train nothing: report the finished runs and '
                         'list the missing ones')
+    parser.add_argument(
+        '--hours', type=float,
+        help='time limit: after it, running stages stop at their next '
+        'epoch end (saved) and no new one starts; the report shows what '
+        'has finished and the command exits with 75. Run it again to '
+        'continue')
+    # the limit as a time.time(), handed from the study to its seed
+    # processes
+    parser.add_argument('--stop-at', type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for key, value in SCALES[args.scale].items():
         if getattr(args, key) is None:
@@ -232,6 +243,10 @@ def parse_args(argv=None):
                      f'be below --base-epochs ({args.base_epochs}): the '
                      'acceleration claim compares a short base with the '
                      'long one')
+    if args.hours is not None and args.hours <= 0:
+        parser.error(f'--hours must be > 0, got {args.hours}')
+    if args.stop_at is None and args.hours is not None:
+        args.stop_at = time.time() + 3600 * args.hours
     # the CPU study: keep MMEngine's Runner off a GPU that happens to be there
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
     return args
@@ -337,7 +352,7 @@ def run_seed(args, seed, eval_sets, e_m):
         return pretrain_stage(
             f'{name}_seed{seed}', config, osp.join(seed_dir, name), epochs,
             dict(opts, **(extra or {})), seed=seed, log_interval=20,
-            keep_checkpoints=keep,
+            keep_checkpoints=keep, stop_at=args.stop_at,
             warmup_epochs=max(WARMUP_FRACTION * epochs, 5.5 / iters))
 
     def evaluate(name, checkpoint, linear=True):
@@ -468,7 +483,8 @@ def run_claim_stages(args, seed, stages, out, stage, evaluate):
                 osp.join(seed_dir, split, name), weights.get(name), epochs,
                 args.data_root, train_per_class=per_class,
                 test_per_class=args.test_per_class,
-                batch_size=args.ft_batch_size, seed=seed, log_interval=20)
+                batch_size=args.ft_batch_size, seed=seed, log_interval=20,
+                stop_at=args.stop_at)
             res[f'{split}_top1'] = ft['top1']
             out['ft_s'][name] += ft['wall_s']
             print(f'[sustainability] seed {seed} {name}: fine-tuned '
@@ -488,11 +504,16 @@ def run_seeds_in_parallel(args, argv):
     """One child process per seed, ``--jobs`` at a time (logs in work-dir).
 
     Every child trains and evaluates its seed and caches the results; the
-    parent then reads them all back.
+    parent then reads them all back. Returns whether a child stopped at the
+    time limit (``--hours``).
     """
+    from fmnist_lab.pretrain_stage import TIME_LIMIT_EXIT_CODE
     argv = list(sys.argv[1:] if argv is None else argv)
+    if args.stop_at is not None:  # one limit for all: the parent's
+        argv += ['--stop-at', repr(args.stop_at)]
     os.makedirs(args.work_dir, exist_ok=True)
     pending, running, failed = list(args.seeds), [], []
+    stopped = False
     while pending or running:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)
@@ -511,11 +532,14 @@ def run_seeds_in_parallel(args, argv):
                 running.remove(item)
                 print(f'[sustainability] seed {seed} finished (exit '
                       f'{proc.returncode})', flush=True)
-                if proc.returncode:
+                if proc.returncode == TIME_LIMIT_EXIT_CODE:
+                    stopped = True
+                elif proc.returncode:
                     failed.append((seed, log))
     if failed:
         raise RuntimeError('seed processes failed: ' + ', '.join(
             f'seed {s} (see {log})' for s, log in failed))
+    return stopped
 
 
 def requested_arms(args):
@@ -656,8 +680,8 @@ How these were measured:
 - Compute: pretraining FLOPs as above{moco_flops}; fine-tuning, the same
   for every arm, is not counted.
 - Machine: {device_name()}. Pretraining time over all runs and seeds:
-  {train_s:.0f} s; fine-tuning: {ft_s:.0f} s. Wall time of the run that
-  produced these records: {wall_text}.
+  {train_s:.0f} s; fine-tuning: {ft_s:.0f} s. Wall time of the invocations
+  that produced these records: {wall_text}.
 """
 
 
@@ -885,8 +909,8 @@ quarter of its epochs (epoch {q} → {E}) kNN improves by less than
   seed.
 - Machine: {device_name()}, {args.jobs} seed processes in parallel.
   Training time over all runs and seeds: {sum(sum(r['train_s'].values())
-  for r in results):.0f} s. Wall time of the run that produced these
-  records: {argv_seconds}. Date: {time.strftime('%Y-%m-%d')}.
+  for r in results):.0f} s. Wall time of the invocations that produced
+  these records: {argv_seconds}. Date: {time.strftime('%Y-%m-%d')}.
 - Command: `{command}`
 
 ## Why this is a fair miniature
@@ -937,46 +961,62 @@ def main(argv=None):
     t_start = time.time()
     torch.set_num_threads(1)
     import mmtec  # noqa: F401
-    from fmnist_lab import fashion_mnist_eval_sets, read_json, write_json
+    from fmnist_lab import (TimeLimitReached, fashion_mnist_eval_sets,
+                            read_json, write_json)
 
     flops = flops_per_image(args)
     e_m = mae_extra_epochs(args, flops)
     if args.contrastive:
         flops = dict(flops, moco=moco_flops_per_image(args))
         args._e_mc = moco_extra_epochs(args, flops)
+    trains = not args.report_only
+    stopped = False
     if args.jobs > 1 and len(args.seeds) > 1 and not (args.no_report or
                                                         args.report_only):
-        run_seeds_in_parallel(args, argv)
+        stopped = run_seeds_in_parallel(args, argv)
     eval_sets = fashion_mnist_eval_sets(args.data_root, args.bank_per_class,
                                         args.test_per_class)
     args._bank, args._query = eval_sets[:2]
     args._eval_sets = eval_sets
-    results = [run_seed(args, seed, eval_sets, e_m) for seed in args.seeds]
+    if not stopped:
+        try:
+            results = [run_seed(args, seed, eval_sets, e_m)
+                       for seed in args.seeds]
+        except TimeLimitReached:
+            if args.no_report:
+                raise
+            stopped = True
+    if stopped:  # report what has finished
+        args.report_only = True
+        results = [run_seed(args, seed, eval_sets, e_m)
+                   for seed in args.seeds]
     if args.no_report:
         return results
+    # the wall time of every invocation that trained (a study run in parts
+    # under --hours has several)
+    timing_path = osp.join(args.work_dir, 'wall.json')
+    timing = wall_parts(read_json(timing_path))
+    if trains:
+        timing['parts'].append(dict(
+            wall_s=time.time() - t_start,
+            date=time.strftime('%Y-%m-%d %H:%M'),
+            stopped_at_time_limit=stopped))
+        write_json(timing_path, timing)
     results = [r for r in results if 'base' in r['arms']]
+    if not results and stopped:
+        print('[sustainability] time limit reached before a base model '
+              'finished: no report yet; run the same command again to '
+              'continue', flush=True)
+        raise TimeLimitReached('the study')
     if not results:
         raise RuntimeError(f'no finished base model in {args.work_dir}: '
                            'run the study without --report-only first')
     arms = [a for a in ARMS if having(results, a)]
     wall = time.time() - t_start
-    # the command that trains and reports (--report-only rewrites the same)
     command = 'python ' + shlex.join(
         [osp.relpath(osp.abspath(__file__), ROOT)] +
-        [a for a in (sys.argv[1:] if argv is None else argv)
-         if a != '--report-only'])
-    # the wall time of the invocation that trained the runs, kept when the
-    # report is regenerated from cached records
-    timing_path = osp.join(args.work_dir, 'wall.json')
-    timing = read_json(timing_path)
-    if not args.report_only and (timing is None or
-                                 timing.get('wall_s', 0) < wall):
-        timing = dict(wall_s=wall, date=time.strftime('%Y-%m-%d %H:%M'))
-        write_json(timing_path, timing)
-    wall_text = ('not recorded: the training invocation did not finish' if
-                 timing is None else
-                 f'{timing["wall_s"]:.0f} s ({timing["wall_s"] / 60:.1f} '
-                 f'min, finished {timing["date"]} UTC)')
+        study_arguments(sys.argv[1:] if argv is None else argv))
+    wall_text = wall_summary(timing)
     md = report(args, results, arms, flops, e_m, wall, command, wall_text)
     summary = {name: dict(
         knn_top1=mean_std([r['arms'][name]['knn_top1']
@@ -987,10 +1027,54 @@ def main(argv=None):
     write_json(osp.join(args.work_dir, 'sustainability.json'), dict(
         summary=summary, results=results, flops=flops, mae_extra_epochs=e_m,
         args={k: v for k, v in vars(args).items() if not k.startswith('_')},
-        wall_s=timing and timing['wall_s'], command=command))
+        wall_s=sum(p['wall_s'] for p in timing['parts']),
+        wall_parts=timing['parts'], command=command))
     print(md, flush=True)
     print(f'Wrote {args.out_md} and {args.out_png}')
+    if stopped:
+        print('[sustainability] time limit reached: the report shows what '
+              'has finished; run the same command again to continue',
+              flush=True)
+        raise TimeLimitReached('the study')
     return summary
+
+
+def study_arguments(argv):
+    """The command line without --report-only and the time limit: the
+    command that trains and reports the whole study."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ('--hours', '--stop-at'):
+            skip = True
+        elif arg != '--report-only' and not arg.startswith(
+                ('--hours=', '--stop-at=')):
+            out.append(arg)
+    return out
+
+
+def wall_parts(timing):
+    """``wall.json``: the wall time of each invocation that trained."""
+    if timing is None:
+        return dict(parts=[])
+    if 'parts' not in timing:  # one invocation, recorded before parts
+        return dict(parts=[dict(wall_s=timing['wall_s'],
+                                date=timing['date'],
+                                stopped_at_time_limit=False)])
+    return timing
+
+
+def wall_summary(timing):
+    parts = timing['parts']
+    if not parts:
+        return 'not recorded: the training invocation did not finish'
+    total = sum(p['wall_s'] for p in parts)
+    text = f'{total:.0f} s ({total / 3600:.2f} h'
+    if len(parts) > 1:
+        text += (f' in {len(parts)} invocations of at most '
+                 f'{max(p["wall_s"] for p in parts) / 3600:.2f} h')
+    return text + f', the last finished {parts[-1]["date"]} UTC)'
 
 
 if __name__ == '__main__':
