@@ -241,9 +241,16 @@ def test_claim_arms_compute_includes_their_bases():
     assert study.moco_extra_epochs(args, flops) == 2  # 84 / 40 -> 2
 
 
-def _ft(seed, **arms):
-    return dict(seed=seed, arms={k: dict(ft_top1=v) for k, v in
-                                 arms.items()})
+def _ft(seed, metric='ft_top1', **arms):
+    return dict(seed=seed, arms={k: {metric: v} for k, v in arms.items()})
+
+
+def _merge(*records):
+    out = dict(seed=records[0]['seed'], arms={})
+    for r in records:
+        for name, metrics in r['arms'].items():
+            out['arms'].setdefault(name, {}).update(metrics)
+    return out
 
 
 def test_claim_verdicts():
@@ -268,7 +275,18 @@ def test_claim_verdicts():
     unseen = [_ft(0, tec=80., mae_cont=79., base=70., random=70.5)]
     text = claim_verdict(vs_cont, unseen, pflops, labels)
     assert text.startswith('**not measurable at this scale**')
-    assert 'random initialisation' in text
+    assert 'random initialisation' in text and 'all labels: -0.50' in text
+    # ... unless the 10% split sees it: the verdict reads that split
+    low = [_merge(unseen[0], _ft(0, 'ft_low_top1', tec=60., mae_cont=62.,
+                                 base=61., random=55.))]
+    text = claim_verdict(vs_cont, low, pflops, labels)
+    assert text.startswith('**does not hold**'), text
+    assert 'read on the 10% labels split' in text
+    # neither split sees it
+    low[0]['arms']['random']['ft_low_top1'] = 65.
+    text = claim_verdict(vs_cont, low, pflops, labels)
+    assert text.startswith('**not measurable at this scale**')
+    assert 'all labels: -0.50' in text and '10% labels: -4.00' in text
     # acceleration: better *and* cheaper; one seed is flagged
     fast = [_ft(0, short_tec=79., base=78., random=70.)]
     text = claim_verdict(accel, fast, pflops, labels)
