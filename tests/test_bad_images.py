@@ -224,7 +224,8 @@ def test_hook_summary_below_the_bound():
     hook.after_train_iter(runner, 9, batch(99, ['x/bad.jpg']))
     hook.after_train_epoch(runner)  # 1 of 1000 read: exactly 0.1%
     assert warnings == [
-        "Epoch 1: skipped 1 undecodable image(s) of 1000 read (0.100%, "
+        "Epoch 1: skipped 1 undecodable or oversized image(s) of 1000 read "
+        "(0.100%, "
         "limit 0.100%): ['x/bad.jpg']"
     ]
     hook.before_train_epoch(runner)
@@ -243,7 +244,7 @@ def test_hook_stops_above_the_bound():
         hook.after_train_epoch(runner)  # 2 of 100 read
     assert str(err.value).startswith(
         '2 of 100 images read by all processes in epoch 1 could not be '
-        'decoded (2.00%), more than max_bad_fraction=1.00%')
+        'decoded or were oversized (2.00%), more than max_bad_fraction=1.00%')
     assert "['a.jpg', 'b.jpg']" in str(err.value)
     # a broken dataset stops long before the epoch ends
     runner = fake_runner(100, warnings)
@@ -282,8 +283,9 @@ def test_training_skips_a_corrupt_jpeg_in_worker_processes(tmp_path):
     # counted although a worker process skipped it: 21 samples trained on
     # plus each failed decode (the random substitute can be the bad file
     # again, although with the config's seed it is not)
-    summary = re.search(r'Epoch 1: skipped (\d+) undecodable image\(s\) of '
-                        r'(\d+) read \([0-9.]+%, limit 10.000%\): (.*)', out)
+    summary = re.search(r'Epoch 1: skipped (\d+) undecodable or oversized '
+                        r'image\(s\) of (\d+) read \([0-9.]+%, limit '
+                        r'10.000%\): (.*)', out)
     assert summary, out[-3000:]
     skipped, read = int(summary[1]), int(summary[2])
     assert skipped >= 1 and read == 21 + skipped

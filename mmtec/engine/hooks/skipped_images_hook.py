@@ -9,15 +9,15 @@ from mmtec.registry import HOOKS
 
 
 class TooManyBadImagesError(RuntimeError):
-    """More undecodable images than the configured fraction."""
+    """More undecodable or oversized images than the configured fraction."""
 
 
 @HOOKS.register_module()
 class SkippedImagesHook(Hook):
-    """Summarise undecodable images per epoch and bound their fraction.
+    """Summarise skipped images per epoch and bound their fraction.
 
-    :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable image
-    by another one and tags the replacement's data sample with the skipped
+    :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable or
+    oversized image by another one and tags the replacement's data sample with the skipped
     path; this hook reads the tags from each batch (so it counts images
     skipped in any dataloader worker), logs one warning per epoch with the
     count and the files, and raises when more than ``max_bad_fraction`` of
@@ -28,7 +28,7 @@ class SkippedImagesHook(Hook):
 
     Args:
         max_bad_fraction (float): Largest tolerated fraction of
-            undecodable images per epoch. Defaults to 0.001 (0.1%).
+            undecodable or oversized images per epoch. Defaults to 0.001 (0.1%).
         max_listed (int): Files named in the summary. Defaults to 10.
     """
 
@@ -53,7 +53,7 @@ class SkippedImagesHook(Hook):
                where: str) -> TooManyBadImagesError:
         return TooManyBadImagesError(
             f'{len(skipped)} of {read} images read {where} in epoch '
-            f'{runner.epoch + 1} could not be decoded '
+            f'{runner.epoch + 1} could not be decoded or were oversized '
             f'({len(skipped) / max(read, 1):.2%}), more than '
             f'max_bad_fraction={self.max_bad_fraction:.2%} (SkippedImagesHook '
             f'in custom_hooks). First ones: {skipped[:self.max_listed]}. '
@@ -88,7 +88,7 @@ class SkippedImagesHook(Hook):
             return
         runner.logger.warning(
             f'Epoch {runner.epoch + 1}: skipped {len(skipped)} undecodable '
-            f'image(s) of {read} read ({len(skipped) / max(read, 1):.3%}, '
+            f'or oversized image(s) of {read} read ({len(skipped) / max(read, 1):.3%}, '
             f'limit {self.max_bad_fraction:.3%}): '
             f'{skipped[:self.max_listed]}'
             + (' ...' if len(skipped) > self.max_listed else ''))
