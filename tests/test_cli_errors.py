@@ -148,6 +148,38 @@ def test_new_key_with_plus_passes_the_check(tmp_path):
     assert_one_line(res, f'{tmp_path}/none does not exist')
 
 
+# --- tools/test.py ------------------------------------------------------------
+
+FT_CFG = os.path.join(ROOT, 'projects', 'fashion_mnist', 'configs',
+                      'vit-w64d3-p7_ft_fmnist.py')
+
+
+@pytest.mark.parametrize('args,fragments', [
+    (['missing/no_such_config.py', 'x.pth'],
+     ['FileNotFoundError: Config file missing/no_such_config.py does not '
+      'exist']),
+    ([FT_CFG, 'missing/model.pth'],
+     ['FileNotFoundError: Checkpoint missing/model.pth not found']),
+    ([FT_CFG, '{ckpt}', '--cfg-options', 'test_dataloader.batch_sise=2'],
+     ["CfgOptionError: --cfg-options test_dataloader.batch_sise=2: "
+      "test_dataloader has no key 'batch_sise' (closest: batch_size)"]),
+    ([FT_CFG, '{ckpt}', '--cfg-options',
+      'test_dataloader.dataset.data_root={tmp}/none'],
+     ['test_dataloader.dataset.data_root: {tmp}/none does not exist',
+      '--cfg-options test_dataloader.dataset.data_root=/path/to/data']),
+])
+def test_test_tool_bad_input(tmp_path, args, fragments):
+    ckpt = tmp_path / 'model.pth'
+    torch.save({'state_dict': {}}, ckpt)
+    fill = dict(ckpt=str(ckpt), tmp=str(tmp_path))
+    res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
+                   '--work-dir', str(tmp_path / 'work'))
+    assert_one_line(res, *[f.format(**fill) for f in fragments])
+    res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
+                   '--work-dir', str(tmp_path / 'work'), '--debug')
+    assert res.returncode == 1 and 'Traceback' in res.stderr
+
+
 # --- the converter -----------------------------------------------------------
 
 def test_converter_refuses_to_overwrite_in_one_line(tmp_path):

@@ -18,6 +18,10 @@ import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_to_cpu, add_trust_argument,
                          fit_dataloaders_to_workers)
+from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
+                                    one_line_errors)
+from mmtec.utils.data_paths import check_data_paths
 
 
 def parse_args():
@@ -30,13 +34,15 @@ def parse_args():
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings in the config, key=value')
+        help='override settings in the config, key=value (a key the '
+        'config does not have is an error; +key=value adds one on purpose)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
     add_trust_argument(parser)
+    add_debug_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -46,19 +52,26 @@ def parse_args():
 
 def main():
     args = parse_args()
+    with one_line_errors(args.debug):
+        evaluate(args)
+
+
+def evaluate(args):
+    cfg = Config.fromfile(existing_config(args.config))
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint {args.checkpoint} not found.')
+        raise FileNotFoundError(
+            f'Checkpoint {args.checkpoint} not found '
+            f'({osp.abspath(args.checkpoint)}).')
     trust_checkpoint(args.trust_checkpoint)
-    cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg.merge_from_dict(check_cfg_options(cfg, args.cfg_options))
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    check_data_paths(cfg, ['test_dataloader'])
     fit_dataloaders_to_workers(cfg)
     if not torch.cuda.is_available():
         adapt_to_cpu(cfg)

@@ -24,7 +24,8 @@ from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
                          scale_lr_for_accumulation)
 from mmtec.utils.launch import apply_auto_scale_lr, check_training_length
 from mmtec.utils.cfg_options import check_cfg_options
-from mmtec.utils.cli_errors import existing_config, one_line_errors
+from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
+                                    one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
 
 
@@ -59,11 +60,7 @@ def parse_args():
         default='none',
         help='job launcher')
     add_trust_argument(parser)
-    parser.add_argument(
-        '--debug',
-        action='store_true',
-        help='show the traceback of a bad-input error (missing file, '
-        'misspelled option, ...) instead of one line')
+    add_debug_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:

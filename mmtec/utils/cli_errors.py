@@ -43,6 +43,19 @@ def one_line_errors(debug: bool = False):
         raise SystemExit(1)
 
 
+def add_debug_argument(parser) -> None:
+    """``--debug``: the flag :func:`one_line_errors` reads.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of a bad-input error (missing file, '
+        'misspelled option, ...) instead of one line')
+
+
 def existing_config(path: str) -> str:
     """``path`` if it is a file, else a ``FileNotFoundError`` saying so.
 

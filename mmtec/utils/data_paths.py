@@ -6,7 +6,7 @@ have been printed, and names a derived path (``data/imagenet/train``)
 rather than the setting to change.
 """
 import os.path as osp
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -47,17 +47,21 @@ def _paths(dataset: dict) -> Iterator[Tuple[str, str]]:
         yield 'ann_file', ann if osp.isabs(ann) else osp.join(root, ann)
 
 
-def check_data_paths(cfg: Config) -> None:
+def check_data_paths(cfg: Config,
+                     loaders: Optional[Sequence[str]] = None) -> None:
     """Raise ``FileNotFoundError`` naming the first missing data path.
 
-    Checks the training data and, when the run validates, the validation
-    data; only local paths of datasets without a custom ``backend_args``.
+    Checks only local paths of datasets without a custom ``backend_args``.
 
     Args:
         cfg (Config): The merged config.
+        loaders (Sequence[str], optional): The dataloaders to check.
+            Defaults to the training data and, when the run validates, the
+            validation data.
     """
-    loaders = ['train_dataloader'] + (['val_dataloader']
-                                      if cfg.get('val_cfg') else [])
+    if loaders is None:
+        loaders = ['train_dataloader'] + (['val_dataloader']
+                                          if cfg.get('val_cfg') else [])
     for name in loaders:
         loader = cfg.get(name) or {}
         for where, dataset in _datasets(loader.get('dataset'),
