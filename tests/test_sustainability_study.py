@@ -208,10 +208,9 @@ def test_claims_options_and_their_errors(capsys):
     assert not (args.finetune or args.accel or args.contrastive or args.gen2)
     args = study.parse_args(['--scale', 'full', '--claims'])
     assert args.finetune and args.accel and args.contrastive and args.gen2
-    assert args.out_md.endswith(os.path.join('docs',
-                                             'sustainability_claims.md'))
-    assert args.out_png.endswith(os.path.join('docs',
-                                              'sustainability_claims.png'))
+    # one report: the claims section joins it
+    assert args.out_md.endswith(os.path.join('docs', 'sustainability.md'))
+    assert args.out_png.endswith(os.path.join('docs', 'sustainability.png'))
     # E_s: a quarter of E (the paper's 300 of 1600 MAE epochs is ~1/5)
     assert args.short_base_epochs == 5 and args.moco_epochs == 20
     assert (args.ft_epochs, args.ft_low_epochs, args.ft_low_per_class) == \
