@@ -198,6 +198,62 @@ def test_dataset_substitutes_an_oversized_image(tmp_path, logged):
     assert len(tagged) == 1 and set(tagged[0]) == {big}
 
 
+# --- the GPU-decode path's reader --------------------------------------------
+
+def test_jpeg_bytes_reader_skips_what_the_device_decoder_cannot_take(
+        tmp_path, monkeypatch):
+    """PackJPEGBytes: a PNG named .JPEG, a broken file and a JPEG
+    declaring 32000 x 32000 pixels are skipped from their headers; the
+    dataset draws JPEGs in their place, which carry the skipped paths."""
+    import mmtec.datasets.pack_jpeg_bytes as pack_module
+    from mmengine.dataset import pseudo_collate
+    from torchvision.io import decode_jpeg
+
+    from mmtec.datasets import PackJPEGBytes
+    seen = []
+    monkeypatch.setattr(pack_module, 'print_log',
+                        lambda msg, **kw: seen.append(msg))
+    folder = tmp_path / 'train' / 'a'
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), np.uint8)).save(
+            folder / f'good{i}.JPEG')
+    png, broken, huge = (folder / n for n in ('png.JPEG', 'broken.JPEG',
+                                              'huge.JPEG'))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(png, 'PNG')
+    broken.write_bytes(b'\xff\xd8\xff' + b'\x00' * 64)
+    write_jpeg_declaring(huge, 32000, 32000)  # 1.02 GP: PIL's own limit
+    pack = PackJPEGBytes()
+    for path, why in ((png, "its header says PNG, not one of ['JPEG']"),
+                      (broken, "its header is not one of ['JPEG']"),
+                      (huge, 'exceeds limit')):
+        assert pack.transform(dict(img_path=str(path))) is None
+        assert seen[-1].startswith(f'Skipping {path}: ') and why in seen[-1]
+    good = pack.transform(dict(img_path=str(folder / 'good0.JPEG')))
+    assert good['data_samples'].get('skipped_images') == [
+        str(png), str(broken), str(huge)]
+    # within the pixel limit but above a lower one
+    assert PackJPEGBytes(max_pixels=24 * 32 - 1).transform(
+        dict(img_path=str(folder / 'good1.JPEG'))) is None
+    assert 'declares 32x24 = 768 pixels, more than max_pixels=767' in \
+        seen[-1]
+    with pytest.raises(ValueError, match='max_pixels must be > 0 or None'):
+        PackJPEGBytes(max_pixels=0)
+
+    dataset = DATASETS.build(dict(
+        type='CustomDataset', data_root=str(tmp_path), data_prefix='train',
+        with_label=False, pipeline=[dict(type='PackJPEGBytes')]))
+    items = [dataset[i] for i in range(len(dataset))]
+    skipped = [p for item in items
+               for p in item['data_samples'].get('skipped_images', [])]
+    # each bad file at least once (a random substitute can be one again)
+    assert set(skipped) == set(map(str, (png, broken, huge)))
+    # every image handed on decodes as the batched decoder does
+    images = decode_jpeg(pseudo_collate(items)['inputs'])
+    assert [tuple(im.shape) for im in images] == [(3, 24, 32)] * 6
+
+
 # --- counting and the bound --------------------------------------------------
 
 def fake_runner(dataset_len, warnings):

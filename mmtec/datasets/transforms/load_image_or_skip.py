@@ -9,10 +9,9 @@ import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
 from mmengine.logging import print_log
-from PIL import Image
 
 from mmtec.registry import TRANSFORMS
-from .image_header import declared_size
+from .image_header import check_max_pixels, header_problem
 
 SKIPPED_KEY = 'skipped_images'
 
@@ -53,9 +52,7 @@ class LoadImageOrSkip(LoadImageFromFile):
 
     def __init__(self, max_pixels: Optional[int] = 100_000_000, **kwargs):
         super().__init__(**kwargs)
-        if max_pixels is not None and not max_pixels > 0:
-            raise ValueError('LoadImageOrSkip: max_pixels must be > 0 or '
-                             f'None (no limit), got {max_pixels!r}')
+        check_max_pixels(type(self).__name__, max_pixels)
         self.max_pixels = max_pixels
         self._skipped: List[str] = []
 
@@ -65,26 +62,12 @@ class LoadImageOrSkip(LoadImageFromFile):
                 self.file_client_args, filename).get(filename)
         return fileio.get(filename, backend_args=self.backend_args)
 
-    def _too_large(self, data: bytes) -> Optional[str]:
-        """Why the header rules the image out, or ``None``."""
-        if self.max_pixels is None:
-            return None
-        try:
-            size = declared_size(data)
-        except Image.DecompressionBombError as err:
-            return str(err)
-        if size is not None and size[0] * size[1] > self.max_pixels:
-            return (f'its header declares {size[0]}x{size[1]} = '
-                    f'{size[0] * size[1]} pixels, more than max_pixels='
-                    f'{self.max_pixels}')
-        return None
-
     def _load(self, results: dict) -> Optional[str]:
         """Decode into ``results``; return why the image is skipped, if so.
         """
         filename = results['img_path']
         data = self._read(filename)
-        reason = self._too_large(data)
+        reason = header_problem(data, self.max_pixels)
         if reason is not None:
             return f'oversized image {filename}: {reason}'
         img = mmcv.imfrombytes(
