@@ -297,6 +297,24 @@ def test_claim_verdicts():
                          labels).startswith('not measured')
 
 
+def test_arms_table_counts_seeds_and_gives_the_pixel_reference_once():
+    from fmnist_lab.paper_claims import arms_table
+    results = [dict(seed=s, arms=dict(tec=dict(knn_top1=80. + s),
+                                      pixels=dict(knn_top1=81.75),
+                                      random=dict(ft_top1=85. + 2 * s)))
+               for s in (0, 1, 2)]
+    labels = dict(tec='TEC', pixels='raw pixels', random='random init')
+    md = arms_table(results, list(labels), labels, {}, dict(tec=1.))
+    tec, pixels, random = (_table_row(md, label) for label in
+                           labels.values())
+    # seeds, ft all, ft 10%, kNN: mean ± sample std over the seeds
+    assert tec[2] == '3' and tec[5] == '81.00 ± 1.00'
+    assert random[2] == '3' and random[3] == '87.00 ± 2.00'
+    # one evaluation without randomness: its value, no spread, no seeds
+    assert pixels[2] == 'none (deterministic)' and pixels[5] == '81.75'
+    assert pixels[3] == '–'
+
+
 def _log_of(folder):
     return '\n'.join(open(osp.join(d, f)).read()
                      for d, _, fs in os.walk(folder) for f in fs

@@ -70,6 +70,10 @@ def paired_by_seed(results: List[dict], a: str, b: str,
     return out
 
 
+# arms evaluated once, without training or randomness
+DETERMINISTIC_ARMS = ('pixels',)
+
+
 def _pm(values, sign=True):
     values = np.asarray(values, dtype=float)
     s = values.std(ddof=1) if len(values) > 1 else 0.
@@ -172,18 +176,22 @@ def arms_table(results: List[dict], names: List[str],
         rs = [r for r in results if name in r['arms']]
         if not rs:
             continue
+        # raw pixels: one evaluation with no randomness, shared by the seeds
+        fixed = name in DETERMINISTIC_ARMS
+        rs = rs[:1] if fixed else rs
         cells = []
         for metric, _ in METRICS:
             vals = [metric_of(r, name, metric) for r in rs]
             vals = [v for v in vals if v is not None]
-            cells.append(_pm(vals, sign=False) if vals else '–')
+            cells.append('–' if not vals else f'{vals[0]:.2f}' if fixed
+                         else _pm(vals, sign=False))
         train = [r.get('train_s', {}).get(name) for r in rs]
         ft = [r.get('ft_s', {}).get(name) for r in rs]
         train = [t for t in train if t is not None]
         ft = [t for t in ft if t is not None]
         rows.append([labels[name], epochs.get(name, '–'),
                      f'{pflops[name]:.3g}' if name in pflops else '–',
-                     len(rs)] + cells +
+                     'none (deterministic)' if fixed else len(rs)] + cells +
                     [f'{np.median(train):.0f}' if train else '–',
                      f'{np.median(ft):.0f}' if ft else '–'])
     return markdown_table(
