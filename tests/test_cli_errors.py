@@ -1,6 +1,7 @@
 """Bad input to the command-line tools ends in one line naming the path or
 key and what to do; ``--debug`` keeps the traceback."""
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -35,8 +36,17 @@ def assert_one_line(res, *fragments):
     assert len(lines) == 1, lines
     for fragment in fragments:
         assert fragment in lines[-1], lines[-1]
-    assert lines[-1].endswith('(--debug shows the traceback)')
-    return lines[-1]
+    # the traceback is not lost: a file the line names keeps it
+    match = re.search(r' \(traceback: (\S+); --debug prints it\)$',
+                      lines[-1])
+    assert match, lines[-1]
+    with open(match.group(1)) as f:
+        saved = f.read()
+    os.remove(match.group(1))
+    assert saved.startswith('Traceback (most recent call last)')
+    saved_type = saved.rstrip().splitlines()[-1].split(':')[0]
+    assert saved_type.split('.')[-1] == lines[-1].split(':')[0]
+    return lines[-1][:match.start()]
 
 
 @pytest.fixture(scope='module')
@@ -189,7 +199,7 @@ def test_converter_refuses_to_overwrite_in_one_line(tmp_path):
                    str(tmp_path / 'any.pth'), str(dst))
     line = assert_one_line(res)
     assert line == (f'FileExistsError: {dst} exists; pass --overwrite to '
-                    'replace it. (--debug shows the traceback)')
+                    'replace it.')
     assert dst.read_bytes() == b'precious'
 
 
@@ -244,3 +254,20 @@ def test_slurm_script_quotes_arguments_and_passes_the_signal(fake_srun):
     res = slurm(dict(fake_srun, PREEMPT_SIGNAL=''), 'gpu', 'tec', TINY_CFG,
                 'w')
     assert res.returncode == 0 and '--signal' not in res.stdout
+
+
+def test_an_unwritable_temporary_folder_does_not_hide_the_error(
+        monkeypatch, capsys):
+    from mmtec.utils import cli_errors
+
+    def full(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(cli_errors.tempfile, 'mkstemp', full)
+    with pytest.raises(SystemExit) as stop:
+        with cli_errors.one_line_errors():
+            raise ValueError('mask_ratio must be in (0, 1)')
+    assert stop.value.code == 1
+    assert capsys.readouterr().err == (
+        'ValueError: mask_ratio must be in (0, 1) (traceback: not saved: '
+        '[Errno 28] No space left on device; --debug prints it)\n')

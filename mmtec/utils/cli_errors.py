@@ -4,10 +4,15 @@ A missing data folder or config, a misspelled option or an unusable
 checkpoint is the user's to fix, and the fix is in the message; a
 traceback of 13 to 650 lines only buries it. ``--debug`` keeps the
 traceback. Errors outside this list (bugs, CUDA/NCCL failures) keep their
-traceback.
+traceback. Some listed types (``ValueError``) are raised by bugs too, and
+a crash hours into a run cannot be repeated cheaply, so the traceback of
+a shortened error is always kept in a file the line names.
 """
+import os
 import os.path as osp
 import sys
+import tempfile
+import traceback
 from contextlib import contextmanager
 
 from mmtec.checkpoint.errors import CheckpointError
@@ -27,7 +32,7 @@ def one_line(err: BaseException) -> str:
 @contextmanager
 def one_line_errors(debug: bool = False):
     """Turn :data:`USER_ERRORS` raised inside into one line on stderr and
-    exit status 1.
+    exit status 1; the line names the file that keeps the traceback.
 
     Args:
         debug (bool): Let every error through with its traceback.
@@ -38,9 +43,21 @@ def one_line_errors(debug: bool = False):
     try:
         yield
     except USER_ERRORS as err:
-        print(one_line(err) + ' (--debug shows the traceback)',
-              file=sys.stderr)
+        print(one_line(err) + f' (traceback: {_save_traceback(err)}; '
+              '--debug prints it)', file=sys.stderr)
         raise SystemExit(1)
+
+
+def _save_traceback(err: BaseException) -> str:
+    """Write ``err``'s traceback to a new file in the temporary folder and
+    return its path (or why there is none)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix='mmtec_traceback_', suffix='.txt')
+        with os.fdopen(fd, 'w') as f:
+            f.writelines(traceback.format_exception(err))
+        return path
+    except OSError as why:  # a full or read-only /tmp must not hide err
+        return f'not saved: {why}'
 
 
 def add_debug_argument(parser) -> None:
