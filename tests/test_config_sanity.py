@@ -154,10 +154,9 @@ def test_nan_lr_fails_before_training(tmp_path, base_path):
 def test_zero_epochs_fail_before_training(tmp_path, base_path):
     res = train_cli(tmp_path / 'zero', base_path, 'train_cfg.max_epochs=0')
     assert res.returncode != 0
-    assert res.stderr.strip().splitlines()[-1] == (
+    assert res.stderr.strip().splitlines()[-1].startswith(
         'ValueError: train_cfg.max_epochs=0: training needs a whole number '
-        '>= 1. Check the config and --cfg-options. (--debug shows the '
-        'traceback)')
+        '>= 1. Check the config and --cfg-options. (traceback: ')
     assert 'Traceback' not in res.stderr
 
 
