@@ -371,3 +371,96 @@ def test_resume_check_refuses_a_folder_it_did_not_create(tmp_path):
         tool.main(['no/such/config.py', '--work-dir', str(keep.parent)])
     assert 'exists and is not empty' in str(err.value)
     assert keep.read_text() == 'not mine'
+
+
+# --- ResumableIterBasedTrainLoop -------------------------------------------
+
+class CountedToyData(ToyData):
+    """ToyData that counts its loads and says whether the process loading
+    an item ignores SIGUSR1 (a worker shielded by PreemptionHook)."""
+
+    loads = 0
+
+    def __getitem__(self, i):
+        CountedToyData.loads += 1
+        item = super().__getitem__(i)
+        item['shielded'] = torch.tensor(
+            signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN)
+        return item
+
+
+class ShieldedBatches(Hook):
+    """Records each batch's ``shielded`` flags."""
+
+    def __init__(self):
+        self.seen = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.seen.extend(data_batch.pop('shielded').tolist())
+
+
+def iter_runner(work_dir, loop='ResumableIterBasedTrainLoop',
+                sampler='InfiniteSampler', resume=None, workers=0):
+    torch.manual_seed(0)
+    return Runner(
+        model=NoisyToy(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=CountedToyData(), batch_size=3, num_workers=workers,
+            sampler=dict(type=sampler, shuffle=True, seed=3),
+            collate_fn=dict(type='default_collate')),
+        train_cfg=dict(type=loop, max_iters=9, val_interval=100),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        default_hooks=dict(checkpoint=dict(
+            type='AtomicCheckpointHook', by_epoch=False, interval=9)),
+        custom_hooks=[dict(type='RNGStateHook'), dict(type='PreemptionHook'),
+                      dict(type='ShieldedBatchesForTest')],
+        randomness=dict(seed=0),
+        load_from=resume, resume=bool(resume),
+        default_scope='mmpretrain',
+        experiment_name=f'toy_iter_{next(RUN_IDS)}')
+
+
+@pytest.fixture
+def shield_recorder():
+    from mmpretrain.registry import HOOKS
+    HOOKS.register_module('ShieldedBatchesForTest', module=ShieldedBatches,
+                          force=True)
+
+
+@pytest.mark.parametrize('sampler', ['InfiniteSampler', 'DefaultSampler'])
+def test_iteration_loop_resumes_exactly_without_reloading(
+        tmp_path, shield_recorder, sampler):
+    iter_runner(tmp_path / 'straight', sampler=sampler).train()
+    # preempted during iteration 5 (0-based 4) of 9, then resumed; 10
+    # samples in batches of 3: a finite sampler restarts twice
+    run = iter_runner(tmp_path / 'split', sampler=sampler)
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    with pytest.raises(Preempted):
+        run.train()
+    saved = tmp_path / 'split' / 'preempted_iter_5.pth'
+    CountedToyData.loads = 0
+    iter_runner(tmp_path / 'split', sampler=sampler,
+                resume=str(saved)).train()
+    a = weights(tmp_path / 'straight' / 'iter_9.pth')
+    b = weights(tmp_path / 'split' / 'iter_9.pth')
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # InfiniteSampler: only the 4 remaining batches are loaded; another
+    # sampler loads and drops the 5 trained ones first: all 9 batches,
+    # 3 + 3 + 3 + 1 samples per epoch of 10
+    assert CountedToyData.loads == (4 * 3 if sampler == 'InfiniteSampler'
+                                    else 10 + 10 + 3)
+
+
+def test_iteration_loop_starts_workers_after_preemption_hook(
+        tmp_path, shield_recorder):
+    seen = {}
+    for loop in ('IterBasedTrainLoop', 'ResumableIterBasedTrainLoop'):
+        runner = iter_runner(tmp_path / loop, loop=loop, workers=1)
+        runner.train()
+        hook, = [h for h in runner.hooks if isinstance(h, ShieldedBatches)]
+        seen[loop] = set(hook.seen)
+    # MMEngine's loop starts its workers when it is built, before the hook
+    assert seen == {'IterBasedTrainLoop': {False},
+                    'ResumableIterBasedTrainLoop': {True}}

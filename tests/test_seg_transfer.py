@@ -178,6 +178,10 @@ def test_config_follows_mmseg_mae_recipe():
     assert cfg.optim_wrapper.constructor == 'LayerDecayOptimizerConstructor'
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
     assert cfg.train_cfg.max_iters == 160000
+    # resumes skip trained images by index; preemption saves
+    assert cfg.train_cfg.type == 'mmpretrain.ResumableIterBasedTrainLoop'
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.custom_hooks == [dict(type='mmpretrain.PreemptionHook')]
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.train_dataloader.dataset.type == 'ADE20KDataset'
 
@@ -264,8 +268,8 @@ def tiny_seg_cfg(work_dir, data_root, ckpt, iters=3):
                 t['crop_size'] = crop
         loader.update(num_workers=0, persistent_workers=False)
     cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
+    cfg.train_cfg = dict(  # the config's loop
+        type=cfg.train_cfg.type, max_iters=iters, val_interval=iters)
     # AMP needs a GPU; mmseg's layer-decay constructor stays
     cfg.optim_wrapper = dict(
         type='OptimWrapper',
@@ -350,3 +354,63 @@ def test_upernet_mae_trains_and_evaluates(tmp_path):
     print(f'\n[seg e2e] train iteration wall times (s): '
           f'{[round(t, 3) for t in timer.times]}; backbone keys loaded '
           f'{len(report["loaded"])}/{len(report["expected"])}')
+
+
+class _LoadCount:
+    """Counts the items a dataset's class loads (``dataset[i]`` looks
+    ``__getitem__`` up on the class)."""
+
+    def __init__(self, dataset, monkeypatch):
+        self.n, get = 0, type(dataset).__getitem__
+
+        def counted(ds, i):
+            self.n += 1
+            return get(ds, i)
+
+        monkeypatch.setattr(type(dataset), '__getitem__', counted)
+
+
+@pytest.mark.slow
+def test_preempted_segmentation_run_saves_and_resumes_by_index(tmp_path,
+                                                             monkeypatch):
+    """The MMSegmentation config's loop and PreemptionHook on MMSeg's
+    runner: a SIGUSR1 saves ``preempted_iter_2.pth`` and exits with 75;
+    ``--resume`` continues at iteration 2 and loads only the images of the
+    iterations left."""
+    import signal
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+    from mmtec.checkpoint import safe_load
+    from mmtec.engine.hooks.preemption_hook import Preempted
+
+    class SignalAt(Hook):
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 1:
+                os.kill(os.getpid(), signal.SIGUSR1)
+
+    data_root = str(tmp_path / 'ade')
+    make_ade(data_root)
+    ckpt = convert_tec_checkpoint(make_plain_vit(img_size=224), tmp_path,
+                                  'mmseg')
+    work = str(tmp_path / 'work')
+    cfg = tiny_seg_cfg(work, data_root, ckpt, iters=4)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(SignalAt(), priority='NORMAL')
+    with pytest.raises(Preempted) as stop:
+        runner.train()
+    assert stop.value.code == 75
+    saved = osp.join(work, 'preempted_iter_2.pth')
+    assert safe_load(saved)['meta']['iter'] == 2
+
+    cfg = tiny_seg_cfg(work, data_root, ckpt, iters=4)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.resume, cfg.load_from = True, saved
+    runner = Runner.from_cfg(cfg)
+    loads = _LoadCount(runner.train_dataloader.dataset, monkeypatch)
+    runner.train()
+    assert safe_load(osp.join(work, 'iter_4.pth'))['meta']['iter'] == 4
+    # 2 iterations left, 2 images each: the trained 4 are skipped by index
+    assert loads.n == 2 * cfg.train_dataloader.batch_size
+    assert not osp.exists(saved)  # superseded by iter_4.pth

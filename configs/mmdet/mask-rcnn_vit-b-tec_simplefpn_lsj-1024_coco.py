@@ -73,3 +73,7 @@ default_hooks = dict(
         interval=5000,
         max_keep_ckpts=5))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+
+# on SIGTERM or SIGUSR1 (Slurm, Kubernetes): finish the iteration, save
+# preempted_iter_<N>.pth, exit with code 75 (requeue, then --resume)
+custom_hooks = [dict(type='mmpretrain.PreemptionHook')]

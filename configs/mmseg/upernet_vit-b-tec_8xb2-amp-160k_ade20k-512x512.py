@@ -27,3 +27,11 @@ optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
 # crash-safe saves; registered in MMPretrain's scope by mmtec
 default_hooks = dict(
     checkpoint=dict(type='mmpretrain.AtomicCheckpointHook'))
+
+# MMEngine's IterBasedTrainLoop, but --resume skips the trained images by
+# sampler index instead of loading them again (registered by mmtec)
+train_cfg = dict(type='mmpretrain.ResumableIterBasedTrainLoop')
+
+# on SIGTERM or SIGUSR1 (Slurm, Kubernetes): finish the iteration, save
+# preempted_iter_<N>.pth, exit with code 75 (requeue, then --resume)
+custom_hooks = [dict(type='mmpretrain.PreemptionHook')]

@@ -80,8 +80,10 @@ class PreemptionHook(Hook):
     worker killed by the signal would fail the run before it can save.
     Slurm signals every process of a job step: use ``--signal=USR1@<s>``
     there (workers ignore SIGUSR1; a SIGTERM to them would kill them).
-    Workers started before ``before_train`` (``IterBasedTrainLoop``) are
-    not covered.
+    Workers started before ``before_train`` are not covered: MMEngine's
+    ``IterBasedTrainLoop`` starts them when it is built, so iteration
+    schedules use ``ResumableIterBasedTrainLoop`` (as mmtec's MMDetection
+    and MMSegmentation configs do).
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults

@@ -6,7 +6,9 @@ interval = 5000
 dynamic_intervals = [(max_iters // interval * interval + 1, max_iters)]
 
 train_cfg = dict(
-    type='IterBasedTrainLoop',
+    # MMEngine's IterBasedTrainLoop, but --resume skips the trained images by
+    # sampler index instead of loading them again (registered by mmtec)
+    type='mmpretrain.ResumableIterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=interval,
     dynamic_intervals=dynamic_intervals)
