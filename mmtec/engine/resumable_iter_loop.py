@@ -29,7 +29,10 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     run would load next, in the same order. That needs MMEngine's
     ``InfiniteSampler`` (what the MMDetection and MMSegmentation iteration
     schedules use); with another sampler the trained batches are loaded
-    and dropped as before, with a warning.
+    and dropped as before, with a warning. The resumed run is exact where
+    the data is loaded in the main process (``num_workers=0``); workers
+    are seeded anew at every start, so their random augmentations differ
+    from the uninterrupted run's (the images and their order do not).
 
     The data iterator, and with it the loader's workers, is created when
     training starts, after the ``before_train`` hooks, not when the loop is
