@@ -267,6 +267,12 @@ def test_claim_verdicts():
              _ft(1, tec=80., mae_cont=80.5, base=79., random=71.)]
     assert claim_verdict(vs_cont, worse, pflops, labels).startswith(
         '**does not hold**')
+    # the reference run missing on a seed (a study in parts): no verdict
+    # from the other seeds alone
+    partial = [better[0], _ft(1, tec=81., mae_cont=80.5, base=79.)]
+    assert claim_verdict(vs_cont, partial, pflops, labels) == (
+        'not measured (all labels fine-tuning from the base or from random '
+        'initialisation missing for seed 1)')
     mixed = [better[0], worse[1]]
     assert 'sign changes across seeds' in claim_verdict(
         vs_cont, mixed, pflops, labels)

@@ -112,7 +112,13 @@ def claim_verdict(claim: dict, results: List[dict],
         if not pairs:
             continue
         gain = paired_by_seed(results, ref, 'random', metric)
-        if not gain or all(d > 0 for _, d in gain):
+        # which split to read is decided on every seed the claim has
+        missing = sorted({s for s, _ in pairs} - {s for s, _ in gain})
+        if missing:
+            return (f'not measured ({split} fine-tuning from the '
+                    f'{labels[ref]} or from random initialisation missing '
+                    f'for seed {", ".join(map(str, missing))})')
+        if all(d > 0 for _, d in gain):
             break
         unseen.append(f'{split}: {_diff_cell(gain)}')
     else:
