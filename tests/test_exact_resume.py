@@ -259,6 +259,13 @@ def weights(path):
     return safe_load(str(path))['state_dict']
 
 
+def assert_same_weights(path_a, path_b):
+    a, b = weights(path_a), weights(path_b)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 class SignalAt(Hook):
     """Sends ``sig`` to this process during iteration ``at`` (0-based)."""
 
@@ -289,10 +296,8 @@ def test_preemption_saves_the_exact_state_and_resume_continues(tmp_path):
 
     resumed = toy_runner(tmp_path / 'split', resume=str(saved))
     resumed.train()
-    a = weights(tmp_path / 'straight' / 'epoch_2.pth')
-    b = weights(tmp_path / 'split' / 'epoch_2.pth')
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_weights(tmp_path / 'straight' / 'epoch_2.pth',
+                        tmp_path / 'split' / 'epoch_2.pth')
     assert safe_load(str(tmp_path / 'split' /
                          'epoch_2.pth'))['meta']['iter'] == 8
     assert not saved.exists()  # superseded by epoch_2.pth
@@ -305,10 +310,8 @@ def test_mid_epoch_iteration_checkpoint_resumes_exactly(tmp_path):
     first = tmp_path / 'straight' / 'iter_3.pth'  # inside epoch 1 of 4
     toy_runner(tmp_path / 'resumed', checkpoint=by_iter,
                resume=str(first)).train()
-    a = weights(tmp_path / 'straight' / 'iter_8.pth')
-    b = weights(tmp_path / 'resumed' / 'iter_8.pth')
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_weights(tmp_path / 'straight' / 'iter_8.pth',
+                        tmp_path / 'resumed' / 'iter_8.pth')
     assert not (tmp_path / 'resumed' / 'iter_9.pth').exists()
 
 
@@ -442,10 +445,8 @@ def test_iteration_loop_resumes_exactly_without_reloading(
     CountedToyData.loads = 0
     iter_runner(tmp_path / 'split', sampler=sampler,
                 resume=str(saved)).train()
-    a = weights(tmp_path / 'straight' / 'iter_9.pth')
-    b = weights(tmp_path / 'split' / 'iter_9.pth')
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_weights(tmp_path / 'straight' / 'iter_9.pth',
+                        tmp_path / 'split' / 'iter_9.pth')
     # InfiniteSampler: only the 4 remaining batches are loaded; another
     # sampler loads and drops the 5 trained ones first: all 9 batches,
     # 3 + 3 + 3 + 1 samples per epoch of 10
