@@ -18,7 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
@@ -402,8 +402,26 @@ class ShieldedBatches(Hook):
         self.seen.extend(data_batch.pop('shielded').tolist())
 
 
+class GroupingBatchSampler(BatchSampler):
+    """Batches of even or of odd indices, each kind held back until it
+    fills (as MMDetection's AspectRatioBatchSampler groups by shape)."""
+
+    def __init__(self, sampler, batch_size, drop_last=False):
+        super().__init__(sampler, batch_size, drop_last)
+
+    def __iter__(self):
+        held = {0: [], 1: []}
+        for i in self.sampler:
+            group = held[i % 2]
+            group.append(i)
+            if len(group) == self.batch_size:
+                yield group[:]
+                group.clear()
+
+
 def iter_runner(work_dir, loop='ResumableIterBasedTrainLoop',
-                sampler='InfiniteSampler', resume=None, workers=0):
+                sampler='InfiniteSampler', resume=None, workers=0,
+                batch_sampler=None):
     torch.manual_seed(0)
     return Runner(
         model=NoisyToy(),
@@ -411,6 +429,7 @@ def iter_runner(work_dir, loop='ResumableIterBasedTrainLoop',
         train_dataloader=dict(
             dataset=CountedToyData(), batch_size=3, num_workers=workers,
             sampler=dict(type=sampler, shuffle=True, seed=3),
+            batch_sampler=batch_sampler,
             collate_fn=dict(type='default_collate')),
         train_cfg=dict(type=loop, max_iters=9, val_interval=100),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
@@ -426,32 +445,43 @@ def iter_runner(work_dir, loop='ResumableIterBasedTrainLoop',
 
 @pytest.fixture
 def shield_recorder():
-    from mmpretrain.registry import HOOKS
+    from mmpretrain.registry import DATA_SAMPLERS, HOOKS
     HOOKS.register_module('ShieldedBatchesForTest', module=ShieldedBatches,
                           force=True)
+    DATA_SAMPLERS.register_module('GroupingBatchSamplerForTest',
+                                  module=GroupingBatchSampler, force=True)
 
 
-@pytest.mark.parametrize('sampler', ['InfiniteSampler', 'DefaultSampler'])
+@pytest.mark.parametrize('sampler,grouped', [('InfiniteSampler', False),
+                                             ('DefaultSampler', False),
+                                             ('InfiniteSampler', True)])
 def test_iteration_loop_resumes_exactly_without_reloading(
-        tmp_path, shield_recorder, sampler):
-    iter_runner(tmp_path / 'straight', sampler=sampler).train()
+        tmp_path, shield_recorder, sampler, grouped):
+    batch_sampler = (dict(type='GroupingBatchSamplerForTest')
+                     if grouped else None)
+    iter_runner(tmp_path / 'straight', sampler=sampler,
+                batch_sampler=batch_sampler).train()
     # preempted during iteration 5 (0-based 4) of 9, then resumed; 10
     # samples in batches of 3: a finite sampler restarts twice
-    run = iter_runner(tmp_path / 'split', sampler=sampler)
+    run = iter_runner(tmp_path / 'split', sampler=sampler,
+                      batch_sampler=batch_sampler)
     run.register_hook(SignalAt(4), priority='NORMAL')
     with pytest.raises(Preempted):
         run.train()
     saved = tmp_path / 'split' / 'preempted_iter_5.pth'
     CountedToyData.loads = 0
-    iter_runner(tmp_path / 'split', sampler=sampler,
-                resume=str(saved)).train()
+    iter_runner(tmp_path / 'split', sampler=sampler, resume=str(saved),
+                batch_sampler=batch_sampler).train()
     assert_same_weights(tmp_path / 'straight' / 'iter_9.pth',
                         tmp_path / 'split' / 'iter_9.pth')
     # InfiniteSampler: only the 4 remaining batches are loaded; another
     # sampler loads and drops the 5 trained ones first: all 9 batches,
-    # 3 + 3 + 3 + 1 samples per epoch of 10
-    assert CountedToyData.loads == (4 * 3 if sampler == 'InfiniteSampler'
-                                    else 10 + 10 + 3)
+    # 3 + 3 + 3 + 1 samples per epoch of 10 (of 3 each when grouped: the
+    # indices held back cannot be skipped by count)
+    loads = {('InfiniteSampler', False): 4 * 3,
+             ('DefaultSampler', False): 10 + 10 + 3,
+             ('InfiniteSampler', True): 9 * 3}
+    assert CountedToyData.loads == loads[sampler, grouped]
 
 
 def test_iteration_loop_starts_workers_after_preemption_hook(

@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.utils import calc_dynamic_intervals
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader
 
 from mmtec.registry import LOOPS
 
@@ -28,8 +28,10 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     only the index generation, and then loads the batches an uninterrupted
     run would load next, in the same order. That needs MMEngine's
     ``InfiniteSampler`` (what the MMDetection and MMSegmentation iteration
-    schedules use); with another sampler the trained batches are loaded
-    and dropped as before, with a warning. The resumed run is exact where
+    schedules use) with torch's plain ``BatchSampler``; with another
+    sampler, or a batch sampler that groups indices (MMDetection's
+    ``AspectRatioBatchSampler``), the trained batches are loaded and
+    dropped as before, with a warning. The resumed run is exact where
     the data is loaded in the main process (``num_workers=0``); workers
     are seeded anew at every start, so their random augmentations differ
     from the uninterrupted run's (the images and their order do not).
@@ -93,22 +95,33 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         while True:
             yield from self._new_iterator()
             epoch += 1
-            if hasattr(self.dataloader.sampler, 'set_epoch'):
-                self.dataloader.sampler.set_epoch(epoch)
+            sampler = self._index_sampler()
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(epoch)
+
+    def _index_sampler(self):
+        """The sampler of dataset indices (a ``batch_sampler`` wraps it)."""
+        batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
+        return getattr(batch_sampler, 'sampler', self.dataloader.sampler)
 
     def _batches(self, trained: int) -> Iterator:
         """The batches from iteration ``trained`` on."""
-        sampler = self.dataloader.sampler
-        if trained and isinstance(sampler, InfiniteSampler):
+        sampler = self._index_sampler()
+        # torch's BatchSampler takes batch_size indices per batch; a
+        # grouping one (MMDetection's AspectRatioBatchSampler) holds some back
+        plain = type(self.dataloader.batch_sampler) is BatchSampler
+        if trained and plain and isinstance(sampler, InfiniteSampler):
             skip = trained * self.dataloader.batch_size
             next(itertools.islice(sampler.indices, skip, skip), None)
             return self._cycle()
         batches = self._cycle()
         if trained:
+            which = (type(sampler).__name__ if plain else
+                     type(self.dataloader.batch_sampler).__name__)
             print_log(
                 f'Resuming at iteration {trained}: loading and dropping the '
-                f'{trained} batches already trained ({type(sampler).__name__}'
-                ' cannot skip them; InfiniteSampler can).',
+                f'{trained} batches already trained ({which} cannot skip '
+                'them; InfiniteSampler with the plain batch sampler can).',
                 logger='current', level=logging.WARNING)
             # the random state restored on resume already follows these
             # loads: their draws must not count twice
