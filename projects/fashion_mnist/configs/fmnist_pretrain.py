@@ -1,21 +1,10 @@
-# Shared data, schedule and runtime of the laptop-scale demo: self-supervised
-# pretraining on (a class-balanced subset of) Fashion-MNIST train, read from
-# Debian's dataset-fashion-mnist package, on the CPU.
-_base_ = ['../../../configs/_base_/default_runtime.py']
+# Augmentation, batch and schedule of the laptop-scale demo's self-supervised
+# pretraining on (a class-balanced subset of) Fashion-MNIST train, on the
+# CPU.
+_base_ = ['./fmnist_base.py']
 from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
-# mmtec.datasets registers LocalFashionMNIST
-custom_imports = dict(
-    imports=['mmtec', 'mmtec.datasets'], allow_failed_imports=False)
-
-# 28x28 gray images, channel repeated to RGB (so MMPretrain's RGB ViTs and
-# TEC's base-model loader apply unchanged); Fashion-MNIST mean/std.
-data_root = 'data/fashion_mnist'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[72.94, 72.94, 72.94],
-    std=[90.02, 90.02, 90.02],
-    to_rgb=False)
+data_preprocessor = dict(type='SelfSupDataPreprocessor')
 
 # MAE/TEC augmentation at 28 px. The crop keeps >= 40% of the area (MAE on
 # ImageNet: 20%) because Fashion-MNIST objects fill the small frame.
@@ -35,16 +24,10 @@ train_pipeline = [
 # 128 / 4e-3: 57.7 (a randomly initialised ViT: 56.4).
 train_dataloader = dict(
     batch_size=32,
-    num_workers=0,  # 28 px crops are cheap; workers would only compete
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type='LocalFashionMNIST',
-        data_root=data_root,
-        split='train',
         num_per_class=500,  # 5,000 images; None for all 60,000
         pipeline=train_pipeline))
+test_dataloader = None  # pretraining has no test loop
 
 # AdamW as in MAE/TEC; a higher lr than the ImageNet recipes' 1.5e-4 per
 # 256 images because the runs are a few hundred steps long.
@@ -65,8 +48,3 @@ optim_wrapper = dict(
 param_scheduler = warmup_cosine_lr(warmup_epochs=1, start_factor=1e-3)
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6)
 auto_scale_lr = dict(base_batch_size=32, enable=False)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1))
-log_processor = dict(window_size=10, by_epoch=True)

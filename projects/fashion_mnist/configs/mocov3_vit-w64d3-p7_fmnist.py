@@ -7,22 +7,19 @@ _base_ = ['./fmnist_study_pretrain.py']
 # MoCo v3's two asymmetric views, scaled to 28x28 gray images: no hue /
 # saturation jitter nor grayscale (one channel repeated), a 1-pixel blur
 # range instead of ImageNet's 2 at 224 px.
-view_pipeline1 = [
+crop_and_jitter = [
     dict(type='RandomResizedCrop', scale=28, crop_ratio_range=(0.2, 1.0),
          backend='cv2', interpolation='bilinear'),
     dict(type='RandomApply', prob=0.8,
          transforms=[dict(type='ColorJitter', brightness=0.4,
                           contrast=0.4)]),
+]
+view_pipeline1 = crop_and_jitter + [
     dict(type='GaussianBlur', magnitude_range=(0.1, 1.0),
          magnitude_std='inf', prob=1.),
     dict(type='RandomFlip', prob=0.5),
 ]
-view_pipeline2 = [
-    dict(type='RandomResizedCrop', scale=28, crop_ratio_range=(0.2, 1.0),
-         backend='cv2', interpolation='bilinear'),
-    dict(type='RandomApply', prob=0.8,
-         transforms=[dict(type='ColorJitter', brightness=0.4,
-                          contrast=0.4)]),
+view_pipeline2 = crop_and_jitter + [
     dict(type='GaussianBlur', magnitude_range=(0.1, 1.0),
          magnitude_std='inf', prob=0.1),
     dict(type='Solarize', thr=128, prob=0.2),

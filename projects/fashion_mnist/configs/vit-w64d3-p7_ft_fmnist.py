@@ -18,51 +18,23 @@
 # The study sets the pretraining checkpoint
 # (model.backbone.init_cfg.checkpoint; None: random initialisation), the
 # labelled subset and the epochs.
-_base_ = ['../../../configs/_base_/default_runtime.py']
+_base_ = ['./fmnist_base.py']
 from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
 
-custom_imports = dict(
-    imports=['mmtec', 'mmtec.datasets'], allow_failed_imports=False)
-
-data_root = 'data/fashion_mnist'
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=10,
-    mean=[72.94, 72.94, 72.94],
-    std=[90.02, 90.02, 90.02],
-    to_rgb=False)
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=10)
 train_pipeline = [
     dict(type='RandomResizedCrop', scale=28, crop_ratio_range=(0.8, 1.0),
          backend='cv2', interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackInputs')
 ]
-test_pipeline = [dict(type='PackInputs')]
 batch_size = 512
 train_dataloader = dict(
     batch_size=batch_size,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type='LocalFashionMNIST',
-        data_root=data_root,
-        split='train',
         num_per_class=None,  # all 60,000 labels; 600: the 10% split
         pipeline=train_pipeline))
-test_dataloader = dict(
-    batch_size=500,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type='LocalFashionMNIST',
-        data_root=data_root,
-        split='test',
-        num_per_class=None,  # the whole 10,000-image test split
-        pipeline=test_pipeline))
+test_dataloader = dict(batch_size=500)
 test_evaluator = dict(type='Accuracy', topk=(1, ))
 test_cfg = dict()
 
@@ -107,8 +79,3 @@ optim_wrapper = dict(
 param_scheduler = warmup_cosine_lr(warmup_epochs=1, start_factor=1e-4)
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10)
 auto_scale_lr = dict(base_batch_size=256, enable=False)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1))
-log_processor = dict(window_size=10, by_epoch=True)
