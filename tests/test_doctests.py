@@ -16,6 +16,7 @@ MODULES = [
     'mmtec.utils.trust_argument',
     # the Fashion-MNIST project (projects/fashion_mnist, on sys.path by
     # conftest.py)
+    'fmnist_lab.data_arguments',
     'fmnist_lab.markdown',
     'fmnist_lab.training_flops',
 ]

@@ -10,6 +10,7 @@ import torch
 from mmengine.model import BaseModel
 
 from fmnist_lab import train_flops_per_image
+from fmnist_lab.markdown import NOTES_MARKER
 from mmtec.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -155,6 +156,13 @@ def test_tiny_study_end_to_end_and_report_only(tmp_path):
     os.remove(md)
     study.main(argv + ['--report-only'])
     assert md.read_text() == text
+    # notes written by hand below the marker survive a regeneration
+    md.write_text(text.replace('## Setup', '## Setup (edited)') + '\n' +
+                  NOTES_MARKER + '\nWhat the numbers say, by hand.\n')
+    study.main(argv + ['--report-only'])
+    assert md.read_text() == (text + '\n' + NOTES_MARKER +
+                              '\nWhat the numbers say, by hand.\n')
+    md.write_text(text)
     # a run that did not finish is named, and left out of the numbers
     os.remove(work / 'seed1' / 'tec' / 'stage.json')
     study.main(argv + ['--report-only'])

@@ -26,6 +26,8 @@ import time
 
 import torch
 
+from .data_arguments import add_data_arguments
+
 # per-class sizes (Fashion-MNIST has 10 classes) and epochs
 SCALES = {
     'default':
@@ -43,14 +45,7 @@ def parse_args(argv=None):
         'and compare their frozen features (kNN + linear probe).')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--scale', choices=list(SCALES), default='default')
-    parser.add_argument('--data-root', default='data/fashion_mnist',
-                        help='where the IDX files are unpacked')
-    parser.add_argument('--train-per-class', type=int,
-                        help='pretraining images per class (0: all 6000)')
-    parser.add_argument('--bank-per-class', type=int,
-                        help='kNN bank / linear-probe images per class')
-    parser.add_argument('--test-per-class', type=int,
-                        help='test images per class (0: all 1000)')
+    add_data_arguments(parser)
     parser.add_argument('--mae-epochs', type=int)
     parser.add_argument('--tec-epochs', type=int)
     parser.add_argument('--feature', default='mean',

@@ -65,10 +65,8 @@ RUNS = {
 }
 
 
-NOTES_MARKER = '<!-- notes: kept when the study regenerates this file -->'
-
-
 def parse_args(argv=None):
+    from fmnist_lab import add_data_arguments
     parser = argparse.ArgumentParser(
         description='Small-scale TEC study on Fashion-MNIST')
     parser.add_argument('--work-dir', default='work_dirs/study')
@@ -77,18 +75,12 @@ def parse_args(argv=None):
     parser.add_argument('--tec-epochs', type=int, default=2, help="E'")
     parser.add_argument('--runs', nargs='+', choices=list(RUNS),
                         default=list(RUNS))
-    parser.add_argument('--train-per-class', type=int, default=200,
-                        help='pretraining images per class (0: all 6000)')
-    parser.add_argument('--bank-per-class', type=int, default=200,
-                        help='kNN bank / probe images per class (0: all)')
-    parser.add_argument('--test-per-class', type=int, default=200,
-                        help='test images per class (0: all 1000)')
+    add_data_arguments(parser, per_class=200)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--lr', type=float, default=None,
                         help='AdamW lr (default: the configs\' 1e-3)')
     parser.add_argument('--feature', default='mean',
                         choices=['cls', 'mean', 'cls+mean'])
-    parser.add_argument('--data-root', default='data/fashion_mnist')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
                         help='cuda: train (bf16 AMP) and extract on the GPU')
     parser.add_argument('--threads', type=int, default=1,
@@ -253,17 +245,12 @@ def summary_table(args, runs, results):
     return summary, markdown_table(header, rows)
 
 
-def write_report(md_path, title, table, png, setup):
+def write_study_report(md_path, title, table, png, setup):
     """The study's markdown; notes below the marker survive a rewrite."""
     md = (f'# {title}\n\n{table}\n\n![study]({osp.basename(png)})'
           f'\n\n## Setup\n\n{setup}')
-    os.makedirs(osp.dirname(osp.abspath(md_path)), exist_ok=True)
-    if osp.isfile(md_path):
-        old = open(md_path).read()
-        if NOTES_MARKER in old:
-            md += '\n' + old[old.index(NOTES_MARKER):]
-    with open(md_path, 'w') as f:
-        f.write(md)
+    from fmnist_lab.markdown import write_report
+    write_report(md_path, md)
 
 
 def main(argv=None):
@@ -314,7 +301,7 @@ def main(argv=None):
         f'and seeds (this invocation: {wall:.0f} s wall, reused runs cost '
         f'nothing). Date: {time.strftime("%Y-%m-%d")}.\n'
         f'- Command: `{command}`\n')
-    write_report(args.out_md, title, table, args.out_png, setup)
+    write_study_report(args.out_md, title, table, args.out_png, setup)
     write_json(osp.join(args.work_dir, 'study.json'), dict(
         summary=summary, args=vars(args), wall_s=wall, command=command,
         train_s=train_total, eval_s=eval_total, device=device_name()))

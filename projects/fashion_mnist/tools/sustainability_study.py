@@ -78,7 +78,6 @@ MAE_CONFIG = 'mae_vit-w64d3-p7_fmnist.py'  # in projects/fashion_mnist/configs
 TEC_CONFIG = 'tec_vit-w64d3-p7_fmnist.py'
 MOCO_CONFIG = 'mocov3_vit-w64d3-p7_fmnist.py'
 FINETUNE_CONFIG = 'vit-w64d3-p7_ft_fmnist.py'
-NOTES_MARKER = '<!-- notes: kept when the study regenerates this file -->'
 
 # per-class counts: None = the whole split
 SCALES = {
@@ -135,6 +134,7 @@ WARMUP_FRACTION = 0.1
 
 
 def parse_args(argv=None):
+    from fmnist_lab import add_data_arguments
     parser = argparse.ArgumentParser(
         description='TEC vs more MAE from a saturated MAE base, against '
         'training compute (Fashion-MNIST)')
@@ -181,18 +181,12 @@ def parse_args(argv=None):
                         help='labels per class of the low-label split '
                         '(10%% of the pretraining images per class)')
     claims.add_argument('--ft-batch-size', type=int)
-    parser.add_argument('--train-per-class', type=int,
-                        help='pretraining images per class (0: all 6000)')
-    parser.add_argument('--bank-per-class', type=int,
-                        help='kNN bank / probe images per class (0: all)')
-    parser.add_argument('--test-per-class', type=int,
-                        help='test images per class (0: all 1000)')
+    add_data_arguments(parser)
     parser.add_argument('--batch-size', type=int)
     parser.add_argument('--curve-every', type=int,
                         help='kNN of the base every N epochs')
     parser.add_argument('--jobs', type=int,
                         help='seeds trained in parallel processes')
-    parser.add_argument('--data-root', default='data/fashion_mnist')
     parser.add_argument('--work-dir', default='work_dirs/sustainability')
     parser.add_argument(
         '--out-md', help='default: projects/fashion_mnist/docs/'
@@ -962,14 +956,8 @@ quarter of its epochs (epoch {q} → {E}) kNN improves by less than
 - Compute: the paper counts epochs; here arms are matched in counted
   training FLOPs, so TEC gets fewer epochs than the MAE arms.
 """
-    os.makedirs(osp.dirname(osp.abspath(args.out_md)), exist_ok=True)
-    if osp.isfile(args.out_md):
-        old = open(args.out_md).read()
-        if NOTES_MARKER in old:
-            md += '\n' + old[old.index(NOTES_MARKER):]
-    with open(args.out_md, 'w') as f:
-        f.write(md)
-    return md
+    from fmnist_lab.markdown import write_report
+    return write_report(args.out_md, md)
 
 
 def main(argv=None):
