@@ -1,7 +1,7 @@
 """The Fashion-MNIST lab: resumable pretraining stages, cached frozen-feature
 evaluations and result tables of the demo and the studies."""
 from .backbone_export import export_backbone
-from .data_arguments import add_data_arguments
+from .data_arguments import add_data_arguments, fill_data_arguments
 from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
                                  project_config)
 from .finetune_stage import finetune_top1
@@ -16,5 +16,5 @@ __all__ = [
     'write_json', 'markdown_table', 'project_config',
     'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image',
     'finetune_top1', 'export_backbone', 'TimeLimitReached',
-    'add_data_arguments'
+    'add_data_arguments', 'fill_data_arguments'
 ]

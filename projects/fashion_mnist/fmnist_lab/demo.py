@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from .data_arguments import add_data_arguments
+from .data_arguments import add_data_arguments, fill_data_arguments
 
 # per-class sizes (Fashion-MNIST has 10 classes) and epochs
 SCALES = {
@@ -62,12 +62,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-vis', action='store_true',
                         help='skip the attention-map picture')
     args = parser.parse_args(argv)
-    for key, value in SCALES[args.scale].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ('train_per_class', 'bank_per_class', 'test_per_class'):
-        if getattr(args, key) == 0:
-            setattr(args, key, None)  # all images
+    fill_data_arguments(args, SCALES[args.scale])
     return args
 
 

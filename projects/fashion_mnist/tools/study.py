@@ -66,7 +66,7 @@ RUNS = {
 
 
 def parse_args(argv=None):
-    from fmnist_lab import add_data_arguments
+    from fmnist_lab import add_data_arguments, fill_data_arguments
     parser = argparse.ArgumentParser(
         description='Small-scale TEC study on Fashion-MNIST')
     parser.add_argument('--work-dir', default='work_dirs/study')
@@ -92,9 +92,7 @@ def parse_args(argv=None):
     parser.add_argument('--out-png',
                         default='projects/fashion_mnist/docs/study.png')
     args = parser.parse_args(argv)
-    for key in ('train_per_class', 'bank_per_class', 'test_per_class'):
-        if getattr(args, key) == 0:
-            setattr(args, key, None)
+    fill_data_arguments(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda but no CUDA device is visible')
     if args.device == 'cpu':

@@ -134,7 +134,7 @@ WARMUP_FRACTION = 0.1
 
 
 def parse_args(argv=None):
-    from fmnist_lab import add_data_arguments
+    from fmnist_lab import add_data_arguments, fill_data_arguments
     parser = argparse.ArgumentParser(
         description='TEC vs more MAE from a saturated MAE base, against '
         'training compute (Fashion-MNIST)')
@@ -209,12 +209,7 @@ def parse_args(argv=None):
     # processes
     parser.add_argument('--stop-at', type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for key, value in SCALES[args.scale].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ('train_per_class', 'bank_per_class', 'test_per_class'):
-        if getattr(args, key) == 0:
-            setattr(args, key, None)
+    fill_data_arguments(args, SCALES[args.scale])
     if args.base_epochs < 1 or args.tec_epochs < 1:
         parser.error('--base-epochs and --tec-epochs must be >= 1')
     if args.claims:
