@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from runner_hooks import IterTimer
-from transfer_helpers import make_plain_vit, sample_photo
+from transfer_helpers import (assert_started_from, make_plain_vit,
+                              sample_photo, train_at_constant_lr)
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -562,31 +562,20 @@ def bbox_map_computed_directly(model, cfg, data_root):
 
 @pytest.mark.slow
 def test_mask_rcnn_vitdet_trains_and_evaluates(tmp_path):
-    from mmengine.runner import Runner
     data_root = str(tmp_path / 'coco')
     make_coco(data_root)
     # start from a TEC training checkpoint converted by the CLI
     ckpt = convert_tec_checkpoint(make_plain_vit(), tmp_path,
                                   'mmdet')
     cfg = tiny_det_cfg(str(tmp_path / 'work'), data_root, ckpt, iters=20)
-    # long enough, at a constant lr (the recipe warms up over 250 iters),
-    # for some boxes to hit: a non-zero mAP@0.5 to compare
-    cfg.param_scheduler = []
-    cfg.optim_wrapper.optimizer.lr = 1e-3
-    runner = Runner.from_cfg(cfg)
-    timer = IterTimer()
-    runner.register_hook(timer, priority='VERY_LOW')
-    runner.train()
+    # long enough for some boxes to hit: a non-zero mAP@0.5 to compare
+    runner, timer = train_at_constant_lr(cfg)
 
     report = runner.model.backbone.pretrained_load_report
     assert report is not None
     assert len(report['loaded']) == len(report['expected']) == 51
     assert len(report['new']) == 2 * TINY['num_layers']  # rel_pos_h/w
-    # the training started from the checkpoint, not from random weights:
-    # patch embedding moved little from the converted weights
-    src = torch.load(ckpt, weights_only=True)['state_dict']
-    w = runner.model.backbone.patch_embed.projection.weight.detach()
-    assert (w - src['patch_embed.projection.weight']).abs().max() < 1e-2
+    assert_started_from(runner, ckpt)
 
     metrics = timer.metrics
     assert metrics is not None

@@ -13,8 +13,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from runner_hooks import IterTimer
-from transfer_helpers import make_plain_vit, sample_photo
+from transfer_helpers import (assert_started_from, make_plain_vit,
+                              sample_photo, train_at_constant_lr)
 from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
 
@@ -319,28 +319,19 @@ def miou_computed_directly(model, cfg, data_root, num_classes=150):
 
 
 def test_upernet_mae_trains_and_evaluates(tmp_path):
-    from mmengine.runner import Runner
     data_root = str(tmp_path / 'ade')
     make_ade(data_root)
     # start from a TEC training checkpoint converted by the CLI
     ckpt = convert_tec_checkpoint(make_plain_vit(img_size=224), tmp_path,
                                   'mmseg')
     cfg = tiny_seg_cfg(str(tmp_path / 'work'), data_root, ckpt, iters=40)
-    # long enough, at a constant lr (the recipe warms up over 1,500 iters),
-    # to predict the background classes: a non-zero mIoU
-    cfg.param_scheduler = []
-    cfg.optim_wrapper.optimizer.lr = 1e-3
-    runner = Runner.from_cfg(cfg)
-    timer = IterTimer()
-    runner.register_hook(timer, priority='VERY_LOW')
-    runner.train()
+    # long enough to predict the background classes: a non-zero mIoU
+    runner, timer = train_at_constant_lr(cfg)
 
     report = runner.model.backbone.pretrained_load_report
     assert report is not None
     assert len(report['loaded']) == len(report['expected']) == 60
-    src = torch.load(ckpt, weights_only=True)['state_dict']
-    w = runner.model.backbone.patch_embed.projection.weight.detach()
-    assert (w - src['patch_embed.projection.weight']).abs().max() < 1e-2
+    assert_started_from(runner, ckpt)
 
     metrics = timer.metrics
     assert metrics is not None and 'mIoU' in metrics, metrics

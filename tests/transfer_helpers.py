@@ -1,4 +1,5 @@
-"""Inputs shared by the detection and segmentation transfer tests."""
+"""Inputs and steps shared by the detection and segmentation transfer
+tests."""
 import numpy as np
 import torch
 
@@ -39,3 +40,30 @@ def sample_photo():
     except Exception:
         rng = np.random.RandomState(0)
         return (rng.rand(600, 512, 3) * 255).astype(np.uint8)
+
+
+def train_at_constant_lr(cfg, lr=1e-3):
+    """Train a transfer config at a constant ``lr`` (no warm-up: the
+    recipes warm up over more iterations than a test runs).
+
+    Returns:
+        tuple: The runner after training and its ``IterTimer`` (iteration
+        wall times and the last validation metrics).
+    """
+    from mmengine.runner import Runner
+    from runner_hooks import IterTimer
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer.lr = lr
+    runner = Runner.from_cfg(cfg)
+    timer = IterTimer()
+    runner.register_hook(timer, priority='VERY_LOW')
+    runner.train()
+    return runner, timer
+
+
+def assert_started_from(runner, ckpt):
+    """The backbone trained from ``ckpt``, not from random weights: its
+    patch embedding moved little from the checkpoint's."""
+    src = torch.load(ckpt, weights_only=True)['state_dict']
+    w = runner.model.backbone.patch_embed.projection.weight.detach()
+    assert (w - src['patch_embed.projection.weight']).abs().max() < 1e-2
