@@ -407,6 +407,7 @@ class GroupingBatchSampler(BatchSampler):
     fills (as MMDetection's AspectRatioBatchSampler groups by shape)."""
 
     def __init__(self, sampler, batch_size, drop_last=False):
+        # MMEngine builds a batch sampler from sampler and batch_size only
         super().__init__(sampler, batch_size, drop_last)
 
     def __iter__(self):

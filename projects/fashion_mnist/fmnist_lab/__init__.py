@@ -6,14 +6,14 @@ from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
                                  project_config)
 from .finetune_stage import finetune_top1
 from .json_records import cached_eval, read_json, write_json
-from .markdown import markdown_table
+from .markdown import markdown_table, write_report
 from .pretrain_stage import (TimeLimitReached, device_name,
                              pretrain_stage)
 from .training_flops import train_flops_per_image
 
 __all__ = [
     'pretrain_stage', 'device_name', 'cached_eval', 'read_json',
-    'write_json', 'markdown_table', 'project_config',
+    'write_json', 'markdown_table', 'write_report', 'project_config',
     'fashion_mnist_eval_sets', 'evaluate_cached', 'train_flops_per_image',
     'finetune_top1', 'export_backbone', 'TimeLimitReached',
     'add_data_arguments', 'fill_data_arguments'

@@ -243,20 +243,13 @@ def summary_table(args, runs, results):
     return summary, markdown_table(header, rows)
 
 
-def write_study_report(md_path, title, table, png, setup):
-    """The study's markdown; notes below the marker survive a rewrite."""
-    md = (f'# {title}\n\n{table}\n\n![study]({osp.basename(png)})'
-          f'\n\n## Setup\n\n{setup}')
-    from fmnist_lab.markdown import write_report
-    write_report(md_path, md)
-
-
 def main(argv=None):
     args = parse_args(argv)
     t_start = time.time()
     torch.set_num_threads(args.threads)
     import mmtec  # noqa: F401
-    from fmnist_lab import device_name, fashion_mnist_eval_sets, write_json
+    from fmnist_lab import (device_name, fashion_mnist_eval_sets,
+                            write_json, write_report)
     from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
 
     E, E2 = args.base_epochs, args.tec_epochs
@@ -299,7 +292,10 @@ def main(argv=None):
         f'and seeds (this invocation: {wall:.0f} s wall, reused runs cost '
         f'nothing). Date: {time.strftime("%Y-%m-%d")}.\n'
         f'- Command: `{command}`\n')
-    write_study_report(args.out_md, title, table, args.out_png, setup)
+    # notes below the marker survive the rewrite
+    write_report(args.out_md, f'# {title}\n\n{table}\n\n'
+                 f'![study]({osp.basename(args.out_png)})\n\n'
+                 f'## Setup\n\n{setup}')
     write_json(osp.join(args.work_dir, 'study.json'), dict(
         summary=summary, args=vars(args), wall_s=wall, command=command,
         train_s=train_total, eval_s=eval_total, device=device_name()))

@@ -951,7 +951,7 @@ quarter of its epochs (epoch {q} → {E}) kNN improves by less than
 - Compute: the paper counts epochs; here arms are matched in counted
   training FLOPs, so TEC gets fewer epochs than the MAE arms.
 """
-    from fmnist_lab.markdown import write_report
+    from fmnist_lab import write_report
     return write_report(args.out_md, md)
 
 
