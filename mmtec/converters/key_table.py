@@ -1,7 +1,8 @@
-"""The one table between timm ViT names and MMPretrain ViT names.
+"""The tables between timm's (and OpenCLIP's) ViT names and MMPretrain's.
 
-Read in one direction by the layout reader (timm, MAE, iBOT, TEC files ->
-canonical) and in the other by the converter that writes timm files.
+Read in one direction by the layout reader (timm, MAE, iBOT, DINOv2, DeiT-III,
+TEC and OpenCLIP files -> canonical) and in the other by the converter that
+writes timm files.
 """
 import re
 from collections import OrderedDict
@@ -13,6 +14,12 @@ TIMM_TO_MMPRETRAIN = (
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('blocks.{i}.ls1.gamma', 'layers.{i}.attn.gamma1.weight'),
     ('blocks.{i}.ls2.gamma', 'layers.{i}.ffn.gamma2.weight'),
+    ('blocks.{i}.gamma_1', 'layers.{i}.attn.gamma1.weight'),  # DeiT-III
+    ('blocks.{i}.gamma_2', 'layers.{i}.ffn.gamma2.weight'),
+    ('blocks.{i}.mlp.w12.', 'layers.{i}.ffn.w12.'),  # DINOv2 SwiGLU
+    ('blocks.{i}.mlp.w3.', 'layers.{i}.ffn.w3.'),
+    ('reg_token', 'register_tokens'),
+    ('norm_pre.', 'pre_norm.'),  # CLIP
     ('blocks.{i}.norm1.', 'layers.{i}.ln1.'),
     ('blocks.{i}.norm2.', 'layers.{i}.ln2.'),
     ('blocks.{i}.attn.', 'layers.{i}.attn.'),
@@ -20,6 +27,19 @@ TIMM_TO_MMPRETRAIN = (
     ('blocks.{i}.mlp.fc2.', 'layers.{i}.ffn.layers.1.'),
     ('norm.', 'ln1.'),
 )
+
+# OpenCLIP's (and OpenAI CLIP's) image tower, below ``visual.``
+OPENCLIP_TO_MMPRETRAIN = (
+    ('conv1.', 'patch_embed.projection.'),
+    ('ln_pre.', 'pre_norm.'),
+    ('ln_post.', 'ln1.'),
+) + tuple(('transformer.resblocks.{i}.' + a, 'layers.{i}.' + b) for a, b in (
+    ('ln_1.', 'ln1.'), ('ln_2.', 'ln2.'),
+    ('attn.in_proj_weight', 'attn.qkv.weight'),
+    ('attn.in_proj_bias', 'attn.qkv.bias'),
+    ('attn.out_proj.', 'attn.proj.'),
+    ('ls_1.gamma', 'attn.gamma1.weight'), ('ls_2.gamma', 'ffn.gamma2.weight'),
+    ('mlp.c_fc.', 'ffn.layers.0.0.'), ('mlp.c_proj.', 'ffn.layers.1.')))
 
 
 def _rule(src: str, dst: str) -> Tuple[str, str]:
@@ -31,6 +51,8 @@ def _rule(src: str, dst: str) -> Tuple[str, str]:
 
 _FORWARD: List[Tuple[str, str]] = [_rule(a, b) for a, b in TIMM_TO_MMPRETRAIN]
 _BACKWARD: List[Tuple[str, str]] = [_rule(b, a) for a, b in TIMM_TO_MMPRETRAIN]
+_OPENCLIP: List[Tuple[str, str]] = [_rule(a, b)
+                                    for a, b in OPENCLIP_TO_MMPRETRAIN]
 
 
 def _rename(state_dict: Dict, rules: List[Tuple[str, str]]) -> Dict:
@@ -53,3 +75,9 @@ def timm_to_mmpretrain(state_dict: Dict) -> Dict:
 def mmpretrain_to_timm(state_dict: Dict) -> Dict:
     """Rename MMPretrain ViT keys to timm's; other keys are kept."""
     return _rename(state_dict, _BACKWARD)
+
+
+def openclip_to_mmpretrain(state_dict: Dict) -> Dict:
+    """Rename OpenCLIP image-tower keys (``visual.`` stripped) to
+    MMPretrain's; other keys are kept."""
+    return _rename(state_dict, _OPENCLIP)

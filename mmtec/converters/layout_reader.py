@@ -1,19 +1,22 @@
 """The one layout reader: any ViT checkpoint -> the canonical plain ViT.
 
-Every supported file (MAE, iBOT/DINO, DeiT/timm, MMPretrain, TEC released,
-TEC raw training checkpoints, mmtec's own pretraining checkpoints and the
-converted downstream files) is turned into the *canonical* plain-ViT state
-dict: the key layout of MMPretrain's ``VisionTransformer`` (``cls_token``,
-``pos_embed``, ``patch_embed.projection.*``, ``layers.N.{ln1,attn.qkv,
-attn.proj,ln2,ffn.layers.0.0,ffn.layers.1}.*`` and, when the source has
-one, the final norm ``ln1.*``). Input adapters are merged into the class
-token on the way, so the result is always a plain ViT.
+Every supported file (MAE, iBOT/DINO, DeiT/timm incl. DeiT-III, DINOv2 with
+or without registers, OpenCLIP/OpenAI CLIP, MMPretrain, TEC released, TEC raw
+training checkpoints, mmtec's own pretraining checkpoints and the converted
+downstream files) is turned into the *canonical* ViT state dict: the key
+layout of MMPretrain's ``VisionTransformer`` (``cls_token``, ``pos_embed``
+with a class slot, ``patch_embed.projection.*``, ``layers.N.{ln1,attn.qkv,
+attn.proj,ln2,ffn.layers.0.0,ffn.layers.1}.*`` or the SwiGLU ``ffn.w12/w3``,
+layer scale ``attn.gamma1``/``ffn.gamma2``, CLIP's ``pre_norm.*``, the final
+norm ``ln1.*`` when the source has one) plus DINOv2's ``register_tokens``.
+Input adapters are merged into the class token on the way.
 
 :func:`read_vit` is the entry point: it reads the file through
 :func:`~mmtec.checkpoint.safe_load`, finds the weights, names the layout
 (:func:`detect_layout`) and hands them to that layout's small converter;
 :func:`vit_arch` reads the architecture off the shapes.
 """
+import math
 import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Tuple, Union
@@ -23,7 +26,7 @@ import torch.nn.functional as F
 
 from mmtec.checkpoint import BackboneCheckpointError, CheckpointLayoutError
 from mmtec.checkpoint.resolve import load_path_url_or_name
-from .key_table import timm_to_mmpretrain
+from .key_table import openclip_to_mmpretrain, timm_to_mmpretrain
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
 _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
@@ -104,10 +107,14 @@ def detect_layout(state_dict: Dict, source: str = '<dict>') -> str:
     ``source`` names the file in the error raised for an unknown layout.
 
     Returns one of ``'mmtec'`` (mmtec pretraining checkpoint),
-    ``'mmpretrain'``, ``'tec_raw'`` (TEC authors' training checkpoint) or
-    ``'timm'`` (MAE, iBOT, DINO, DeiT, TEC released).
+    ``'mmpretrain'``, ``'tec_raw'`` (TEC authors' training checkpoint),
+    ``'openclip'`` (OpenCLIP/OpenAI CLIP), ``'dinov2'`` (a DINOv2 hub file:
+    its ``mask_token`` is ``[1, C]``) or ``'timm'`` (MAE, iBOT, DINO, DeiT,
+    TEC released).
     """
-    keys = set(_strip_wrappers(state_dict))
+    if any(k.endswith('visual.class_embedding') for k in state_dict):
+        return 'openclip'
+    keys = _strip_wrappers(state_dict)
     if any(
             k.startswith(('input_adapter.', 'encoder_adapter.',
                           '__outer__.neck.feature_branch.')) for k in keys):
@@ -119,14 +126,16 @@ def detect_layout(state_dict: Dict, source: str = '<dict>') -> str:
                 k.startswith(('cls_token_mlp.', 'encoder_adaptor.'))
                 for k in keys):
             return 'tec_raw'
-        return 'timm'
+        mask_token = keys.get('mask_token')
+        return 'dinov2' if getattr(mask_token, 'ndim', 0) == 2 else 'timm'
     sample = sorted(keys)[:8]
     raise CheckpointLayoutError(
         f'Unknown checkpoint layout of {source}: no ViT patch embedding '
         '(`patch_embed.proj.weight` or `patch_embed.projection.weight`, '
         f'optionally under module./backbone.) was found. First keys: {sample}.'
-        ' Supported: MAE, iBOT/DINO, DeiT/timm, MMPretrain, TEC released, '
-        'TEC raw training and mmtec pretraining checkpoints of a ViT.')
+        ' Supported: MAE, iBOT/DINO, DeiT/timm, DINOv2, OpenCLIP, MMPretrain,'
+        ' TEC released, TEC raw training and mmtec pretraining checkpoints '
+        'of a ViT.')
 
 
 def merge_class_token(cls_token: torch.Tensor, fc1_weight: torch.Tensor,
@@ -147,8 +156,9 @@ def _split_known(state_dict: Dict) -> Tuple[Dict, List[str]]:
     """Keep the canonical ViT keys; report anything else not ignorable."""
     vit, unknown = OrderedDict(), []
     for key, value in state_dict.items():
-        if key in ('cls_token', 'pos_embed') or key.startswith(
-            ('patch_embed.projection.', 'layers.', 'ln1.')):
+        if key in ('cls_token', 'pos_embed', 'register_tokens') or \
+                key.startswith(('patch_embed.projection.', 'layers.', 'ln1.',
+                                'pre_norm.')):
             vit[key] = value
         elif not _IGNORED.match(key):
             unknown.append(key)
@@ -174,7 +184,24 @@ def _from_mmtec(state: Dict) -> Dict:
 
 
 def _from_timm(state: Dict) -> Dict:
-    return timm_to_mmpretrain(state)
+    state = timm_to_mmpretrain(state)
+    pos = state.get('pos_embed')
+    if 'cls_token' in state and pos is not None and pos.ndim == 3 and \
+            math.isqrt(pos.shape[1])**2 == pos.shape[1]:
+        # no class slot (DeiT-III, timm's no_embed_class): a zero one adds
+        # nothing to the class token, as the producer does
+        state['pos_embed'] = F.pad(pos, (0, 0, 1, 0))
+    return state
+
+
+def _from_openclip(state: Dict) -> Dict:
+    key = next(k for k in state if k.endswith('visual.class_embedding'))
+    prefix = key[:-len('class_embedding')]  # text tower and head dropped
+    visual = {k[len(prefix):]: v for k, v in state.items()
+              if k.startswith(prefix) and k != prefix + 'proj'}
+    visual['cls_token'] = visual.pop('class_embedding').reshape(1, 1, -1)
+    visual['pos_embed'] = visual.pop('positional_embedding')[None]
+    return openclip_to_mmpretrain(visual)
 
 
 def _from_tec_raw(state: Dict) -> Dict:
@@ -192,6 +219,8 @@ _CONVERTERS: Dict[str, Callable[[Dict], Dict]] = {
     'mmpretrain': _from_mmpretrain,
     'tec_raw': _from_tec_raw,
     'timm': _from_timm,
+    'dinov2': _from_timm,
+    'openclip': _from_openclip,
 }
 
 
@@ -207,11 +236,16 @@ def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
 
     Returns:
         dict: ``embed_dims``, ``num_layers``, ``patch_size``,
-        ``in_channels``, ``feedforward_channels``, ``num_patches`` (position
-        table rows without the class slot) and ``has_final_norm``.
+        ``in_channels``, ``feedforward_channels`` (the hidden width, for
+        SwiGLU that of one of its two halves), ``num_patches`` (position
+        table rows without the class slot), ``has_final_norm``, and what
+        the blocks have: ``swiglu``, ``layer_scale``, ``pre_norm``,
+        ``qkv_bias`` and ``num_registers``.
     """
-    missing = [k for k in ('cls_token', 'pos_embed', _STEM_KEY,
-                           'layers.0.ffn.layers.0.0.weight')
+    swiglu = 'layers.0.ffn.w12.weight' in state
+    fc1 = 'layers.0.ffn.w12.weight' if swiglu else \
+        'layers.0.ffn.layers.0.0.weight'
+    missing = [k for k in ('cls_token', 'pos_embed', _STEM_KEY, fc1)
                if k not in state]
     if missing:
         raise CheckpointLayoutError(
@@ -229,16 +263,31 @@ def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
         num_layers=len(layer_ids),
         patch_size=int(proj.shape[-1]),
         in_channels=int(proj.shape[1]),
-        feedforward_channels=int(
-            state['layers.0.ffn.layers.0.0.weight'].shape[0]),
+        feedforward_channels=int(state[fc1].shape[0]) // (1 + swiglu),
         num_patches=int(state['pos_embed'].shape[1]) - 1)
     absurd = {k: v for k, v in arch.items() if v > _ARCH_LIMITS[k]}
     if absurd:
         raise CheckpointLayoutError(
             f'{source} claims a ViT of {absurd}, beyond any real model '
             f'(limits {_ARCH_LIMITS}); the file is damaged or crafted.')
-    arch['has_final_norm'] = 'ln1.weight' in state
+    registers = state.get('register_tokens')
+    arch.update(
+        has_final_norm='ln1.weight' in state, swiglu=swiglu,
+        layer_scale='layers.0.attn.gamma1.weight' in state,
+        pre_norm='pre_norm.weight' in state,
+        qkv_bias='layers.0.attn.qkv.bias' in state,
+        num_registers=0 if registers is None else int(registers.shape[1]))
     return arch
+
+
+def _producer_resize(layout: str, state: Dict) -> dict:
+    """How the producer resizes its position table (``resize_abs_pos_embed``
+    options): DINOv2 hub models as ``interpolate_pos_encoding`` (a 0.1
+    offset, no antialiasing; size and antialiasing with registers),
+    OpenCLIP as ``resize_pos_embed`` (size, antialiasing)."""
+    if layout == 'dinov2' and 'register_tokens' not in state:
+        return dict(offset=0.1)
+    return dict(antialias=True) if layout in ('dinov2', 'openclip') else {}
 
 
 def _select_prefix(state: Dict, prefix: str, source: str) -> Dict:
@@ -310,7 +359,8 @@ def read_vit(checkpoint: Union[str, dict],
             'a ViT with extra tokens), which mmtec does not support.')
     if not strict:
         vit.update((k, state[k]) for k in unknown)
-    info = dict(layout=layout, container=container, source=source)
+    info = dict(layout=layout, container=container, source=source,
+                pos_embed_resize=_producer_resize(layout, vit))
     if strict or all(k in vit for k in ('cls_token', 'pos_embed')):
         info.update(vit_arch(vit, source))
     return vit, info

@@ -82,6 +82,7 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
                         linear: bool = True,
                         num_heads: Optional[int] = None,
                         img_size: Optional[int] = None,
+                        quick_gelu: bool = False,
                         batch_size: int = 256,
                         device: str = 'cpu',
                         progress: bool = True,
@@ -99,6 +100,7 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
         k, temperature, linear: See :func:`evaluate_features`.
         num_heads (int, optional): Heads of the ViT (not in the weights).
         img_size (int, optional): Evaluation input size.
+        quick_gelu (bool): QuickGELU MLPs (OpenAI's CLIP files).
         batch_size (int): Extraction batch size. Defaults to 256.
         device (str): Defaults to 'cpu'.
         progress (bool): Progress bars with ETA. Defaults to True.
@@ -111,7 +113,8 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
         def fn(img):
             return img.flatten(1)
     else:
-        model = load_frozen_vit(checkpoint, num_heads, img_size).to(device)
+        model = load_frozen_vit(checkpoint, num_heads, img_size,
+                                quick_gelu).to(device)
         info = {k_: v for k_, v in model.info.items() if k_ != 'source'}
 
         def fn(img):

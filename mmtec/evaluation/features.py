@@ -1,13 +1,13 @@
 """Frozen plain-ViT backbones from any checkpoint, and feature extraction.
 
 Every layout :func:`mmtec.checkpoint.read_vit` reads (mmtec pretraining,
-MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, TEC released and raw) is
-rebuilt as MMPretrain's ``VisionTransformer``. The architecture is read off
-the weights' shapes; only the number of heads is not stored in a state dict,
-so it comes from ``num_heads``, by default from the standard ViT sizes
+MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, DINOv2, OpenCLIP, TEC released
+and raw) is rebuilt as MMPretrain's ``VisionTransformer`` by
+:func:`mmtec.models.utils.vit_from_weights`. The architecture is read off the
+weights; only the number of heads is not stored in a state dict, so it comes
+from ``num_heads``, by default from the standard ViT sizes
 (:data:`mmtec.models.utils.BASE_ARCHS`) for their width and depth.
 """
-import math
 import sys
 from typing import Callable, Dict, Optional, Sequence, Union
 
@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
-from mmtec.converters import read_vit, resize_abs_pos_embed
-from mmtec.models.utils import (BASE_ARCHS, attention_scale, block_qkv,
-                                embed_tokens, standard_arch)
+from mmtec.converters import read_vit
+from mmtec.models.utils import (attention_scale, block_qkv, embed_tokens,
+                                num_prefix_tokens, vit_from_weights)
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
 
@@ -49,11 +49,15 @@ class FrozenViT(nn.Module):
 
     @torch.no_grad()
     def tokens(self, img: torch.Tensor) -> torch.Tensor:
-        """Normalised output tokens ``[B, 1+L, C]`` (class token first)."""
-        x = self.vit(img)[0]
+        """Normalised output tokens ``[B, 1+L, C]`` (class token first, no
+        registers)."""
+        x, _ = embed_tokens(self.vit, img)
+        for layer in self.vit.layers:
+            x = layer(x)
+        x = torch.cat([x[:, :1], x[:, num_prefix_tokens(self.vit):]], 1)
         if not self.has_final_norm:
-            x = F.layer_norm(x, x.shape[-1:], eps=1e-6)
-        return x
+            return F.layer_norm(x, x.shape[-1:], eps=1e-6)
+        return self.vit.ln1(x)
 
     @torch.no_grad()
     def forward(self, img: torch.Tensor, feature: str = 'mean'):
@@ -97,14 +101,16 @@ class FrozenViT(nn.Module):
         blk = layers[layer]
         q, k, _ = block_qkv(blk, x)
         logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attention_scale(blk)
-        probs = logits.softmax(dim=-1)[:, :, 0, 1:]  # [B, H, L]
+        n = num_prefix_tokens(self.vit)
+        probs = logits.softmax(dim=-1)[:, :, 0, n:]  # [B, H, L]
         return probs.reshape(x.shape[0], q.shape[1], *hw)
 
 
 def load_frozen_vit(checkpoint: Union[str, dict],
                     num_heads: Optional[int] = None,
-                    img_size: Optional[int] = None) -> FrozenViT:
-    """Rebuild a plain ViT from a checkpoint of any supported layout.
+                    img_size: Optional[int] = None,
+                    quick_gelu: bool = False) -> FrozenViT:
+    """Rebuild a ViT from a checkpoint of any supported layout.
 
     Args:
         checkpoint (str | dict): Path (or loaded dict) of the checkpoint.
@@ -114,46 +120,15 @@ def load_frozen_vit(checkpoint: Union[str, dict],
         img_size (int, optional): Input size the position embedding is laid
             out for. Defaults to the size it was trained at, read from the
             number of patches (other input sizes are interpolated anyway).
+        quick_gelu (bool): QuickGELU MLPs (OpenAI's CLIP). Defaults to
+            False.
     """
     state, info = read_vit(checkpoint)
-    embed_dims = info['embed_dims']
-    size = standard_arch(embed_dims, info['num_layers'])
-    num_heads = num_heads or (BASE_ARCHS[size]['num_heads'] if size else
-                              max(1, embed_dims // 64))
-    if embed_dims % num_heads:
-        raise ValueError(f'embed_dims={embed_dims} is not divisible by '
-                         f'num_heads={num_heads}; pass the right number.')
-    side = math.isqrt(info['num_patches'])
-    if side * side != info['num_patches']:
-        raise ValueError(f'{info["num_patches"]} position embeddings are not '
-                         'a square grid.')
-    arch = dict(
-        embed_dims=embed_dims,
-        num_layers=info['num_layers'],
-        num_heads=num_heads,
-        feedforward_channels=info['feedforward_channels'])
-    trained_size = side * info['patch_size']
-    vit = VisionTransformer(
-        arch=arch,
-        img_size=trained_size,
-        patch_size=info['patch_size'],
-        in_channels=info['in_channels'],
-        qkv_bias='layers.0.attn.qkv.bias' in state,
-        # any non-zero value creates the layer-scale parameters to load
-        layer_scale_init_value=1e-5
-        if 'layers.0.attn.gamma1.weight' in state else 0.,
-        final_norm=info['has_final_norm'],
-        out_type='raw',
-        with_cls_token=True)
-    vit.load_state_dict(state, strict=True)
-    if img_size and img_size != trained_size:
-        # lay the position embedding out for the evaluation size once
-        new_side = img_size // info['patch_size']
-        vit.pos_embed = nn.Parameter(
-            resize_abs_pos_embed(vit.pos_embed, 1 + new_side**2, 1,
-                                 vit.interpolate_mode))
-        vit.patch_resolution = (new_side, new_side)
-    info = dict(info, num_heads=num_heads, img_size=img_size or trained_size)
+    vit = vit_from_weights(state, info, num_heads=num_heads,
+                           img_size=img_size, quick_gelu=quick_gelu,
+                           final_norm=True)
+    info = dict(info, num_heads=vit.layers[0].attn.num_heads,
+                img_size=vit.img_size[0])
     return FrozenViT(vit, info['has_final_norm'], info)
 
 

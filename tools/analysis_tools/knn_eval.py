@@ -63,6 +63,10 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='config overrides key=value, e.g. '
                         'test_dataloader.dataset.num_per_class=100')
+    parser.add_argument(
+        '--quick-gelu', action='store_true',
+        help='the checkpoints\' MLPs use QuickGELU (OpenAI\'s CLIP models; '
+        'an OpenCLIP file cannot tell it from LAION\'s GELU)')
     add_trust_argument(parser)
     return parser.parse_args(argv)
 
@@ -91,6 +95,7 @@ def main(argv=None):
             None if ckpt == 'pixels' else ckpt, bank, query, normalize,
             feature=args.feature, k=args.k, temperature=args.temperature,
             linear=args.linear, num_heads=num_heads, img_size=args.img_size,
+            quick_gelu=args.quick_gelu,
             batch_size=args.batch_size, device=args.device,
             name=osp.basename(ckpt))
         results[ckpt] = res

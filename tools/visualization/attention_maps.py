@@ -64,6 +64,10 @@ def parse_args(argv=None):
                         'ImageNet statistics otherwise')
     parser.add_argument('--cell', type=int, default=96,
                         help='pixels per grid cell')
+    parser.add_argument(
+        '--quick-gelu', action='store_true',
+        help='the checkpoints\' MLPs use QuickGELU (OpenAI\'s CLIP models; '
+        'an OpenCLIP file cannot tell it from LAION\'s GELU)')
     add_trust_argument(parser)
     return parser.parse_args(argv)
 
@@ -188,7 +192,7 @@ def main(argv=None):
     trust_checkpoint(args.trust_checkpoint)
     num_heads = args.num_heads or (
         BASE_ARCHS[args.arch]['num_heads'] if args.arch else None)
-    models = [load_frozen_vit(c, num_heads, args.img_size)
+    models = [load_frozen_vit(c, num_heads, args.img_size, args.quick_gelu)
               for c in args.checkpoints]
     names = args.names or [osp.splitext(osp.basename(c))[0]
                            for c in args.checkpoints]

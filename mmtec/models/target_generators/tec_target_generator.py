@@ -1,38 +1,45 @@
 """The frozen base model that computes TEC's targets."""
-import copy
 from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
-from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import to_2tuple
 
-from mmtec.checkpoint import CheckpointLayoutError
 from mmtec.converters import read_vit
 from mmtec.registry import MODELS
-from ..utils import (arch_name, attention_scale, block_qkv, compiled_method,
-                     embed_tokens, native_bf16, resolve_arch)
+from ..utils import (attention_scale, block_qkv, compiled_method, embed_tokens,
+                     native_bf16, num_prefix_tokens, vit_from_weights)
 
 @MODELS.register_module()
 class TECTargetGenerator(BaseModule):
     """Frozen pretrained ViT that produces TEC's feature and attention targets.
 
     Its weights come from ``checkpoint`` in any layout mmtec recognises (MAE,
-    iBOT/DINO, DeiT/timm, MMPretrain, TEC released or raw, mmtec
-    pretraining); the layout is detected and position embeddings are
-    interpolated when the resolution differs. It never runs from random
-    weights: a missing file or an architecture mismatch raises an error.
-    It stays in eval mode and has no trainable parameters.
+    iBOT/DINO, DeiT/timm incl. DeiT-III, DINOv2 with or without registers,
+    OpenCLIP/OpenAI CLIP, MMPretrain, TEC released or raw, mmtec
+    pretraining), and so does its architecture: the file says what it is
+    (:func:`~mmtec.models.utils.vit_from_weights`, which logs what it
+    found). It never runs from random weights: a missing file or an
+    architecture mismatch raises an error. It stays in eval mode and has
+    no trainable parameters.
+
+    ``img_size`` / ``patch_size`` are the new model's: the targets are on
+    its patch grid. A base with another patch size sees the image resized
+    (bicubic, antialiased) to that grid times its own patch (224 px under
+    patch 16 -> 196 px for a base with patch 14); its position table is
+    resized once from the release's resolution as its producer does.
 
     On the unmasked image it returns
 
-    - the *feature target*: patch tokens of the last ``last_layers`` block
-      outputs (before the final norm), averaged, ``[B, L, C]``;
+    - the *feature target*: patch tokens (not the class token, not DINOv2's
+      registers) of the last ``last_layers`` block outputs (before the final
+      norm), averaged, ``[B, L, C]``;
     - the *attention target*: the last block's pre-softmax logits of the
       class token and the ``topk`` patches (ranked by the head-averaged
-      class-token logits) against all patch keys, ``[B, 1+topk, H, L]``,
-      and the picked patch indices ``[B, topk]``.
+      class-token logits over the patches) against all patch keys,
+      ``[B, 1+topk, H, L]``, and the picked patch indices ``[B, topk]``.
 
     Every block but the last uses fused attention; only the rows of the last
     block's logits that form the target are materialised.
@@ -43,18 +50,24 @@ class TECTargetGenerator(BaseModule):
             and read before it is cached), or a model name of
             ``mmpretrain.list_models()`` (TEC's released models included),
             whose weights URL is taken from the model zoo. Required.
-        arch (str | dict): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a dict with
-            ``embed_dims``, ``num_layers``, ``num_heads``,
-            ``feedforward_channels``. Defaults to 'b'.
-        img_size (int): Input size. Defaults to 224.
-        patch_size (int): Patch size. Defaults to 16.
+        arch (str | dict, optional): Overrides the architecture read off the
+            file (which must fit it): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
+            dict with ``embed_dims``, ``num_layers``, ``num_heads``,
+            ``feedforward_channels``. Defaults to None: all from the file,
+            heads 64 wide (ViT-H: 16).
+        img_size (int): Input size of the new model. Defaults to 224.
+        patch_size (int): Patch size of the new model. Defaults to 16.
         last_layers (int): Blocks averaged for the feature target.
             Defaults to 2.
         topk (int): Patch query rows kept in the attention target.
             Defaults to 15.
         use_attention_target (bool): Compute the attention target.
             Defaults to True.
-        norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
+        norm_cfg (dict, optional): Norm config. Defaults to LN with eps 1e-5
+            for OpenCLIP files, 1e-6 otherwise.
+        quick_gelu (bool): The base's MLPs use QuickGELU, as OpenAI's CLIP
+            models do; their files cannot tell it from LAION's (GELU).
+            Defaults to False.
         trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
             loader refuses it as possibly malicious (it may then run code;
             logged as a WARNING). Defaults to False.
@@ -83,8 +96,8 @@ class TECTargetGenerator(BaseModule):
         >>> path = osp.join(tmp.name, 'base.pth')
         >>> torch.save({'state_dict': {'backbone.' + k: v for k, v in
         ...                            base.state_dict().items()}}, path)
-        >>> generator = TECTargetGenerator(path, arch=arch, img_size=32,
-        ...                                patch_size=8, topk=5)
+        >>> generator = TECTargetGenerator(path, img_size=32, patch_size=8,
+        ...                                topk=5)
         >>> feat, attn, topk_idx = generator(torch.randn(2, 3, 32, 32))
         >>> feat.shape  # 16 patches, base width
         torch.Size([2, 16, 64])
@@ -97,13 +110,14 @@ class TECTargetGenerator(BaseModule):
 
     def __init__(self,
                  checkpoint: Optional[str] = None,
-                 arch: Union[str, dict] = 'b',
+                 arch: Union[str, dict, None] = None,
                  img_size: int = 224,
                  patch_size: int = 16,
                  last_layers: int = 2,
                  topk: int = 15,
                  use_attention_target: bool = True,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: Optional[dict] = None,
+                 quick_gelu: bool = False,
                  trust_checkpoint: bool = False,
                  weights_dtype: Optional[str] = None,
                  compile: Union[bool, dict] = False):
@@ -117,29 +131,27 @@ class TECTargetGenerator(BaseModule):
                 'http(s) URL (e.g. MAE\'s release, https://dl.fbaipublicfiles'
                 '.com/mae/pretrain/mae_pretrain_vit_base.pth) or a model name '
                 'of mmpretrain.list_models().')
-        self.arch_settings = resolve_arch(arch)
-        self.vit = VisionTransformer(
-            arch=self.arch_settings,
-            img_size=img_size,
-            patch_size=patch_size,
-            norm_cfg=norm_cfg,
-            final_norm=False,
-            out_type='raw')
-        self.embed_dims = self.arch_settings['embed_dims']
-        self.num_heads = self.arch_settings['num_heads']
-        num_layers = self.arch_settings['num_layers']
+        state, info = read_vit(checkpoint, trust=trust_checkpoint)
+        self.patch_size, grid = to_2tuple(patch_size), [
+            s // p for s, p in zip(to_2tuple(img_size), to_2tuple(patch_size))]
+        self.base_patch = info['patch_size']
+        self.vit = vit_from_weights(
+            state, info, arch, img_size=[g * self.base_patch for g in grid],
+            quick_gelu=quick_gelu, norm_cfg=norm_cfg)
+        self.embed_dims = self.vit.embed_dims
+        self.num_heads = self.vit.layers[0].attn.num_heads
+        num_layers = self.vit.num_layers
         if not 1 <= last_layers <= num_layers:
             raise ValueError(f'last_layers={last_layers} must be in '
                              f'[1, {num_layers}]')
-        num_patches = self.vit.patch_resolution[0] * \
-            self.vit.patch_resolution[1]
+        num_patches = grid[0] * grid[1]
         if use_attention_target and not 1 <= topk <= num_patches:
             raise ValueError(f'topk={topk} must be in [1, {num_patches}]')
         self.last_layers = last_layers
         self.topk = topk
         self.use_attention_target = use_attention_target
         self.checkpoint = checkpoint
-        self.load_base_weights(checkpoint, trust_checkpoint)
+        self._is_init = True
         self.requires_grad_(False)
         self.eval()
         self.weights_dtype = self._parse_dtype(weights_dtype)
@@ -166,44 +178,6 @@ class TECTargetGenerator(BaseModule):
                 '(fp32).')
         return dtypes[name]
 
-    def load_base_weights(self, checkpoint: str, trust: bool = False) -> None:
-        """Load and check the base model's weights from ``checkpoint``."""
-        logger = MMLogger.get_current_instance()
-        state, info = read_vit(checkpoint, trust=trust)
-        expected = (self.arch_settings['embed_dims'],
-                    self.arch_settings['num_layers'],
-                    self.arch_settings['feedforward_channels'],
-                    self.vit.patch_embed.projection.weight.shape[-1])
-        found = (info['embed_dims'], info['num_layers'],
-                 info['feedforward_channels'], info['patch_size'])
-        if expected != found:
-            raise CheckpointLayoutError(
-                f'Base checkpoint {checkpoint} ({info["layout"]} layout) is a '
-                f'ViT with embed_dims={found[0]}, depth={found[1]}, '
-                f'mlp={found[2]}, patch_size={found[3]}, but '
-                f'model.target_generator expects embed_dims={expected[0]}, '
-                f'depth={expected[1]}, mlp={expected[2]}, '
-                f'patch_size={expected[3]}. Set model.target_generator.arch='
-                f'{arch_name(found[0], found[1])} and patch_size={found[3]} '
-                '(and num_heads via a dict arch if non-standard), or use the '
-                'matching checkpoint.')
-        state.pop('ln1.weight', None)  # the final norm is not used
-        state.pop('ln1.bias', None)
-        result = self.vit.load_state_dict(copy.copy(state), strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise CheckpointLayoutError(
-                f'Base checkpoint {checkpoint} ({info["layout"]} layout) does '
-                f'not match the base ViT: missing keys '
-                f'{result.missing_keys}, unexpected keys '
-                f'{result.unexpected_keys}. Check model.target_generator.arch '
-                'and that the file is a ViT checkpoint.')
-        logger.info(
-            f'TEC base model: loaded {len(state)} tensors from {checkpoint} '
-            f'({info["layout"]} layout'
-            f'{", key " + repr(info["container"]) if info["container"] else ""}'
-            f'), arch embed_dims={found[0]} depth={found[1]}.')
-        self._is_init = True
-
     def init_weights(self):
         """Keep the loaded weights: the base model is never re-initialised."""
 
@@ -223,16 +197,16 @@ class TECTargetGenerator(BaseModule):
         if not self.use_attention_target:
             return x, None, None
 
-        scale = attention_scale(layer)
+        scale, n = attention_scale(layer), num_prefix_tokens(self.vit)
         # rank patches by the head-averaged class-token logits
-        cls_logits = (q[:, :, :1] @ k[:, :, 1:].transpose(-2, -1)) * scale
+        cls_logits = (q[:, :, :1] @ k[:, :, n:].transpose(-2, -1)) * scale
         topk_idx = cls_logits[:, :, 0].mean(dim=1).topk(
             self.topk, dim=-1).indices  # [B, topk]
         rows = torch.gather(
-            q[:, :, 1:], 2, topk_idx[:, None, :, None].expand(
+            q[:, :, n:], 2, topk_idx[:, None, :, None].expand(
                 -1, q.shape[1], -1, q.shape[-1]))
         rows = torch.cat([q[:, :, :1], rows], dim=2)  # [B, H, 1+topk, d]
-        logits = (rows @ k[:, :, 1:].transpose(-2, -1)) * scale
+        logits = (rows @ k[:, :, n:].transpose(-2, -1)) * scale
         return x, logits.permute(0, 2, 1, 3), topk_idx
 
     def forward(
@@ -262,15 +236,20 @@ class TECTargetGenerator(BaseModule):
         return compiled_method(self, '_targets', self.compile_cfg)(img)
 
     def _targets(self, img: torch.Tensor):
-        vit = self.vit
+        vit, n = self.vit, num_prefix_tokens(self.vit)
+        size = [s // p * self.base_patch
+                for s, p in zip(img.shape[-2:], self.patch_size)]
+        if list(img.shape[-2:]) != size:  # the new model's grid
+            img = F.interpolate(img, size=size, mode='bicubic',
+                                align_corners=False, antialias=True)
         x, _ = embed_tokens(vit, img)
         num_layers = len(vit.layers)
         feats = []
         for i, layer in enumerate(vit.layers[:-1]):
             x = layer(x)
             if i >= num_layers - self.last_layers:
-                feats.append(x[:, 1:])
+                feats.append(x[:, n:])
         x, attn_target, topk_idx = self._last_block(vit.layers[-1], x)
-        feats.append(x[:, 1:])
+        feats.append(x[:, n:])
         feat_target = torch.stack(feats).mean(dim=0)
         return feat_target, attn_target, topk_idx

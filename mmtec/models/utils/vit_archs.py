@@ -56,6 +56,18 @@ def standard_arch(embed_dims: int, num_layers: int) -> Optional[str]:
     return None
 
 
+def default_num_heads(embed_dims: int, num_layers: int) -> int:
+    """Heads of a ViT whose file does not say: the standard size's (ViT-H:
+    16), else 64 dims per head (DINOv2 ViT-g: 24).
+
+    Example:
+        >>> default_num_heads(1280, 32), default_num_heads(1536, 40)
+        (16, 24)
+    """
+    name = standard_arch(embed_dims, num_layers)
+    return BASE_ARCHS[name]['num_heads'] if name else max(1, embed_dims // 64)
+
+
 def arch_name(embed_dims: int, num_layers: int) -> str:
     """How an error message names the arch setting for these sizes."""
     name = standard_arch(embed_dims, num_layers)

@@ -1,4 +1,4 @@
-"""The token sequence a plain MMPretrain ViT's first block sees."""
+"""The token sequence an MMPretrain ViT's first block sees."""
 from typing import Tuple
 
 import torch
@@ -8,7 +8,9 @@ from mmpretrain.models.utils import resize_pos_embed
 
 def embed_tokens(vit: VisionTransformer,
                  img: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
-    """Patch embedding, class token and (resized) position embedding.
+    """Patch embedding, class token and (resized) position embedding, then
+    the registers a DINOv2 file brought (``vit.register_tokens``, without
+    position embedding, after the class token) and CLIP's pre-norm.
 
     Args:
         vit (VisionTransformer): A ViT with a class token.
@@ -25,4 +27,14 @@ def embed_tokens(vit: VisionTransformer,
         hw,
         mode=vit.interpolate_mode,
         num_extra_tokens=1)
-    return x, hw
+    registers = getattr(vit, 'register_tokens', None)
+    if registers is not None:
+        x = torch.cat([x[:, :1], registers.expand(x.shape[0], -1, -1),
+                       x[:, 1:]], dim=1)
+    return vit.pre_norm(x), hw
+
+
+def num_prefix_tokens(vit: VisionTransformer) -> int:
+    """Tokens before the patches: the class token and any registers."""
+    registers = getattr(vit, 'register_tokens', None)
+    return 1 + (0 if registers is None else registers.shape[1])
