@@ -25,6 +25,9 @@ RECIPES = {
     'tec_vit-b_ibot-base_300e_in1k.py': ('b', 'b', 9, 1.0, 300),
     'tec_vit-b_ibot-base_800e_in1k.py': ('b', 'b', 9, 1.0, 800),
     'tec_vit-l_300e_in1k.py': ('l', 'l', 15, 1.4, 300),
+    # bases that are not in the paper: the arch comes from the file
+    'tec_vit-b_dinov2-base_300e_in1k.py': ('b', None, 9, 1.0, 300),
+    'tec_vit-b_clip-base_300e_in1k.py': ('b', None, 15, 1.8, 300),
 }
 
 
@@ -63,6 +66,12 @@ BASES = {
     'tec_vit-b_ibot-base_300e_in1k.py': IBOT_TEACHER,
     'tec_vit-b_ibot-base_800e_in1k.py': IBOT_TEACHER,
     'tec_vit-l_300e_in1k.py': MAE_RELEASE + 'large.pth',
+    'tec_vit-b_dinov2-base_300e_in1k.py': 'https://dl.fbaipublicfiles.com/'
+    'dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth',
+    # OpenAI's CLIP ViT-B/16 in OpenCLIP's layout, open_clip's download
+    'tec_vit-b_clip-base_300e_in1k.py': 'https://huggingface.co/timm/'
+    'vit_base_patch16_clip_224.openai/resolve/main/'
+    'open_clip_pytorch_model.bin',
     # no public release: the recipe says how to make it
     'tec_vit-b_mae300e-base_100e_in1k.py':
     'work_dirs/mae_vit-b_300e/epoch_300.pth',

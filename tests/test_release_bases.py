@@ -2,6 +2,7 @@
 their release layouts with no arch, checked against the producer's own
 implementation (timm, open_clip)."""
 import logging
+import os
 import types
 
 import pytest
@@ -15,8 +16,10 @@ from mmtec.models import TECTargetGenerator
 from release_layouts import (TIMM_NAMES, deit3_release, dinov2_release,
                              openclip_release, reference_model,
                              reference_targets, timm_vit)
+from timeouts import TOOL_S
 
 KINDS = sorted(TIMM_NAMES)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def release(kind):
@@ -213,7 +216,7 @@ def test_recipe_trains_from_a_local_copy_of_its_release(tmp_path, recipe,
     patch-16 model; OpenAI's CLIP with QuickGELU)."""
     from mmtec.registry import MODELS
     torch.save(release(kind), tmp_path / 'base.pth')
-    cfg = Config.fromfile(recipe).model
+    cfg = Config.fromfile(os.path.join(ROOT, recipe)).model
     assert cfg.target_generator.arch is None
     assert cfg.target_generator.get('quick_gelu', False) == (kind != 'dinov2')
     cfg.backbone.update(arch=dict(embed_dims=64, num_layers=3, num_heads=4,
@@ -229,3 +232,82 @@ def test_recipe_trains_from_a_local_copy_of_its_release(tmp_path, recipe,
     assert torch.isfinite(total)
     total.backward()
     assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('kind', ['dinov2_reg', 'deit3', 'clip_quickgelu'])
+def test_analysis_tools_read_the_same_files(tmp_path, kind):
+    """kNN's and the attention maps' frozen ViT gives the producer's
+    normalised class and patch tokens (no registers); the attention-map
+    tool draws from the file."""
+    import importlib.util
+
+    from PIL import Image
+
+    from mmtec.evaluation import load_frozen_vit
+    ckpt = release(kind)
+    path = tmp_path / f'{kind}.pth'
+    torch.save(ckpt, path)
+    quick = kind == 'clip_quickgelu'
+    model = load_frozen_vit(str(path), quick_gelu=quick)
+    ref = reference_model(kind, ckpt)
+    size = model.info['img_size']
+    img = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        theirs = ref.forward_features(img)
+    n = ref.num_prefix_tokens
+    theirs = torch.cat([theirs[:, :1], theirs[:, n:]], 1)
+    assert differences(model.tokens(img), theirs)[1] < 1e-6
+    grid = size // TIMM_NAMES[kind][1]
+    assert model.cls_attention(img).shape == (2, 2, grid, grid)
+
+    spec = importlib.util.spec_from_file_location(
+        'mmtec_attention_maps',
+        os.path.join(ROOT, 'tools', 'visualization', 'attention_maps.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    photo = tmp_path / 'photo.png'
+    Image.fromarray(torch.randint(0, 255, (40, 40, 3), dtype=torch.uint8)
+                    .numpy()).save(photo)
+    out = tmp_path / 'maps.png'
+    args = [str(path), '--images', str(photo), '--out', str(out)]
+    tool.main(args + ['--quick-gelu'] * quick)
+    assert Image.open(out).size[0] > 0
+
+
+def test_converter_reads_them_and_refuses_what_a_layout_cannot_hold(
+        tmp_path):
+    import subprocess
+    import sys
+
+    from mmpretrain.models.backbones import VisionTransformer
+    plain, reg = tmp_path / 'dinov2.pth', tmp_path / 'dinov2_reg.pth'
+    torch.save(dinov2_release('dinov2'), plain)
+    torch.save(dinov2_release('dinov2_reg'), reg)
+
+    def convert(src, dst, layout):
+        return subprocess.run(
+            [sys.executable, 'tools/model_converters/tec2vit.py', str(src),
+             str(dst), '--layout', layout], capture_output=True, text=True,
+            cwd=ROOT, timeout=TOOL_S)
+
+    res = convert(plain, tmp_path / 'mm.pth', 'mmpretrain')
+    assert res.returncode == 0, res.stderr
+    assert 'dinov2 layout' in res.stdout
+    out = torch.load(tmp_path / 'mm.pth')
+    assert out['meta']['layer_scale'] and not out['meta']['swiglu']
+    vit = VisionTransformer(
+        dict(embed_dims=128, num_layers=3, num_heads=2,
+             feedforward_channels=512), img_size=84, patch_size=14,
+        layer_scale_init_value=1e-5)
+    vit.load_state_dict({k[len('backbone.'):]: v
+                         for k, v in out['state_dict'].items()})
+    res = convert(reg, tmp_path / 'mm_reg.pth', 'mmpretrain')
+    assert res.returncode != 0 and 'num_registers' in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = convert(reg, tmp_path / 'timm_reg.pth', 'timm')
+    assert res.returncode == 0, res.stderr
+    before, _ = read_vit(str(reg))
+    after, _ = read_vit(str(tmp_path / 'timm_reg.pth'))
+    assert before.keys() == after.keys()
+    for key in before:
+        assert torch.equal(before[key], after[key]), key

@@ -6,7 +6,8 @@
 # Installs into the environment of `python` on PATH (or $PYTHON), always via
 # `$PYTHON -m pip`: torch 2.14.1 + torchvision 0.29.1, numpy<2,
 # setuptools>=77,<81, mmengine 0.10.7, mmcv 2.1.0 with compiled ops,
-# mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2 and their deps, pytest
+# mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2 and their deps, pytest,
+# timm and open_clip_torch (reference ViTs of the tests)
 # and openmim (all under requirements/constraints.txt),
 # then `pip install -e .` of this repo, then the Debian package
 # dataset-fashion-mnist. Safe to re-run: a complete install is a quick no-op.

@@ -11,6 +11,11 @@ base model, and writes the backbone in the layout asked for:
 - ``mmdet``: mmtec's ViTDet-style backbone for MMDetection;
 - ``mmseg``: MMSegmentation's ``MAE`` backbone (UperNet recipe).
 
+DINOv2 (with or without registers), OpenCLIP and DeiT-III files are read too;
+a part a layout has no place for (registers; CLIP's pre-norm or a SwiGLU MLP
+in mmdet/mmseg) is refused rather than dropped. The ``meta`` of an
+``mmpretrain`` file names the layer scale, pre-norm and SwiGLU to configure.
+
 The file is written with ``torch.save`` (``--format pth``) or as
 safetensors (``--format safetensors``, the default for a ``.safetensors``
 destination), a format that holds tensors only and cannot run code.
@@ -30,11 +35,21 @@ from mmtec.utils import add_trust_argument
 from mmtec.utils.cli_errors import one_line_errors
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
+# parts of a base (read_vit's info) that a layout's backbone has no place for
+NO_PLACE = dict(
+    mmpretrain=('num_registers', ),
+    mmdet=('num_registers', 'pre_norm', 'swiglu'),
+    mmseg=('num_registers', 'pre_norm', 'swiglu'))
 
 
 def convert(state: dict, info: dict, layout: str) -> dict:
     """Turn a canonical ViT state dict (from ``read_vit``) into ``layout``.
     """
+    lost = [k for k in NO_PLACE.get(layout, ()) if info.get(k)]
+    if lost:
+        raise ValueError(
+            f'{info["source"]} has {lost} ({info["layout"]} layout), which '
+            f'the {layout} backbone has no place for; use --layout timm.')
     meta = {
         k: v
         for k, v in info.items() if isinstance(v, (str, int, float, bool))

@@ -88,21 +88,23 @@ class TECTargetGenerator(BaseModule):
         >>> import os.path as osp, tempfile, torch
         >>> from mmpretrain.models import VisionTransformer
         >>> from mmtec.models import TECTargetGenerator
-        >>> arch = dict(embed_dims=64, num_layers=3, num_heads=4,
-        ...             feedforward_channels=128)
-        >>> # a tiny base model saved in MMPretrain's layout
+        >>> arch = dict(embed_dims=128, num_layers=3, num_heads=2,
+        ...             feedforward_channels=256)
+        >>> # a tiny base model (patch 8) saved in MMPretrain's layout
         >>> base = VisionTransformer(arch, img_size=32, patch_size=8)
         >>> tmp = tempfile.TemporaryDirectory()
         >>> path = osp.join(tmp.name, 'base.pth')
         >>> torch.save({'state_dict': {'backbone.' + k: v for k, v in
         ...                            base.state_dict().items()}}, path)
-        >>> generator = TECTargetGenerator(path, img_size=32, patch_size=8,
+        >>> # the file says what it is; the new model: 64 px, patch 16
+        >>> generator = TECTargetGenerator(path, img_size=64, patch_size=16,
         ...                                topk=5)
-        >>> feat, attn, topk_idx = generator(torch.randn(2, 3, 32, 32))
+        >>> # the base sees the 64 px images at 32 px: 4 x 4 patches of 8
+        >>> feat, attn, topk_idx = generator(torch.randn(2, 3, 64, 64))
         >>> feat.shape  # 16 patches, base width
-        torch.Size([2, 16, 64])
-        >>> attn.shape  # class token + 5 patches, 4 heads, 16 keys
-        torch.Size([2, 6, 4, 16])
+        torch.Size([2, 16, 128])
+        >>> attn.shape  # class token + 5 patches, 2 heads (64 wide), 16 keys
+        torch.Size([2, 6, 2, 16])
         >>> topk_idx.shape, generator.training
         (torch.Size([2, 5]), False)
         >>> tmp.cleanup()
