@@ -109,7 +109,7 @@ def test_recipes_use_the_switches_and_auto_base_dtype():
     import os.path as osp
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
     recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
-    assert len(recipes) == 6
+    assert len(recipes) == 8  # the paper's six, DINOv2 and CLIP bases
     for path in recipes:
         cfg = Config.fromfile(path)
         assert cfg.optim_wrapper.dtype == 'bfloat16', path

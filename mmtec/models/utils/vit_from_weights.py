@@ -12,11 +12,6 @@ from mmtec.converters import resize_abs_pos_embed
 from .vit_archs import arch_name, default_num_heads, resolve_arch
 
 
-def _swiglu_hidden(feedforward_channels: int) -> int:
-    # MMPretrain's (and DINOv2's) SwiGLUFFNFused shrinks the MLP width
-    return (int(feedforward_channels * 2 / 3) + 7) // 8 * 8
-
-
 def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
                      arch: Union[str, dict, None] = None,
                      num_heads: Optional[int] = None,
@@ -64,7 +59,8 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
         settings = resolve_arch(arch)
     ffn, heads = settings['feedforward_channels'], settings['num_heads']
     expected = (settings['embed_dims'], settings['num_layers'],
-                _swiglu_hidden(ffn) if swiglu else ffn)
+                # SwiGLUFFNFused (MMPretrain's, DINOv2's) shrinks the MLP
+                (int(ffn * 2 / 3) + 7) // 8 * 8 if swiglu else ffn)
     if expected != found:
         raise CheckpointLayoutError(
             f'Base checkpoint {source} ({info["layout"]} layout) is a ViT '
