@@ -89,16 +89,20 @@ def deit3_release(seed=0):
 
 def openclip_release(quick_gelu, seed=0):
     """An OpenCLIP ``CLIP`` state dict, image and text towers."""
+    return _randomise(openclip_model(quick_gelu), seed).state_dict()
+
+
+def openclip_model(quick_gelu):
+    """open_clip's tiny ``CLIP`` (64 px, patch 16)."""
     from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
     _, patch, grid = TIMM_NAMES['clip']
-    model = CLIP(
+    return CLIP(
         embed_dim=32,
         vision_cfg=CLIPVisionCfg(layers=DEPTH, width=WIDTH, head_width=64,
                                  patch_size=patch, image_size=patch * grid),
         text_cfg=CLIPTextCfg(context_length=8, vocab_size=64, width=32,
                              heads=2, layers=1),
-        quick_gelu=quick_gelu)
-    return _randomise(model, seed).state_dict()
+        quick_gelu=quick_gelu).eval()
 
 
 def reference_model(kind, release):

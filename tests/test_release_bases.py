@@ -14,8 +14,8 @@ from mmengine.logging import MMLogger
 from mmtec.converters import read_vit
 from mmtec.models import TECTargetGenerator
 from release_layouts import (TIMM_NAMES, deit3_release, dinov2_release,
-                             openclip_release, reference_model,
-                             reference_targets, timm_vit)
+                             openclip_model, openclip_release,
+                             reference_model, reference_targets, timm_vit)
 from timeouts import TOOL_S
 
 KINDS = sorted(TIMM_NAMES)
@@ -109,6 +109,25 @@ def test_targets_equal_the_producers_with_no_arch(base):
         in log
     assert ('registers=4' if kind == 'dinov2_reg' else 'registers=0') in log
     assert ('pre_norm=True' if 'clip' in kind else 'layer_scale=True') in log
+
+
+@pytest.mark.parametrize('quick_gelu', [False, True])
+def test_clip_feature_target_equals_open_clips_blocks(tmp_path, quick_gelu):
+    """The same file through open_clip's own image tower."""
+    ckpt = openclip_release(quick_gelu)
+    torch.save(ckpt, tmp_path / 'clip.pth')
+    model = openclip_model(quick_gelu)
+    model.load_state_dict(ckpt)
+    outs = []
+    for block in model.visual.transformer.resblocks[-2:]:
+        block.register_forward_hook(lambda m, i, o: outs.append(o))
+    img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        model.encode_image(img)
+    ref = torch.stack(outs).mean(0)[:, 1:]
+    gen = TECTargetGenerator(str(tmp_path / 'clip.pth'), img_size=64,
+                             patch_size=16, topk=5, quick_gelu=quick_gelu)
+    assert differences(gen(img)[0], ref)[1] < 1e-6
 
 
 def test_each_detected_part_matters(tmp_path):
