@@ -19,6 +19,7 @@ from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_to_cpu, add_trust_argument,
                          fit_dataloaders_to_workers)
 from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.config_arguments import check_config_arguments
 from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
                                     one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
@@ -65,6 +66,7 @@ def evaluate(args):
     trust_checkpoint(args.trust_checkpoint)
     cfg.launcher = args.launcher
     cfg.merge_from_dict(check_cfg_options(cfg, args.cfg_options))
+    check_config_arguments(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
