@@ -180,6 +180,7 @@ def test_changed_accumulation_drops_the_window_with_a_warning(caplog):
     model(torch.ones(1, 3)).sum().backward()
     ckpt = {}
     runner = SimpleNamespace(model=model, optim_wrapper=saved_wrapper,
+                             train_dataloader=SimpleNamespace(batch_size=3),
                              logger=logging.getLogger('test_accum'))
     AccumulatedGradientsHook().before_save_checkpoint(runner, ckpt)
     model.zero_grad(set_to_none=True)
@@ -230,13 +231,13 @@ class ToyData(Dataset):
 
 
 def toy_runner(work_dir, epochs=2, resume=None, checkpoint=None,
-               accumulate=2):
+               accumulate=2, batch_size=3):
     torch.manual_seed(0)  # the same initial weights in every runner
     return Runner(
         model=NoisyToy(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=ToyData(), batch_size=3, num_workers=0,
+            dataset=ToyData(), batch_size=batch_size, num_workers=0,
             sampler=dict(type='SeededSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         train_cfg=dict(type='ResumableEpochBasedTrainLoop',
@@ -275,6 +276,35 @@ class SignalAt(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter == self.at:
             os.kill(os.getpid(), self.sig)
+
+
+def test_resume_with_another_batch_size_drops_the_open_window(tmp_path):
+    """As the README says: a resume with another batch size (or world
+    size) does not add the checkpoint's partial gradient to its first
+    window. Reference: the same resume from the checkpoint without it."""
+    run = toy_runner(tmp_path / 'first')
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    with pytest.raises(Preempted):
+        run.train()
+    saved = tmp_path / 'first' / 'preempted_iter_5.pth'
+    ckpt = torch.load(saved, weights_only=True)
+    assert ckpt['accumulated_gradients']['iter'] == 5  # window open
+    without = tmp_path / 'without_window.pth'
+    del ckpt['accumulated_gradients']
+    torch.save(ckpt, without)
+    toy_runner(tmp_path / 'a', resume=str(saved), batch_size=2).train()
+    log = ''.join(open(p).read() for p in (tmp_path / 'a').glob('*/*.log'))
+    assert 'open gradient-accumulation window (1 of 2 iterations) is ' \
+        'dropped: batch_size changes from 3 to 2' in log
+    toy_runner(tmp_path / 'b', resume=str(without), batch_size=2).train()
+    assert_same_weights(tmp_path / 'a' / 'epoch_2.pth',
+                        tmp_path / 'b' / 'epoch_2.pth')
+    # and with the batch size unchanged, the window is restored
+    toy_runner(tmp_path / 'c', resume=str(saved)).train()
+    toy_runner(tmp_path / 'd', resume=str(without)).train()
+    with pytest.raises(AssertionError):
+        assert_same_weights(tmp_path / 'c' / 'epoch_2.pth',
+                            tmp_path / 'd' / 'epoch_2.pth')
 
 
 def test_preemption_saves_the_exact_state_and_resume_continues(tmp_path):
