@@ -8,6 +8,10 @@ Example:
 import argparse
 import os
 import os.path as osp
+import sys
+
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import torch
 from mmengine.config import Config, DictAction
