@@ -275,7 +275,63 @@ class SignalAt(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter == self.at:
+            # unhandled, the signal would end the test run, not fail a test
+            assert callable(signal.getsignal(self.sig)), \
+                f'nothing handles {self.sig.name} in this process'
             os.kill(os.getpid(), self.sig)
+
+
+class RunAt(Hook):
+    """Calls ``action(runner)`` after iteration ``at`` (0-based), before
+    ``PreemptionHook`` acts on a signal received during it."""
+
+    priority = 'VERY_LOW'  # PreemptionHook is LOWEST
+
+    def __init__(self, at, action):
+        self.at, self.action = at, action
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter == self.at:
+            self.action(runner)
+
+
+def test_preemption_save_is_atomic(tmp_path):
+    """The preemption checkpoint is written to a temporary file and renamed
+    into place, and so is last_checkpoint: a save that fails half-way
+    leaves no partial file under the real name, and a reader of the old
+    last_checkpoint never sees it rewritten in place."""
+    import resource
+    work = tmp_path / 'split'
+    pointer = work / 'last_checkpoint'
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def files_stop_at_512_bytes(runner):  # a full disk, for this process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, limit[1]))
+
+    run = toy_runner(work)
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    run.register_hook(RunAt(4, files_stop_at_512_bytes))
+    try:
+        with pytest.raises((OSError, RuntimeError)):  # EFBIG in torch.save
+            run.train()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert not (work / 'preempted_iter_5.pth').exists()
+    assert pointer.read_text() == str(work / 'epoch_1.pth')
+    assert safe_load(str(work / 'epoch_1.pth'))['meta']['iter'] == 4
+
+    # a reader holding the old last_checkpoint (a hard link to it) keeps it
+    run = toy_runner(tmp_path / 'again')
+    held = tmp_path / 'held_pointer'
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    run.register_hook(RunAt(4, lambda runner: os.link(
+        tmp_path / 'again' / 'last_checkpoint', held)))
+    with pytest.raises(Preempted):
+        run.train()
+    assert (tmp_path / 'again' / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'again' / 'preempted_iter_5.pth')
+    assert held.read_text() == str(tmp_path / 'again' / 'epoch_1.pth')
 
 
 def test_resume_with_another_batch_size_drops_the_open_window(tmp_path):
