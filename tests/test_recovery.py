@@ -291,6 +291,22 @@ def test_resume_prefers_the_newest_complete_save(tmp_path, monkeypatch):
     assert seen == []
 
 
+def test_resume_tries_the_newest_checkpoint_first(tmp_path, monkeypatch):
+    """Of two checkpoints at the same iteration, the newer one is used
+    (the candidates are tried newest first; a later one must be further
+    on to replace it)."""
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
+    fake_training_checkpoint(tmp_path / 'epoch_2.pth', 2, 2000)
+    fake_training_checkpoint(tmp_path / 'preempted_iter_10.pth', 2, 3000)
+    assert find_resumable_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'preempted_iter_10.pth')
+    os.utime(tmp_path / 'epoch_2.pth', (4000, 4000))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_2.pth')
+    assert seen == []
+
+
 def test_resume_refuses_to_start_over_damaged_checkpoints(tmp_path,
                                                           monkeypatch):
     seen = warnings_of(monkeypatch)
