@@ -29,6 +29,35 @@ def test_base_model_compute_comes_from_the_metafile():
     assert os.path.samefile(ComputeRecordHook().metafile, METAFILE)
 
 
+def test_compute_record_names_the_base_that_ran():
+    """The recipe's metafile entry is this run's base only when the run
+    loaded the recipe's own base."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from mmtec.engine.hooks import ComputeRecordHook
+    recipe = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
+    cfg = Config.fromfile(recipe)
+    url = cfg.model.target_generator.checkpoint
+    hook = ComputeRecordHook(metafile=METAFILE)
+    runner = SimpleNamespace(cfg=cfg, message_hub=MessageHub.get_instance(
+        'compute_base_that_ran'))
+    hook.before_train(runner)
+    base = hook.summary(runner)['base_model']
+    assert base['name'] == 'MAE ViT-B 1600 ep' and base['checkpoint'] == url
+    assert base['pretraining_pflops_estimate'] > 0
+
+    cfg.merge_from_dict({'model.target_generator.checkpoint': 'ibot.pth'})
+    hook.before_train(runner)
+    summary = hook.summary(runner)
+    assert summary['base_model'] == dict(
+        name=None, pretraining_pflops_estimate=None, checkpoint='ibot.pth',
+        source=f'not the base of the recipe (MAE ViT-B 1600 ep, {url}): its '
+        'pretraining compute is not known')
+    assert summary['total_pflops_with_base_pretraining'] is None
+
+
 @pytest.mark.slow
 def test_tiny_run_writes_its_compute(tmp_path, image_folder,  # noqa: F811
                                      tiny_base):  # noqa: F811
@@ -49,3 +78,4 @@ def test_tiny_run_writes_its_compute(tmp_path, image_folder,  # noqa: F811
     assert 0 < summary['device_hours'] < 1
     assert summary['img_per_s'] > 0 and summary['device'].startswith('CPU')
     assert summary['base_model']['pretraining_pflops_estimate'] is None
+    assert summary['base_model']['checkpoint'] == tiny_base

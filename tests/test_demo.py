@@ -86,6 +86,15 @@ def _load_demo():
     return mod
 
 
+def test_each_demo_scale_has_its_own_work_dir():
+    """--scale tiny after the full demo must not meet the full demo's
+    stages (other settings: refused) in work_dirs/demo."""
+    from fmnist_lab.demo import parse_args
+    assert parse_args([]).work_dir == 'work_dirs/demo'
+    assert parse_args(['--scale', 'tiny']).work_dir == 'work_dirs/demo_tiny'
+    assert parse_args(['--scale', 'tiny', '--work-dir', 'w']).work_dir == 'w'
+
+
 @pytest.mark.fashion_mnist
 def test_demo_tiny_end_to_end_and_rerun_reuses(tmp_path):
     demo = _load_demo()

@@ -180,6 +180,7 @@ def test_changed_accumulation_drops_the_window_with_a_warning(caplog):
     model(torch.ones(1, 3)).sum().backward()
     ckpt = {}
     runner = SimpleNamespace(model=model, optim_wrapper=saved_wrapper,
+                             train_dataloader=SimpleNamespace(batch_size=3),
                              logger=logging.getLogger('test_accum'))
     AccumulatedGradientsHook().before_save_checkpoint(runner, ckpt)
     model.zero_grad(set_to_none=True)
@@ -230,13 +231,13 @@ class ToyData(Dataset):
 
 
 def toy_runner(work_dir, epochs=2, resume=None, checkpoint=None,
-               accumulate=2):
+               accumulate=2, batch_size=3):
     torch.manual_seed(0)  # the same initial weights in every runner
     return Runner(
         model=NoisyToy(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=ToyData(), batch_size=3, num_workers=0,
+            dataset=ToyData(), batch_size=batch_size, num_workers=0,
             sampler=dict(type='SeededSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         train_cfg=dict(type='ResumableEpochBasedTrainLoop',
@@ -274,7 +275,92 @@ class SignalAt(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter == self.at:
+            # unhandled, the signal would end the test run, not fail a test
+            assert callable(signal.getsignal(self.sig)), \
+                f'nothing handles {self.sig.name} in this process'
             os.kill(os.getpid(), self.sig)
+
+
+class RunAt(Hook):
+    """Calls ``action(runner)`` after iteration ``at`` (0-based), before
+    ``PreemptionHook`` acts on a signal received during it."""
+
+    priority = 'VERY_LOW'  # PreemptionHook is LOWEST
+
+    def __init__(self, at, action):
+        self.at, self.action = at, action
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter == self.at:
+            self.action(runner)
+
+
+def test_preemption_save_is_atomic(tmp_path):
+    """The preemption checkpoint is written to a temporary file and renamed
+    into place, and so is last_checkpoint: a save that fails half-way
+    leaves no partial file under the real name, and a reader of the old
+    last_checkpoint never sees it rewritten in place."""
+    import resource
+    work = tmp_path / 'split'
+    pointer = work / 'last_checkpoint'
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def files_stop_at_512_bytes(runner):  # a full disk, for this process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, limit[1]))
+
+    run = toy_runner(work)
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    run.register_hook(RunAt(4, files_stop_at_512_bytes))
+    try:
+        with pytest.raises((OSError, RuntimeError)):  # EFBIG in torch.save
+            run.train()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert not (work / 'preempted_iter_5.pth').exists()
+    assert pointer.read_text() == str(work / 'epoch_1.pth')
+    assert safe_load(str(work / 'epoch_1.pth'))['meta']['iter'] == 4
+
+    # a reader holding the old last_checkpoint (a hard link to it) keeps it
+    run = toy_runner(tmp_path / 'again')
+    held = tmp_path / 'held_pointer'
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    run.register_hook(RunAt(4, lambda runner: os.link(
+        tmp_path / 'again' / 'last_checkpoint', held)))
+    with pytest.raises(Preempted):
+        run.train()
+    assert (tmp_path / 'again' / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'again' / 'preempted_iter_5.pth')
+    assert held.read_text() == str(tmp_path / 'again' / 'epoch_1.pth')
+
+
+def test_resume_with_another_batch_size_drops_the_open_window(tmp_path):
+    """As the README says: a resume with another batch size (or world
+    size) does not add the checkpoint's partial gradient to its first
+    window. Reference: the same resume from the checkpoint without it."""
+    run = toy_runner(tmp_path / 'first')
+    run.register_hook(SignalAt(4), priority='NORMAL')
+    with pytest.raises(Preempted):
+        run.train()
+    saved = tmp_path / 'first' / 'preempted_iter_5.pth'
+    ckpt = torch.load(saved, weights_only=True)
+    assert ckpt['accumulated_gradients']['iter'] == 5  # window open
+    without = tmp_path / 'without_window.pth'
+    del ckpt['accumulated_gradients']
+    torch.save(ckpt, without)
+    toy_runner(tmp_path / 'a', resume=str(saved), batch_size=2).train()
+    log = ''.join(open(p).read() for p in (tmp_path / 'a').glob('*/*.log'))
+    assert 'open gradient-accumulation window (1 of 2 iterations) is ' \
+        'dropped: batch_size changes from 3 to 2' in log
+    toy_runner(tmp_path / 'b', resume=str(without), batch_size=2).train()
+    assert_same_weights(tmp_path / 'a' / 'epoch_2.pth',
+                        tmp_path / 'b' / 'epoch_2.pth')
+    # and with the batch size unchanged, the window is restored
+    toy_runner(tmp_path / 'c', resume=str(saved)).train()
+    toy_runner(tmp_path / 'd', resume=str(without)).train()
+    with pytest.raises(AssertionError):
+        assert_same_weights(tmp_path / 'c' / 'epoch_2.pth',
+                            tmp_path / 'd' / 'epoch_2.pth')
 
 
 def test_preemption_saves_the_exact_state_and_resume_continues(tmp_path):

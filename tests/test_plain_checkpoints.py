@@ -53,6 +53,10 @@ def test_message_hub_round_trip():
     hub.update_info('eta', np.float64(12.25))
     hub.update_info('keep_ckpt_ids', [3, 4])
     hub.update_info('table', np.arange(6, dtype=np.int32).reshape(2, 3))
+    # a buffer shorter than the default: its max_length must come back
+    hub.log_scalars['train/short'] = HistoryBuffer(max_length=3)
+    for value in (1.0, 2.0, 3.0, 4.0):
+        hub.update_scalar('train/short', value)
     state = hub.state_dict()
 
     plain = stock_load(to_plain(dict(message_hub=state)))
@@ -65,7 +69,7 @@ def test_message_hub_round_trip():
 
     back = MessageHub.get_instance('plain_round_trip_back')
     back.load_state_dict(from_plain(plain)['message_hub'])
-    for key in ('train/loss', 'train/lr'):
+    for key in ('train/loss', 'train/lr', 'train/short'):
         got, want = back.get_scalar(key), hub.get_scalar(key)
         assert type(got) is HistoryBuffer
         for window in (None, 2):
@@ -76,6 +80,7 @@ def test_message_hub_round_trip():
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
         assert got.max_length == want.max_length
+    assert back.get_scalar('train/short').max_length == 3
     info = back.runtime_info
     assert set(info) == set(hub.runtime_info)
     assert type(info['eta']) is np.float64 and info['eta'] == 12.25
@@ -87,6 +92,10 @@ def test_message_hub_round_trip():
         h.update_scalar('train/loss', 8.0)
     assert back.get_scalar('train/loss').mean(2) == \
         hub.get_scalar('train/loss').mean(2) == (3.0 + 8.0) / (4 + 1)
+    for h in (hub, back):
+        h.update_scalar('train/short', 5.0)
+    assert back.get_scalar('train/short').mean() == \
+        hub.get_scalar('train/short').mean() == (3.0 + 4.0 + 5.0) / 3
 
 
 def test_numpy_values_come_back_with_their_types():

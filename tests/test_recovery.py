@@ -188,6 +188,38 @@ def test_resume_with_empty_or_dangling_last_checkpoint(tmp_path,
                               'exist')
 
 
+@pytest.mark.parametrize('content', [b'\x80\xffPK\x03\x04', b'a\0b',
+                                     b'x' * 5000])
+def test_resume_with_a_binary_last_checkpoint(tmp_path, monkeypatch,
+                                              content):
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
+    (tmp_path / 'last_checkpoint').write_bytes(content)
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_1.pth')
+    assert seen == [f'{tmp_path / "last_checkpoint"} is not a text file '
+                    'naming a checkpoint (damaged?); looking for the newest '
+                    'checkpoint instead.']
+
+
+def test_resume_refuses_another_runs_checkpoint(tmp_path, monkeypatch):
+    """last_checkpoint naming a checkpoint of another work dir, with no
+    file of that name in this one: an error, not followed."""
+    work, other = tmp_path / 'work', tmp_path / 'other'
+    work.mkdir()
+    other.mkdir()
+    fake_training_checkpoint(work / 'epoch_1.pth', 1, 1000)
+    fake_training_checkpoint(other / 'epoch_5.pth', 5, 2000)
+    (work / 'last_checkpoint').write_text(str(other / 'epoch_5.pth'))
+    with pytest.raises(ValueError) as err:
+        find_resumable_checkpoint(str(work))
+    assert str(err.value) == (
+        f'--resume: {work / "last_checkpoint"} names {other / "epoch_5.pth"}'
+        f', outside this run\'s checkpoint folder(s) {work}: another run\'s '
+        'checkpoint. To continue from it, pass --resume with its path; '
+        'otherwise remove that last_checkpoint file.')
+
+
 def test_resume_ignores_weights_only_files(tmp_path, monkeypatch):
     seen = warnings_of(monkeypatch)
     fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
@@ -212,6 +244,7 @@ def accumulating_runner(inner_count, seed=0):
                            accumulative_counts=2)
     wrapper.initialize_count_status(model, inner_count, 10)
     return SimpleNamespace(model=model, optim_wrapper=wrapper,
+                           train_dataloader=SimpleNamespace(batch_size=4),
                            logger=logging.getLogger('test_accumulation'))
 
 
@@ -253,6 +286,22 @@ def test_resume_prefers_the_newest_complete_save(tmp_path, monkeypatch):
     fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
     fake_training_checkpoint(tmp_path / 'epoch_2.pth', 2, 2000)
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                           'epoch_2.pth')
+    assert seen == []
+
+
+def test_resume_tries_the_newest_checkpoint_first(tmp_path, monkeypatch):
+    """Of two checkpoints at the same iteration, the newer one is used
+    (the candidates are tried newest first; a later one must be further
+    on to replace it)."""
+    seen = warnings_of(monkeypatch)
+    fake_training_checkpoint(tmp_path / 'epoch_1.pth', 1, 1000)
+    fake_training_checkpoint(tmp_path / 'epoch_2.pth', 2, 2000)
+    fake_training_checkpoint(tmp_path / 'preempted_iter_10.pth', 2, 3000)
+    assert find_resumable_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'preempted_iter_10.pth')
+    os.utime(tmp_path / 'epoch_2.pth', (4000, 4000))
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path /
                                                            'epoch_2.pth')
     assert seen == []
@@ -339,6 +388,12 @@ def test_train_resume_reads_the_checkpoint_hooks_out_dir(tmp_path):
     cfg = Config(dict(work_dir=str(work), resume=True, load_from=None,
                       default_hooks=dict(checkpoint=dict(
                           type='AtomicCheckpointHook', out_dir=str(shared)))))
+    tool.choose_auto_resume(cfg)
+    assert cfg.resume is True
+    assert cfg.load_from == str(shared / 'run' / 'epoch_2.pth')
+    # found by looking in out_dir, not only through last_checkpoint
+    (work / 'last_checkpoint').unlink()
+    cfg.load_from = None
     tool.choose_auto_resume(cfg)
     assert cfg.resume is True
     assert cfg.load_from == str(shared / 'run' / 'epoch_2.pth')

@@ -152,6 +152,23 @@ def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
     assert cpu_bf16_flags(str(tmp_path / 'missing')) == []
 
 
+def test_native_bf16_says_no_on_a_cpu_without_bf16(tmp_path, monkeypatch):
+    import platform
+
+    from mmtec.models.utils.native_bf16 import cpu_bf16_flags, native_bf16
+    # the CPU's answer, also on a machine with a GPU
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    info = tmp_path / 'cpuinfo'
+    info.write_text('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n')
+    assert native_bf16(str(info)) == ''
+    info.write_text('processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n')
+    assert native_bf16(str(info)) == \
+        f'CPU flags avx512_bf16 ({platform.machine()})'
+    assert native_bf16(str(tmp_path / 'missing')) == ''
+    # this machine: what its own /proc/cpuinfo says
+    assert bool(native_bf16()) == bool(cpu_bf16_flags())
+
+
 def test_fused_fallback_keeps_the_whole_recipe_optimizer(monkeypatch):
     """Dropping ``fused`` must leave every other optimizer setting: the
     recipes' lr, betas, weight decay, eps and per-parameter rules."""

@@ -10,6 +10,9 @@ Example:
 import os.path as osp
 import sys
 
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
 sys.path.insert(
     0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects',
                 'fashion_mnist'))

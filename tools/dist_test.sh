@@ -9,8 +9,10 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
+USAGE="Usage: bash $0 CONFIG CHECKPOINT GPUS [test.py arguments]"
+case "$CONFIG" in -h|--help) echo "$USAGE"; exit 0;; esac
 if [ -z "$CONFIG" ] || [ -z "$CHECKPOINT" ] || [ -z "$GPUS" ]; then
-    echo "Usage: bash $0 CONFIG CHECKPOINT GPUS [test.py arguments]" >&2
+    echo "$USAGE" >&2
     exit 2
 fi
 

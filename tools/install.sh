@@ -43,6 +43,15 @@
 #   MMTEC_VERBOSE=1          full pip output
 set -euo pipefail
 
+case "${1:-}" in
+    -h|--help)  # the comment block above is the usage
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0;;
+    "") ;;
+    *) printf 'tools/install.sh takes no arguments (got %s); options are environment variables: bash %s --help\n' "$1" "$0" >&2
+       exit 2;;
+esac
+
 MMCV_VERSION=2.1.0
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1

@@ -6,7 +6,11 @@ Usage:
 """
 import argparse
 import os.path as osp
+import sys
 import re
+
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 from modelindex.load_model_index import load
 

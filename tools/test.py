@@ -8,6 +8,10 @@ Example:
 import argparse
 import os
 import os.path as osp
+import sys
+
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import torch
 from mmengine.config import Config, DictAction
@@ -19,6 +23,7 @@ from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (adapt_to_cpu, add_trust_argument,
                          fit_dataloaders_to_workers)
 from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.config_arguments import check_config_arguments
 from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
                                     one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
@@ -65,6 +70,7 @@ def evaluate(args):
     trust_checkpoint(args.trust_checkpoint)
     cfg.launcher = args.launcher
     cfg.merge_from_dict(check_cfg_options(cfg, args.cfg_options))
+    check_config_arguments(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

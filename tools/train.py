@@ -8,6 +8,10 @@ import argparse
 import logging
 import os
 import os.path as osp
+import sys
+
+sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import torch
 from mmengine.config import Config, DictAction
@@ -22,8 +26,10 @@ from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
                          checkpoint_folders, find_resumable_checkpoint,
                          fit_dataloaders_to_workers,
                          scale_lr_for_accumulation)
-from mmtec.utils.launch import apply_auto_scale_lr, check_training_length
+from mmtec.utils.launch import (apply_auto_scale_lr, check_training_length,
+                                check_writable_work_dir)
 from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.config_arguments import check_config_arguments
 from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
                                     one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
@@ -72,6 +78,11 @@ def merge_args(cfg: Config, args) -> Config:
     # before anything is loaded: choosing the checkpoint to resume reads files
     trust_checkpoint(args.trust_checkpoint)
     cfg.launcher = args.launcher
+    if args.work_dir is not None and 'work_dir' in (args.cfg_options or {}):
+        raise ValueError(
+            f'--work-dir {args.work_dir} and --cfg-options work_dir='
+            f'{args.cfg_options["work_dir"]} both set the work dir; give '
+            'only one of them.')
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -91,6 +102,8 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.load_from = args.resume
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # typos stop here, before any checkpoint is read or anything built
+    check_config_arguments(cfg)
     if args.no_auto_scale_lr and cfg.get('auto_scale_lr'):
         cfg.auto_scale_lr.enable = False
     scale_lr_for_accumulation(cfg)
@@ -136,6 +149,7 @@ def check_before_run(cfg: Config) -> None:
     """Refuse settings that cannot train, before anything is built."""
     check_training_length(cfg)
     check_data_paths(cfg)
+    check_writable_work_dir(cfg)
 
 
 def main():

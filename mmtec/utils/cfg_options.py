@@ -7,10 +7,11 @@ to the real one and the run goes on with the value it meant to change.
 Rule: every part of a dotted key but the last must exist in the config
 (dict keys, or list indices as in ``custom_hooks.3.max_bad_fraction``).
 The last part must exist too, unless its parent dict has a ``type``: that
-dict is built by a registry, whose class refuses unknown arguments itself
-(``model.head.loss_attention.tauu=1`` fails in ``AttentionMapLoss``), and
-setting an argument the config leaves at its default is common
-(``model.backbone.drop_path_rate=0.1``). A key written ``+a.b.c=value``
+dict is built by a registry, and setting an argument the config leaves at
+its default is common (``model.backbone.drop_path_rate=0.1``); the merged
+config's keys are then checked against the classes' arguments
+(:mod:`mmtec.utils.config_arguments`: ``model.head.loss_attention.tauu=1``
+stops there, naming ``tau``). A key written ``+a.b.c=value``
 is taken as a deliberate new key: it is added without any check (its
 parents are created as needed).
 """

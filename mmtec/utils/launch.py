@@ -1,5 +1,7 @@
 """Config adjustments shared by the launch tools."""
 import math
+import os
+import tempfile
 
 import torch
 from mmengine.config import Config
@@ -169,3 +171,23 @@ def adapt_amp_to_gpu(cfg: Config) -> None:
             '(optim_wrapper.dtype=float16).', logger='current')
         wrapper.dtype = 'float16'
         wrapper.loss_scale = 'dynamic'
+
+
+def check_writable_work_dir(cfg: Config) -> None:
+    """Refuse a work dir (or local checkpoint ``out_dir``) that cannot be
+    written, before anything is built: MMEngine fails there with a raw
+    ``OSError`` traceback."""
+    folders = {'--work-dir / work_dir': cfg.work_dir}
+    out_dir = ((cfg.get('default_hooks') or {}).get('checkpoint')
+               or {}).get('out_dir')
+    if out_dir and '://' not in str(out_dir):
+        folders['default_hooks.checkpoint.out_dir'] = out_dir
+    for setting, folder in folders.items():
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise PermissionError(
+                f'{setting} {folder}: cannot write there ({err.strerror}). '
+                'Give a folder you can write to.') from err

@@ -10,6 +10,9 @@ from mmengine.logging import print_log
 from mmtec.checkpoint import safe_load
 
 
+PATH_MAX = 4096  # a longer last_checkpoint is not a path
+
+
 def _warn(msg: str) -> None:
     print_log(msg, logger='current', level=logging.WARNING)
 
@@ -114,13 +117,24 @@ def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
     """The file ``work_dir/last_checkpoint`` names (None if none).
 
     When it names a file outside ``folders`` (a work dir that was copied
-    or moved) and a file of the same name is in one of them, that copy.
+    or moved) and a file of the same name is in one of them, that copy;
+    without such a copy, a file there that exists (another run's
+    checkpoint) is an error rather than followed. A pointer that is not
+    text, or names nothing that exists, is skipped with a warning.
     """
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return None
-    with open(pointer) as f:
-        named = f.read().strip()
+    with open(pointer, 'rb') as f:
+        raw = f.read(PATH_MAX + 1)
+    try:
+        named = raw.decode('utf-8').strip()
+    except UnicodeDecodeError:
+        named = None
+    if named is None or len(raw) > PATH_MAX or '\0' in named:
+        _warn(f'{pointer} is not a text file naming a checkpoint (damaged?); '
+              'looking for the newest checkpoint instead.')
+        return None
     if not named:
         _warn(f'{pointer} is empty (a save was interrupted?); looking for '
               'the newest checkpoint instead.')
@@ -138,6 +152,12 @@ def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
         _warn(f'{pointer} names {named}, which does not exist; looking for '
               'the newest checkpoint instead.')
         return None
+    if osp.dirname(osp.abspath(named)) not in folders:
+        raise ValueError(
+            f'--resume: {pointer} names {named}, outside this run\'s '
+            f'checkpoint folder(s) {", ".join(folders)}: another run\'s '
+            'checkpoint. To continue from it, pass --resume with its path; '
+            'otherwise remove that last_checkpoint file.')
     return named
 
 

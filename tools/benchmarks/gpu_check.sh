@@ -12,6 +12,8 @@
 set -uo pipefail  # a failed step does not stop the later ones
 PART=${1:-all}
 case "$PART" in all|synthetic|compile|e2e) ;;
+    -h|--help) echo "usage: $0 [all|synthetic|compile|e2e]" \
+        "(results in \$OUT, default work_dirs/gpu_check)"; exit 0;;
     *) echo "usage: $0 [all|synthetic|compile|e2e]" >&2; exit 2;; esac
 want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 cd "$(dirname "$0")/../.."

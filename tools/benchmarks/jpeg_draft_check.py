@@ -9,9 +9,15 @@ of the recipe's crops (scale 0.2-1.0, ratio 3/4-4/3) that would allow it.
 Example:
     python tools/benchmarks/jpeg_draft_check.py
 """
+import argparse
 import io
+import os.path as osp
 import statistics
+import sys
 import time
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import numpy as np
 import torch
@@ -45,6 +51,8 @@ def decode_ms(data, size=None, repeats=30):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.parse_args()  # --help, nothing else
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     print('| image | KB | decode ms (full) | decode ms (draft 1/2) | crops '

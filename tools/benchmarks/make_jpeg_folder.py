@@ -12,7 +12,11 @@ Example:
 import argparse
 import os
 import os.path as osp
+import sys
 from multiprocessing import Pool
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import numpy as np
 from PIL import Image

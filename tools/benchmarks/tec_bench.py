@@ -45,6 +45,9 @@ import tempfile
 import time
 from collections import defaultdict
 
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger

@@ -15,6 +15,9 @@ import argparse
 import os.path as osp
 import sys
 
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
 # tools/ is run as a script: make the checkout's package importable
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))

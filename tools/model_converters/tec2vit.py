@@ -26,6 +26,10 @@ Example:
 """
 import argparse
 import os.path as osp
+import sys
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,

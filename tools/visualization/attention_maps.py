@@ -19,7 +19,11 @@ Examples:
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import List, Optional
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 import numpy as np
 import torch

@@ -15,7 +15,11 @@ import glob
 import json
 import os
 import os.path as osp
+import sys
 from typing import Dict, List
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 
 def parse_args(argv=None):

@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 
 from mmtec.registry import HOOKS
+from .resume_check_hook import train_setup
 
 CHECKPOINT_KEY = 'accumulated_gradients'
 
@@ -38,8 +39,9 @@ class AccumulatedGradientsHook(Hook):
     - stores those gradients (and the iteration count they belong to) in
       the checkpoint under ``accumulated_gradients`` and puts them back
       when the run resumes from it;
-    - drops them (with a warning) when the resumed run accumulates over a
-      different number of iterations;
+    - drops them (with a warning) when the resumed run has another world
+      size, batch size per process or ``accumulative_counts``: the partial
+      gradient then averages other batches than the resumed run's window;
     - treats the end of a run like any other point: MMEngine would step
       there with a smaller window (a smaller effective batch); here the
       open window is kept in the last checkpoint instead, so running
@@ -99,18 +101,17 @@ class AccumulatedGradientsHook(Hook):
             return
         if pending['iter'] != wrapper.inner_count:
             return  # loaded as weights (load_from), not resumed
-        saved_counts = pending.get('accumulative_counts',
-                                   wrapper._accumulative_counts)
-        if saved_counts != wrapper._accumulative_counts:
+        changes = self._setup_changes(pending, runner)
+        if changes:
+            saved_counts = pending.get('accumulative_counts',
+                                       wrapper._accumulative_counts)
             runner.logger.warning(
                 f'The checkpoint\'s open gradient-accumulation window '
                 f'({pending["iter"] % saved_counts} of {saved_counts} '
-                f'iterations) is dropped: accumulative_counts changes from '
-                f'{saved_counts} to {wrapper._accumulative_counts} on '
-                'resume, so each optimizer step now averages '
-                f'{wrapper._accumulative_counts} batches instead of '
-                f'{saved_counts}; the resumed run does not continue the '
-                'checkpoint\'s run exactly.')
+                f'iterations) is dropped: {changes} on resume, so its '
+                'partial gradient does not belong to the batches the '
+                'resumed run accumulates; the resumed run does not continue '
+                'the checkpoint\'s run exactly.')
             return
         params = dict(self._model(runner).named_parameters())
         unknown = sorted(set(pending['grads']) - set(params))
@@ -130,6 +131,17 @@ class AccumulatedGradientsHook(Hook):
             f'Restored the gradients accumulated in the open window at '
             f'iteration {pending["iter"]} (accumulative_counts='
             f'{wrapper._accumulative_counts}).')
+
+    @staticmethod
+    def _setup_changes(pending: dict, runner) -> str:
+        """What differs between the run that saved ``pending`` and this
+        one among world size, batch size and accumulative_counts ('' when
+        nothing; a value the checkpoint lacks counts as unchanged)."""
+        now = train_setup(runner)
+        return ', '.join(
+            f'{key} changes from {pending[key]} to {value}'
+            for key, value in now.items()
+            if key in pending and pending[key] != value)
 
     def sync_open_window(self, runner) -> None:
         """Replace each rank's partial gradients by their mean, so that the
@@ -167,8 +179,7 @@ class AccumulatedGradientsHook(Hook):
             if p.grad is not None
         }
         checkpoint[CHECKPOINT_KEY] = dict(
-            iter=wrapper.inner_count, grads=grads,
-            accumulative_counts=wrapper._accumulative_counts)
+            iter=wrapper.inner_count, grads=grads, **train_setup(runner))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         pending = checkpoint.get(CHECKPOINT_KEY)

@@ -17,11 +17,23 @@ IMAGENET_TRAIN_IMAGES = 1281167
 
 
 def base_model_compute(config_file: Optional[str],
-                       metafile: Optional[str]) -> dict:
+                       metafile: Optional[str],
+                       checkpoint: Optional[str] = None) -> dict:
     """The base model's own pretraining compute, from the metafile entry
-    whose ``Pretraining Config`` is ``config_file`` (an estimate)."""
+    whose ``Pretraining Config`` is ``config_file`` (an estimate).
+
+    Args:
+        config_file (str, optional): The run's config file.
+        metafile (str, optional): The metafile with the base models.
+        checkpoint (str, optional): The base the run loaded
+            (``model.target_generator.checkpoint``); when it is not the one
+            ``config_file`` names, the entry is not this run's base and its
+            compute is unknown.
+    """
     unknown = dict(name=None, pretraining_pflops_estimate=None,
                    source='config not found in the metafile')
+    if checkpoint is not None:
+        unknown['checkpoint'] = checkpoint
     if not config_file or not metafile or not osp.isfile(metafile):
         return unknown
     import yaml
@@ -30,12 +42,22 @@ def base_model_compute(config_file: Optional[str],
     for model in models:
         meta = model.get('Metadata', {})
         pre = meta.get('Pretraining Config')
-        if pre and osp.basename(pre) == osp.basename(config_file):
-            return dict(
-                name=meta.get('Base Model'),
-                pretraining_pflops_estimate=meta.get(
-                    'Base Model Pretraining PFLOPs (estimate)'),
-                source=meta.get('Compute Source', metafile))
+        if not pre or osp.basename(pre) != osp.basename(config_file):
+            continue
+        if checkpoint is not None:
+            from mmengine.config import Config
+            recipe = Config.fromfile(config_file).get('model', {}).get(
+                'target_generator', {}).get('checkpoint')
+            if recipe != checkpoint:
+                unknown['source'] = (
+                    f'not the base of the recipe ({meta.get("Base Model")}'
+                    f', {recipe}): its pretraining compute is not known')
+                return unknown
+        return dict(
+            unknown, name=meta.get('Base Model'),
+            pretraining_pflops_estimate=meta.get(
+                'Base Model Pretraining PFLOPs (estimate)'),
+            source=meta.get('Compute Source', metafile))
     return unknown
 
 
@@ -53,9 +75,10 @@ class ComputeRecordHook(Hook):
 
     Every ``interval`` iterations the totals are logged; after each epoch
     and at the end ``compute.json`` in the work dir holds PFLOPs,
-    device-hours, img/s, the device, and, from the metafile, the base
-    model's own pretraining compute (an estimate) so that a run can be
-    compared with training a model from scratch.
+    device-hours, img/s, the device, the base model the run loaded and,
+    from the metafile when that base is the recipe's own, its pretraining
+    compute (an estimate) so that a run can be compared with training a
+    model from scratch.
 
     Args:
         interval (int): Log every ``interval`` iterations. Defaults to 50.
@@ -83,6 +106,7 @@ class ComputeRecordHook(Hook):
         self._counter = None
         self._batch = 0
         self.state = dict(flops_per_image=None, images=0, device_seconds=0.)
+        self._base = base_model_compute(None, None)
 
     @staticmethod
     def _batch_size(data_batch) -> int:
@@ -94,6 +118,11 @@ class ComputeRecordHook(Hook):
         return len(inputs)
 
     def before_train(self, runner) -> None:
+        cfg = getattr(runner, 'cfg', None) or {}
+        loaded = ((cfg.get('model') or {}).get('target_generator')
+                  or {}).get('checkpoint')
+        self._base = base_model_compute(getattr(cfg, 'filename', None),
+                                        self.metafile, loaded)
         saved = runner.message_hub.get_info(_STATE_KEY)
         if saved:
             self.state.update(saved)
@@ -140,8 +169,7 @@ class ComputeRecordHook(Hook):
         st = self.state
         per_image = st['flops_per_image'] or 0.
         pflops = per_image * st['images'] / 1e15
-        base = base_model_compute(getattr(runner.cfg, 'filename', None),
-                                  self.metafile)
+        base = self._base
         base_pflops = base['pretraining_pflops_estimate']
         if torch.cuda.is_available():
             device = torch.cuda.get_device_name()

@@ -23,14 +23,18 @@ def cpu_bf16_flags(cpuinfo: str = '/proc/cpuinfo') -> list:
     return []
 
 
-def native_bf16() -> str:
+def native_bf16(cpuinfo: str = '/proc/cpuinfo') -> str:
     """Why bf16 is native here (``'CUDA ...'``, ``'CPU flags ...'``), or ''
-    where bf16 would be emulated (slower than fp32)."""
+    where bf16 would be emulated (slower than fp32).
+
+    Args:
+        cpuinfo (str): Where the CPU's flags are read without CUDA.
+    """
     if torch.cuda.is_available():
         if torch.cuda.is_bf16_supported():
             return f'CUDA ({torch.cuda.get_device_name()})'
         return ''
-    flags = cpu_bf16_flags()
+    flags = cpu_bf16_flags(cpuinfo)
     if flags:
         return f'CPU flags {", ".join(flags)} ({platform.machine()})'
     return ''

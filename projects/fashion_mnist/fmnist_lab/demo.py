@@ -43,7 +43,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Pretrain MAE, then TEC on it, on Fashion-MNIST (CPU), '
         'and compare their frozen features (kNN + linear probe).')
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument(
+        '--work-dir',
+        help='default: work_dirs/demo, work_dirs/demo_<scale> for another '
+        '--scale (a finished stage is reused only with the same settings)')
     parser.add_argument('--scale', choices=list(SCALES), default='default')
     add_data_arguments(parser)
     parser.add_argument('--mae-epochs', type=int)
@@ -62,6 +65,9 @@ def parse_args(argv=None):
     parser.add_argument('--no-vis', action='store_true',
                         help='skip the attention-map picture')
     args = parser.parse_args(argv)
+    if args.work_dir is None:
+        args.work_dir = 'work_dirs/demo' + (
+            '' if args.scale == 'default' else f'_{args.scale}')
     fill_data_arguments(args, SCALES[args.scale])
     return args
 

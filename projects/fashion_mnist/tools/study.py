@@ -36,6 +36,10 @@ import shlex
 import sys
 import time
 
+sys.path.append(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
+                             'tools'))
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
 import numpy as np
 import torch
 
