@@ -6,12 +6,12 @@ from .gpu_jpeg_data_preprocessor import (GPUJPEGDataPreprocessor,
 from .native_bf16 import native_bf16
 from .vit_archs import (BASE_ARCHS, arch_name, resolve_arch,
                         standard_arch)
-from .vit_tokens import embed_tokens
+from .vit_tokens import embed_tokens, run_block
 
 __all__ = [
     'CheckedPretrainedMixin', 'load_state_dict_checked',
     'BASE_ARCHS', 'arch_name', 'resolve_arch', 'standard_arch',
     'GPUJPEGDataPreprocessor', 'attention_scale', 'block_qkv',
     'compiled_method', 'embed_tokens', 'maybe_compile', 'native_bf16',
-    'random_resized_crop_params'
+    'random_resized_crop_params', 'run_block'
 ]

@@ -119,6 +119,10 @@ class CheckedPretrainedMixin:
     def _ignored_keys(self) -> Tuple[str, ...]:
         return ()
 
+    def _keeps_input_adapter(self) -> bool:
+        """Load a TEC input adapter as weights instead of merging it."""
+        return False
+
     def _pos_embed_extra_tokens(self) -> int:
         return 1
 
@@ -189,14 +193,15 @@ class CheckedPretrainedMixin:
             ``ignored`` key lists), also kept in
             ``self.pretrained_load_report``.
         """
+        merge = not self._keeps_input_adapter()
         try:
             state, info = read_vit(checkpoint, prefix, strict=False,
-                                   trust=trust)
+                                   trust=trust, merge_input_adapter=merge)
         except BackboneCheckpointError:
             if not (prefix and self.prefix_optional):
                 raise
             state, info = read_vit(checkpoint, None, strict=False,
-                                   trust=trust)
+                                   trust=trust, merge_input_adapter=merge)
         source = info['source']
         state = self._to_own_layout(state)
         self._resize_pos_embed(state)
