@@ -345,3 +345,111 @@ def test_param_groups_are_the_authors(name, input_adapter):
     if input_adapter:
         assert ours['cls_token_mlp.fc1.weight'] == (1.0, 0.05)
         assert ours['cls_token_mlp.fc2.bias'] == (1.0, 0.)
+
+
+# --------------------------------------------------------------------------
+# fine-tuning the input adapter from a raw TEC pretraining checkpoint
+# --------------------------------------------------------------------------
+TINY_FT = os.path.join(ROOT, 'tests', 'data', 'finetune_vit-tiny_test.py')
+
+
+def raw_tec_checkpoint(path):
+    """A tiny TEC raw training checkpoint (``{'model', 'optimizer', ...}``
+    with ``cls_token_mlp.*``), as TEC's save_model writes it, and its
+    timm-style weights."""
+    from vit_checkpoints import layouts, random_vit
+    raw, _ = layouts(random_vit())['tec_raw']
+    torch.save(raw, path)
+    return raw['model']
+
+
+def tiny_backbone(checkpoint, input_adapter):
+    from mmengine.registry import init_default_scope
+
+    from mmtec.registry import MODELS
+    from vit_checkpoints import IMG, PATCH, TINY_ARCH
+    init_default_scope('mmpretrain')
+    vit = MODELS.build(dict(
+        type='PretrainedVisionTransformer', arch=TINY_ARCH, img_size=IMG,
+        patch_size=PATCH, out_type='avg_featmap', final_norm=False,
+        fixed_pos_embed=True, input_adapter=input_adapter,
+        init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint))))
+    vit.init_weights()
+    vit.eval()  # BaseBackbone.train returns None: no chaining
+    return vit
+
+
+def test_adapter_kept_or_merged_computes_the_same(tmp_path):
+    """Kept (and trainable) or merged into the class token, the input
+    adapter of a raw checkpoint gives the same features before training;
+    a released file (no adapter) cannot be fine-tuned with one."""
+    raw = raw_tec_checkpoint(tmp_path / 'raw.pth')
+    kept = tiny_backbone(tmp_path / 'raw.pth', input_adapter=True)
+    merged = tiny_backbone(tmp_path / 'raw.pth', input_adapter=False)
+    torch.testing.assert_close(kept.cls_token, raw['cls_token'])
+    torch.testing.assert_close(kept.input_adapter.layers[0][0].weight,
+                               raw['cls_token_mlp.fc1.weight'])
+    assert not kept.pos_embed.requires_grad
+    img = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(kept(img)[0], merged(img)[0])
+
+    from mmtec.checkpoint import BackboneCheckpointError
+    from mmtec.converters import canonical_to_timm
+    from mmtec.converters.layout_reader import read_vit
+    plain, _ = read_vit(str(tmp_path / 'raw.pth'))
+    torch.save(canonical_to_timm(plain), tmp_path / 'released.pth')
+    with pytest.raises(BackboneCheckpointError,
+                       match='input_adapter=True needs a raw TEC'):
+        tiny_backbone(tmp_path / 'released.pth', input_adapter=True)
+
+
+@pytest.mark.slow
+def test_finetuning_trains_the_adapter_and_not_the_position_embedding(
+        tmp_path, image_folder):
+    """A few iterations of the (tiny) fine-tuning recipe through
+    MMPretrain's Runner from a raw TEC checkpoint with
+    ``input_adapter=True``: the adapter starts as the checkpoint's MLP and
+    is trained; the position embedding stays the checkpoint's."""
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    from mmtec.utils.launch import adapt_to_cpu
+    raw = raw_tec_checkpoint(tmp_path / 'raw.pth')
+    cfg = Config.fromfile(TINY_FT)
+    cfg.launcher = 'none'
+    adapt_to_cpu(cfg)  # fp32: AMP needs a GPU
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.model.backbone.input_adapter = True
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'raw.pth')
+    cfg.train_dataloader.dataset.data_root = image_folder
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1)
+    # a constant lr: the recipe warms up over more iterations than run here
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer.lr = 1e-3
+
+    class Snapshot(Hook):
+        """The backbone's weights once loaded, before the first update."""
+
+        def before_train(self, runner):
+            self.start = {k: v.clone() for k, v in
+                          runner.model.backbone.state_dict().items()}
+
+    runner = Runner.from_cfg(cfg)
+    snapshot = Snapshot()
+    runner.register_hook(snapshot)
+    runner.train()
+    start, end = snapshot.start, runner.model.backbone.state_dict()
+    adapter = {'input_adapter.layers.0.0.weight': 'cls_token_mlp.fc1.weight',
+               'input_adapter.layers.0.0.bias': 'cls_token_mlp.fc1.bias',
+               'input_adapter.layers.1.weight': 'cls_token_mlp.fc2.weight',
+               'input_adapter.layers.1.bias': 'cls_token_mlp.fc2.bias'}
+    for ours, theirs in adapter.items():
+        assert torch.equal(start[ours], raw[theirs]), ours
+        assert not torch.allclose(end[ours], start[ours]), ours
+    assert torch.equal(start['cls_token'], raw['cls_token'])
+    assert not torch.allclose(end['cls_token'], start['cls_token'])
+    assert torch.equal(end['pos_embed'], raw['pos_embed'])
+    assert runner.iter == 5  # 20 images, batch 4
