@@ -386,6 +386,8 @@ def test_adapter_kept_or_merged_computes_the_same(tmp_path):
     raw = raw_tec_checkpoint(tmp_path / 'raw.pth')
     kept = tiny_backbone(tmp_path / 'raw.pth', input_adapter=True)
     merged = tiny_backbone(tmp_path / 'raw.pth', input_adapter=False)
+    assert kept.pretrained_load_report['input_adapter'] == 'kept'
+    assert merged.pretrained_load_report['input_adapter'] == 'merged'
     torch.testing.assert_close(kept.cls_token, raw['cls_token'])
     torch.testing.assert_close(kept.input_adapter.layers[0][0].weight,
                                raw['cls_token_mlp.fc1.weight'])

@@ -295,8 +295,9 @@ def read_vit(checkpoint: Union[str, dict],
 
     Returns:
         tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
-        ``container``, ``source`` and, when the weights have a ViT stem,
-        the architecture (:func:`vit_arch`).
+        ``container``, ``source``, ``input_adapter`` (``'merged'``,
+        ``'kept'`` or None: the file has none) and, when the weights have a
+        ViT stem, the architecture (:func:`vit_arch`).
 
     Example:
         >>> import torch
@@ -315,7 +316,10 @@ def read_vit(checkpoint: Union[str, dict],
     if prefix:
         raw = _select_prefix(raw, prefix, source)
     layout = detect_layout(raw, source)
-    state = _CONVERTERS[layout](_strip_wrappers(raw), merge_input_adapter)
+    state = _strip_wrappers(raw)
+    has_adapter = any(k.startswith(('cls_token_mlp.', 'input_adapter.'))
+                      for k in state)
+    state = _CONVERTERS[layout](state, merge_input_adapter)
     state = {k: v for k, v in state.items() if not k.startswith('__outer__.')}
 
     vit, unknown = _split_known(state)
@@ -327,7 +331,9 @@ def read_vit(checkpoint: Union[str, dict],
             'a ViT with extra tokens), which mmtec does not support.')
     if not strict:
         vit.update((k, state[k]) for k in unknown)
-    info = dict(layout=layout, container=container, source=source)
+    info = dict(layout=layout, container=container, source=source,
+                input_adapter=('merged' if merge_input_adapter else 'kept')
+                if has_adapter else None)
     if strict or all(k in vit for k in ('cls_token', 'pos_embed')):
         info.update(vit_arch(vit, source))
     return vit, info

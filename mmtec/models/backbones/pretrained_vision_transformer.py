@@ -3,6 +3,7 @@ fine-tunes as TEC's authors do."""
 from typing import Sequence
 
 from mmcv.cnn.bricks.transformer import FFN
+from mmengine.logging import print_log
 from mmpretrain.models.backbones import VisionTransformer
 
 from mmtec.checkpoint import BackboneCheckpointError
@@ -90,6 +91,17 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
                 'converted file: its class token is already merged). Set '
                 'model.backbone.input_adapter=False to fine-tune it.')
         return state
+
+    def load_pretrained(self, *args, **kwargs) -> dict:
+        """As :meth:`CheckedPretrainedMixin.load_pretrained`; says so when
+        a raw checkpoint's input adapter was merged rather than kept."""
+        report = super().load_pretrained(*args, **kwargs)
+        if report['input_adapter'] == 'merged':
+            print_log(
+                'The checkpoint\'s input adapter was merged into the class '
+                'token; TEC\'s authors fine-tune the adapter itself: '
+                'model.backbone.input_adapter=True.', logger='current')
+        return report
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer-decay depth as TEC's ``param_groups_lrd``: MMPretrain's,

@@ -190,8 +190,9 @@ class CheckedPretrainedMixin:
 
         Returns:
             dict: The load report (``loaded``, ``expected``, ``new``,
-            ``ignored`` key lists), also kept in
-            ``self.pretrained_load_report``.
+            ``ignored`` key lists and what became of a TEC input adapter,
+            ``input_adapter``: see :func:`~mmtec.converters.read_vit`),
+            also kept in ``self.pretrained_load_report``.
         """
         merge = not self._keeps_input_adapter()
         try:
@@ -212,5 +213,6 @@ class CheckedPretrainedMixin:
             ignored=self._ignored_keys(),
             source=source,
             logger=logger)
+        report['input_adapter'] = info['input_adapter']
         self.pretrained_load_report = report
         return report
