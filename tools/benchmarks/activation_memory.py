@@ -34,7 +34,8 @@ sys.path.insert(0, ROOT)
 from mmtec.models import TEC  # noqa: E402
 from mmtec.registry import MODELS  # noqa: E402
 
-FINETUNE = 'configs/benchmarks/vit-l-p16_tec-300e-pre_8xb64-accum2-coslr-50e_in1k.py'
+FINETUNE = ('configs/benchmarks/'
+            'vit-l-p16_tec-300e-pre_8xb64-accum2-coslr-50e_in1k.py')
 PRETRAIN = 'configs/tec_vit-l_300e_in1k.py'
 ARCH = dict(l=dict(arch='l', patch_size=16), h=dict(arch='h', patch_size=14))
 # TEC's encoder adapter fuses groups of 3 blocks; ViT-H's 32 are not a

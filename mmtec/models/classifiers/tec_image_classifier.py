@@ -33,7 +33,8 @@ class TECImageClassifier(ImageClassifier):
         if not bare or any(
                 k.startswith(prefix + 'backbone.') for k in state_dict):
             return
-        keep_adapter = getattr(self.backbone, 'input_adapter', None) is not None
+        keep_adapter = getattr(self.backbone, 'input_adapter',
+                               None) is not None
         plain, _ = read_vit(
             {k[len(prefix):]: state_dict.pop(k)
              for k in bare}, strict=False,
