@@ -256,6 +256,48 @@ def test_slurm_script_quotes_arguments_and_passes_the_signal(fake_srun):
     assert res.returncode == 0 and '--signal' not in res.stdout
 
 
+def slurm_test(env, *args):
+    return subprocess.run(['bash', 'tools/slurm_test.sh', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def test_slurm_test_script_usage(fake_srun, tmp_path):
+    for flag in ('--help', '-h'):
+        res = slurm_test(fake_srun, flag)
+        assert res.returncode == 0 and res.stderr == ''
+        assert res.stdout.startswith('Usage: ') and \
+            'PARTITION JOB_NAME CONFIG CHECKPOINT' in res.stdout
+    for args in [(), ('gpu', ), ('gpu', 'tec', TINY_CFG)]:
+        res = slurm_test(fake_srun, *args)
+        assert res.returncode == 2 and res.stdout == ''  # no srun
+        assert res.stderr.startswith('Usage: ')
+        assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    res = slurm_test(fake_srun, 'gpu', 'tec', 'missing/nope.py', 'w.pth')
+    assert res.returncode == 2 and res.stdout == ''
+    assert 'Config file missing/nope.py does not exist' in res.stderr
+    res = slurm_test(fake_srun, 'gpu', 'tec', TINY_CFG, str(tmp_path / 'no'))
+    assert res.returncode == 2 and res.stdout == ''
+    assert f'Checkpoint file {tmp_path / "no"} does not exist' in res.stderr
+
+
+def test_slurm_test_script_passes_its_arguments(fake_srun, tmp_path):
+    ckpt = tmp_path / 'epoch 1.pth'
+    ckpt.write_bytes(b'')
+    res = slurm_test(dict(fake_srun, GPUS='4', GPUS_PER_NODE='4'), 'gpu',
+                     'tec', TINY_CFG, str(ckpt), '--work-dir', 'a b')
+    assert res.returncode == 0, res.stderr
+    args = [line[1:-1] for line in res.stdout.splitlines()]
+    assert args[:2] == ['-p', 'gpu']
+    assert '--ntasks=4' in args and '--gres=gpu:4' in args
+    assert args[args.index('python'):] == [
+        'python', '-u', 'tools/test.py', TINY_CFG, str(ckpt),
+        '--launcher=slurm', '--work-dir', 'a b']
+    url = 'https://example.org/tec.pth'  # fetched by tools/test.py
+    res = slurm_test(fake_srun, 'gpu', 'tec', TINY_CFG, url)
+    assert res.returncode == 0 and f'[{url}]' in res.stdout.splitlines()
+
+
 def test_an_unwritable_temporary_folder_does_not_hide_the_error(
         monkeypatch, capsys):
     from mmtec.utils import cli_errors

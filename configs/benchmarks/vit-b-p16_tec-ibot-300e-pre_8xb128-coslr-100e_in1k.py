@@ -1,17 +1,27 @@
-# Fine-tune TEC ViT-B/16 pretrained 300 epochs on an iBOT base: layer decay
-# 0.65 and 5 warm-up epochs. Paper: 84.8 top-1.
+# Fine-tune TEC ViT-B/16 (300 epochs on an iBOT ViT-B base) as the authors
+# did: --batch_size 128 --accum_iter 1 --epochs 100 --blr 5e-4
+# --layer_decay 0.50 --warmup_epochs 5. Paper: 84.8 top-1.
 _base_ = './vit-b-p16_tec-800e-pre_8xb128-coslr-100e_in1k.py'
 
-pretrained = 'checkpoints/tec_ibot_vitb_300ep.pth'
-model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained)))
-optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.65))
+pretrained = ('https://github.com/sail-sg/TEC/releases/download/weights/'
+              'tec_ibot_vitb_300ep.pth')
+model = dict(
+    backbone=dict(init_cfg=dict(checkpoint=pretrained)))
 
-warmup_epochs = 5
-max_epochs = 100
+# --- the recipe: the authors' command (see the base config)
+gpus, batch_size, accum_iter = 8, 128, 1
+epochs, blr, layer_decay, warmup_epochs, min_lr = 100, 5e-4, 0.50, 5, 1e-6
+lr = blr * gpus * batch_size * accum_iter / 256
+train_dataloader = dict(batch_size=batch_size)
+optim_wrapper = dict(
+    accumulative_counts=accum_iter,
+    optimizer=dict(lr=lr),
+    paramwise_cfg=dict(layer_decay_rate=layer_decay))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs,
-         by_epoch=True, begin=warmup_epochs, end=max_epochs, eta_min=1e-6,
-         convert_to_iter_based=True)
+    dict(type='CosineAnnealingLR', eta_min_ratio=min_lr / lr, by_epoch=True,
+         begin=warmup_epochs, end=epochs, convert_to_iter_based=True)
 ]
+train_cfg = dict(max_epochs=epochs)
+auto_scale_lr = dict(base_batch_size=gpus * batch_size * accum_iter)

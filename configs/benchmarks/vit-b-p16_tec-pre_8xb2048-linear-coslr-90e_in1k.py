@@ -4,7 +4,9 @@
 _base_ = 'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py'
 custom_imports = dict(imports=['mmtec'], allow_failed_imports=False)
 
-pretrained = 'checkpoints/tec_mae_vitb_800ep.pth'
+# the released weights; any layout mmtec reads works (model.backbone.init_cfg)
+pretrained = ('https://github.com/sail-sg/TEC/releases/download/weights/'
+              'tec_mae_vitb_800ep.pth')
 model = dict(
     type='TECImageClassifier',
     backbone=dict(

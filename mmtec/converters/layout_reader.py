@@ -158,7 +158,7 @@ def _split_known(state_dict: Dict) -> Tuple[Dict, List[str]]:
     for key, value in state_dict.items():
         if key in ('cls_token', 'pos_embed', 'register_tokens') or \
                 key.startswith(('patch_embed.projection.', 'layers.', 'ln1.',
-                                'pre_norm.')):
+                                'pre_norm.', 'input_adapter.')):
             vit[key] = value
         elif not _IGNORED.match(key):
             unknown.append(key)
@@ -166,24 +166,33 @@ def _split_known(state_dict: Dict) -> Tuple[Dict, List[str]]:
 
 
 # --------------------------------------------------------------------------
-# one small converter per layout, each from wrapper-free keys to canonical
+# one small converter per layout, each from wrapper-free keys to canonical;
+# those of layouts with an input adapter merge it or keep it
 # --------------------------------------------------------------------------
-def _from_mmpretrain(state: Dict) -> Dict:
+# TEC's ``cls_token_mlp`` (timm ``Mlp``) -> mmtec's ``input_adapter`` (FFN),
+# in the argument order of merge_class_token
+_INPUT_ADAPTER_KEYS = {
+    'cls_token_mlp.fc1.weight': 'input_adapter.layers.0.0.weight',
+    'cls_token_mlp.fc1.bias': 'input_adapter.layers.0.0.bias',
+    'cls_token_mlp.fc2.weight': 'input_adapter.layers.1.weight',
+    'cls_token_mlp.fc2.bias': 'input_adapter.layers.1.bias',
+}
+
+
+def _from_mmpretrain(state: Dict, merge_input_adapter: bool = True) -> Dict:
     return dict(state)
 
 
-def _from_mmtec(state: Dict) -> Dict:
+def _from_mmtec(state: Dict, merge_input_adapter: bool = True) -> Dict:
     state = dict(state)
-    if 'input_adapter.layers.0.0.weight' in state:
+    if merge_input_adapter and 'input_adapter.layers.0.0.weight' in state:
         state['cls_token'] = merge_class_token(
-            state['cls_token'], state.pop('input_adapter.layers.0.0.weight'),
-            state.pop('input_adapter.layers.0.0.bias'),
-            state.pop('input_adapter.layers.1.weight'),
-            state.pop('input_adapter.layers.1.bias'))
+            state['cls_token'],
+            *(state.pop(k) for k in _INPUT_ADAPTER_KEYS.values()))
     return state
 
 
-def _from_timm(state: Dict) -> Dict:
+def _from_timm(state: Dict, merge_input_adapter: bool = True) -> Dict:
     state = timm_to_mmpretrain(state)
     pos = state.get('pos_embed')
     if 'cls_token' in state and pos is not None and pos.ndim == 3 and \
@@ -194,7 +203,7 @@ def _from_timm(state: Dict) -> Dict:
     return state
 
 
-def _from_openclip(state: Dict) -> Dict:
+def _from_openclip(state: Dict, merge_input_adapter: bool = True) -> Dict:
     key = next(k for k in state if k.endswith('visual.class_embedding'))
     prefix = key[:-len('class_embedding')]  # text tower and head dropped
     visual = {k[len(prefix):]: v for k, v in state.items()
@@ -204,17 +213,17 @@ def _from_openclip(state: Dict) -> Dict:
     return openclip_to_mmpretrain(visual)
 
 
-def _from_tec_raw(state: Dict) -> Dict:
+def _from_tec_raw(state: Dict, merge_input_adapter: bool = True) -> Dict:
     state = dict(state)
-    state['cls_token'] = merge_class_token(
-        state['cls_token'], state.pop('cls_token_mlp.fc1.weight'),
-        state.pop('cls_token_mlp.fc1.bias'),
-        state.pop('cls_token_mlp.fc2.weight'),
-        state.pop('cls_token_mlp.fc2.bias'))
-    return _from_timm(state)
+    adapter = {new: state.pop(old) for old, new in _INPUT_ADAPTER_KEYS.items()}
+    if merge_input_adapter:
+        state['cls_token'] = merge_class_token(state['cls_token'],
+                                               *adapter.values())
+        adapter = {}
+    return {**_from_timm(state), **adapter}
 
 
-_CONVERTERS: Dict[str, Callable[[Dict], Dict]] = {
+_CONVERTERS: Dict[str, Callable[[Dict, bool], Dict]] = {
     'mmtec': _from_mmtec,
     'mmpretrain': _from_mmpretrain,
     'tec_raw': _from_tec_raw,
@@ -303,7 +312,9 @@ def _select_prefix(state: Dict, prefix: str, source: str) -> Dict:
 def read_vit(checkpoint: Union[str, dict],
              prefix: Optional[str] = None,
              strict: bool = True,
-             trust: bool = False) -> Tuple[Dict[str, torch.Tensor], dict]:
+             trust: bool = False,
+             merge_input_adapter: bool = True
+             ) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Read a ViT checkpoint of any supported layout as the canonical one.
 
     The one entry point of the layout reader: the file is read once
@@ -324,11 +335,17 @@ def read_vit(checkpoint: Union[str, dict],
             Defaults to True.
         trust (bool): The config marks the file as trusted (see
             :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
+        merge_input_adapter (bool): Evaluate a TEC input adapter into the
+            class token (a plain ViT). With False a TEC raw or mmtec
+            pretraining checkpoint keeps its raw class token and the
+            adapter as ``input_adapter.layers.{0.0,1}.*``, for fine-tuning
+            the adapter as the authors do. Defaults to True.
 
     Returns:
         tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
-        ``container``, ``source`` and, when the weights have a ViT stem,
-        the architecture (:func:`vit_arch`).
+        ``container``, ``source``, ``input_adapter`` (``'merged'``,
+        ``'kept'`` or None: the file has none) and, when the weights have a
+        ViT stem, the architecture (:func:`vit_arch`).
 
     Example:
         >>> import torch
@@ -347,7 +364,10 @@ def read_vit(checkpoint: Union[str, dict],
     if prefix:
         raw = _select_prefix(raw, prefix, source)
     layout = detect_layout(raw, source)
-    state = _CONVERTERS[layout](_strip_wrappers(raw))
+    state = _strip_wrappers(raw)
+    has_adapter = any(k.startswith(('cls_token_mlp.', 'input_adapter.'))
+                      for k in state)
+    state = _CONVERTERS[layout](state, merge_input_adapter)
     state = {k: v for k, v in state.items() if not k.startswith('__outer__.')}
 
     vit, unknown = _split_known(state)
@@ -360,7 +380,9 @@ def read_vit(checkpoint: Union[str, dict],
     if not strict:
         vit.update((k, state[k]) for k in unknown)
     info = dict(layout=layout, container=container, source=source,
-                pos_embed_resize=_producer_resize(layout, vit))
+                pos_embed_resize=_producer_resize(layout, vit),
+                input_adapter=('merged' if merge_input_adapter else 'kept')
+                if has_adapter else None)
     if strict or all(k in vit for k in ('cls_token', 'pos_embed')):
         info.update(vit_arch(vit, source))
     return vit, info

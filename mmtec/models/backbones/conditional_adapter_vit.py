@@ -7,7 +7,7 @@ from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmtec.registry import MODELS
-from ..utils import compiled_method
+from ..utils import compiled_method, run_block
 from .encoder_adapter import EncoderAdapter
 
 
@@ -49,6 +49,9 @@ class ConditionalAdapterViT(MAEViT):
         compile (bool | dict): ``torch.compile`` the masked encoder's blocks
             and encoder adapter (True or ``torch.compile`` keyword
             arguments); the random masking stays eager. Defaults to False.
+        with_cp (bool): Recompute each block's activations in the backward
+            pass instead of keeping them (activation checkpointing, for
+            ViT-L/H on smaller GPUs). Defaults to False.
         init_cfg (dict, optional): Initialization config.
 
     Example:
@@ -80,6 +83,7 @@ class ConditionalAdapterViT(MAEViT):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  out_type: str = 'raw',
                  compile: Union[bool, dict] = False,
+                 with_cp: bool = False,
                  init_cfg=None):
         super().__init__(
             arch=arch,
@@ -107,6 +111,7 @@ class ConditionalAdapterViT(MAEViT):
             adapter_hidden_dims,
             norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
         self.compile_cfg = compile
+        self.with_cp = with_cp
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""
@@ -122,7 +127,7 @@ class ConditionalAdapterViT(MAEViT):
                       dim=1)
         outs = []
         for layer in self.layers:
-            x = layer(x)
+            x = run_block(layer, x, self.with_cp)
             outs.append(x)
         outs[-1] = self.ln1(outs[-1])
         return outs[-1], outs

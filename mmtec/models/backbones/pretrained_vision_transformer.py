@@ -1,8 +1,13 @@
-"""MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked."""
+"""MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked, and
+fine-tunes as TEC's authors do."""
 from typing import Sequence
 
+from mmcv.cnn.bricks.transformer import FFN
+from mmengine.logging import print_log
 from mmpretrain.models.backbones import VisionTransformer
 
+from mmtec.checkpoint import BackboneCheckpointError
+from mmtec.models.utils import embed_tokens, run_block
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 from mmtec.registry import MODELS
 
@@ -11,18 +16,37 @@ from mmtec.registry import MODELS
 class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
     """A plain ViT for transfer that reads TEC checkpoints directly.
 
-    The architecture is MMPretrain's ``VisionTransformer`` unchanged. With
+    The architecture is MMPretrain's ``VisionTransformer``. With
     ``init_cfg=dict(type='Pretrained', checkpoint=...)`` the file may be in
     any layout mmtec reads (mmtec pretraining, TEC released or raw training
-    checkpoints, MAE/iBOT/DeiT, MMPretrain, converted files); the input
-    adapter is merged into the class token. Unlike MMEngine's non-strict
-    loading, every backbone weight must come from the file except
-    ``new_by_design`` ones, and the log states what was loaded, so a wrong
-    file never leaves random weights behind. The ``init_cfg`` may carry
-    ``prefix`` (used when the file has it) and ``trust`` (see
+    checkpoints, MAE/iBOT/DeiT, MMPretrain, converted files). Unlike
+    MMEngine's non-strict loading, every backbone weight must come from the
+    file except ``new_by_design`` ones, and the log states what was loaded,
+    so a wrong file never leaves random weights behind. The ``init_cfg`` may
+    carry ``prefix`` (used when the file has it) and ``trust`` (see
     :mod:`mmtec.checkpoint.trust`).
 
+    TEC's fine-tuning model (``main_finetune.py --mlp_token``) differs from
+    a plain ViT in three ways, each an argument here:
+
+    - ``input_adapter=True``: the class token passes through the
+      pretraining input adapter (Linear-GELU-Linear, hidden ``4 * C``),
+      loaded from a raw TEC or mmtec pretraining checkpoint and trained.
+      With False the adapter of such a file is merged into the class token
+      (a released, converted file has none: it is already merged);
+    - ``fixed_pos_embed=True``: the (sin-cos) position embedding is loaded
+      and never trained;
+    - :meth:`get_layer_depth` puts the class token (and the adapter) in the
+      top layer-decay group, as TEC's ``param_groups_lrd``.
+
     Args:
+        input_adapter (bool): Pass the class token through the pretraining
+            input adapter. Defaults to False.
+        fixed_pos_embed (bool): Keep the position embedding out of training
+            (``requires_grad=False``). Defaults to False.
+        with_cp (bool): Recompute each block's activations in the backward
+            pass instead of keeping them (activation checkpointing).
+            Defaults to False.
         new_by_design (Sequence[str]): Regexes of backbone keys allowed to be
             missing from a pretrained checkpoint. Defaults to the ``fc_norm``
             of ``out_type='avg_featmap'`` (``ln2.*``).
@@ -31,16 +55,83 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
 
     prefix_optional = True
 
-    def __init__(self, *args, new_by_design: Sequence[str] = (r'^ln2\.', ),
+    def __init__(self,
+                 *args,
+                 input_adapter: bool = False,
+                 fixed_pos_embed: bool = False,
+                 with_cp: bool = False,
+                 new_by_design: Sequence[str] = (r'^ln2\.', ),
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.new_by_design = tuple(new_by_design)
+        self.input_adapter = FFN(
+            embed_dims=self.embed_dims,
+            feedforward_channels=4 * self.embed_dims,
+            act_cfg=dict(type='GELU'),
+            add_identity=False) if input_adapter else None
+        if fixed_pos_embed:
+            self.pos_embed.requires_grad_(False)
+        self.with_cp = with_cp
 
     def _pos_embed_extra_tokens(self) -> int:
         return self.num_extra_tokens
+
+    def _keeps_input_adapter(self) -> bool:
+        return self.input_adapter is not None
 
     def _to_own_layout(self, state):
         if not self.final_norm:
             # the pretraining final norm has no place in a GAP classifier
             state = {k: v for k, v in state.items() if not k.startswith('ln1.')}
+        if self.input_adapter is not None and not any(
+                k.startswith('input_adapter.') for k in state):
+            raise BackboneCheckpointError(
+                'input_adapter=True needs a raw TEC or mmtec pretraining '
+                'checkpoint; this one has no input adapter (a released or '
+                'converted file: its class token is already merged). Set '
+                'model.backbone.input_adapter=False to fine-tune it.')
         return state
+
+    def load_pretrained(self, *args, **kwargs) -> dict:
+        """As :meth:`CheckedPretrainedMixin.load_pretrained`; says so when
+        a raw checkpoint's input adapter was merged rather than kept."""
+        report = super().load_pretrained(*args, **kwargs)
+        if report['input_adapter'] == 'merged':
+            print_log(
+                'The checkpoint\'s input adapter was merged into the class '
+                'token; TEC\'s authors fine-tune the adapter itself: '
+                'model.backbone.input_adapter=True.', logger='current')
+        return report
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer-decay depth as TEC's ``param_groups_lrd``: MMPretrain's,
+        except that the class token learns at the full rate (top depth);
+        the input adapter is there already (not a stem parameter).
+
+        Args:
+            param_name (str): The parameter's name.
+            prefix (str): The backbone's prefix in ``param_name``.
+
+        Returns:
+            tuple: ``(depth, number of depths)``.
+        """
+        depth, num_depths = super().get_layer_depth(param_name, prefix)
+        if param_name == prefix + 'cls_token':
+            depth = num_depths - 1
+        return depth, num_depths
+
+    def forward(self, x):
+        """MMPretrain's ``VisionTransformer.forward``, with the class token
+        through the input adapter and optional activation checkpointing."""
+        cls_token = None if self.input_adapter is None else \
+            self.input_adapter(self.cls_token)
+        x, hw = embed_tokens(self, x, cls_token)
+        x = self.pre_norm(self.drop_after_pos(x))
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = run_block(layer, x, self.with_cp)
+            if i == len(self.layers) - 1 and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, hw))
+        return tuple(outs)

@@ -12,7 +12,8 @@ class TECImageClassifier(ImageClassifier):
 
     ``load_from`` and ``get_model(name, pretrained=file)`` load whole-model
     state dicts; a released TEC file only holds a bare timm-style backbone.
-    Such keys are translated (input adapter merged) into ``backbone.*``;
+    Such keys are translated into ``backbone.*`` (the input adapter of a raw
+    checkpoint merged, or kept for a backbone with ``input_adapter=True``);
     state dicts of a whole classifier load as usual.
 
     Args:
@@ -32,9 +33,12 @@ class TECImageClassifier(ImageClassifier):
         if not bare or any(
                 k.startswith(prefix + 'backbone.') for k in state_dict):
             return
+        keep_adapter = getattr(self.backbone, 'input_adapter',
+                               None) is not None
         plain, _ = read_vit(
             {k[len(prefix):]: state_dict.pop(k)
-             for k in bare}, strict=False)
+             for k in bare}, strict=False,
+            merge_input_adapter=not keep_adapter)
         if not getattr(self.backbone, 'final_norm', True):
             # a GAP classifier has no final norm
             plain = {k: v for k, v in plain.items() if not k.startswith('ln1.')}

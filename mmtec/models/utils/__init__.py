@@ -7,7 +7,7 @@ from .native_bf16 import native_bf16
 from .vit_archs import (BASE_ARCHS, arch_name, default_num_heads,
                         resolve_arch, standard_arch)
 from .vit_from_weights import vit_from_weights
-from .vit_tokens import embed_tokens, num_prefix_tokens
+from .vit_tokens import embed_tokens, num_prefix_tokens, run_block
 
 __all__ = [
     'CheckedPretrainedMixin', 'load_state_dict_checked',
@@ -15,5 +15,5 @@ __all__ = [
     'GPUJPEGDataPreprocessor', 'attention_scale', 'block_qkv',
     'compiled_method', 'embed_tokens', 'maybe_compile', 'native_bf16',
     'random_resized_crop_params', 'default_num_heads', 'vit_from_weights',
-    'num_prefix_tokens'
+    'num_prefix_tokens', 'run_block'
 ]

@@ -119,6 +119,10 @@ class CheckedPretrainedMixin:
     def _ignored_keys(self) -> Tuple[str, ...]:
         return ()
 
+    def _keeps_input_adapter(self) -> bool:
+        """Load a TEC input adapter as weights instead of merging it."""
+        return False
+
     def _pos_embed_extra_tokens(self) -> int:
         return 1
 
@@ -186,17 +190,19 @@ class CheckedPretrainedMixin:
 
         Returns:
             dict: The load report (``loaded``, ``expected``, ``new``,
-            ``ignored`` key lists), also kept in
-            ``self.pretrained_load_report``.
+            ``ignored`` key lists and what became of a TEC input adapter,
+            ``input_adapter``: see :func:`~mmtec.converters.read_vit`),
+            also kept in ``self.pretrained_load_report``.
         """
+        merge = not self._keeps_input_adapter()
         try:
             state, info = read_vit(checkpoint, prefix, strict=False,
-                                   trust=trust)
+                                   trust=trust, merge_input_adapter=merge)
         except BackboneCheckpointError:
             if not (prefix and self.prefix_optional):
                 raise
             state, info = read_vit(checkpoint, None, strict=False,
-                                   trust=trust)
+                                   trust=trust, merge_input_adapter=merge)
         source = info['source']
         state = self._to_own_layout(state)
         self._resize_pos_embed(state)
@@ -207,5 +213,6 @@ class CheckedPretrainedMixin:
             ignored=self._ignored_keys(),
             source=source,
             logger=logger)
+        report['input_adapter'] = info['input_adapter']
         self.pretrained_load_report = report
         return report

@@ -1,36 +1,46 @@
-"""The token sequence an MMPretrain ViT's first block sees."""
-from typing import Tuple
+"""The token sequence an MMPretrain ViT's first block sees, and one block
+call that may recompute its activations in the backward pass."""
+from typing import Optional, Tuple
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
+from torch.utils.checkpoint import checkpoint
 
 
 def embed_tokens(vit: VisionTransformer,
-                 img: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
+                 img: torch.Tensor,
+                 cls_token: Optional[torch.Tensor] = None
+                 ) -> Tuple[torch.Tensor, tuple]:
     """Patch embedding, class token and (resized) position embedding, then
     the registers a DINOv2 file brought (``vit.register_tokens``, without
     position embedding, after the class token) and CLIP's pre-norm.
 
     Args:
-        vit (VisionTransformer): A ViT with a class token.
+        vit (VisionTransformer): A ViT (with or without a class token).
         img (Tensor): Images ``[B, C, H, W]``.
+        cls_token (Tensor, optional): The class token ``[1, 1, C]`` to use
+            instead of ``vit.cls_token`` (e.g. after an input adapter).
 
     Returns:
-        tuple: tokens ``[B, 1+L, C]`` and the patch grid ``(h, w)``.
+        tuple: tokens ``[B, 1+L, C]`` (``[B, L, C]`` without a class
+        token) and the patch grid ``(h, w)``.
     """
     x, hw = vit.patch_embed(img)
-    x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+    cls_token = vit.cls_token if cls_token is None else cls_token
+    if cls_token is not None:
+        x = torch.cat([cls_token.expand(x.shape[0], -1, -1), x], dim=1)
     x = x + resize_pos_embed(
         vit.pos_embed,
         vit.patch_resolution,
         hw,
         mode=vit.interpolate_mode,
-        num_extra_tokens=1)
+        num_extra_tokens=0 if cls_token is None else 1)
     registers = getattr(vit, 'register_tokens', None)
     if registers is not None:
-        x = torch.cat([x[:, :1], registers.expand(x.shape[0], -1, -1),
-                       x[:, 1:]], dim=1)
+        first = 0 if cls_token is None else 1
+        x = torch.cat([x[:, :first], registers.expand(x.shape[0], -1, -1),
+                       x[:, first:]], dim=1)
     return vit.pre_norm(x), hw
 
 
@@ -38,3 +48,20 @@ def num_prefix_tokens(vit: VisionTransformer) -> int:
     """Tokens before the patches: the class token and any registers."""
     registers = getattr(vit, 'register_tokens', None)
     return 1 + (0 if registers is None else registers.shape[1])
+
+
+def run_block(block: torch.nn.Module, x: torch.Tensor,
+              with_cp: bool) -> torch.Tensor:
+    """``block(x)``; with ``with_cp``, while autograd records, the block's
+    activations are not kept but recomputed in the backward pass
+    (activation checkpointing: less memory, one more forward per block).
+
+    Example:
+        >>> block = torch.nn.Linear(4, 4)
+        >>> x = torch.randn(2, 4, requires_grad=True)
+        >>> torch.equal(run_block(block, x, True), block(x))
+        True
+    """
+    if with_cp and torch.is_grad_enabled():
+        return checkpoint(block, x, use_reentrant=False)
+    return block(x)
