@@ -73,6 +73,21 @@ def test_tensor_claiming_more_elements_than_its_bytes_is_refused(tmp_path):
         safe_load(str(path))
 
 
+def test_size_check_compares_bytes_with_bytes(tmp_path):
+    """10 float32 elements claimed from a 16-byte storage: as many elements
+    as the storage has bytes, 2.5 times its bytes. A tensor filling its
+    storage exactly loads."""
+    path = tmp_path / 'ten_of_four.pth'
+    torch.save({'w': torch.zeros(4)[:1].expand(10)}, path)
+    with pytest.raises(UnsafeCheckpointError, match='claims'):
+        safe_load(str(path))
+    full = tmp_path / 'full.pth'
+    torch.save({'w': torch.arange(4.), 'h': torch.arange(4.).half()}, full)
+    loaded = safe_load(str(full))
+    assert loaded['w'].tolist() == [0., 1., 2., 3.]
+    assert loaded['h'].dtype == torch.float16
+
+
 def test_expanded_pos_embed_builds_no_model(tmp_path):
     """The kNN and attention-map tools build a ViT from the file's shapes."""
     base, _ = layouts(random_vit())['mae']

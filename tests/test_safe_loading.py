@@ -102,10 +102,14 @@ def test_foreign_objects_outside_mmengine_parts_are_refused(tmp_path,
 # --------------------------------------------------------------------------
 def test_getattr_exploit_runs_no_code(tmp_path, real_ckpt):
     """Only getattr + HistoryBuffer + torch's allow-list reach exec: the
-    loader allowed exactly these globals before."""
+    loader allowed exactly these globals before. The payload sits in a file
+    of tensors only, so nothing else in it fails first: the unpickler's
+    answer to ``builtins.getattr`` alone keeps the code from running."""
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
-    splice(real_ckpt, evil, 'extra',
+    weights = tmp_path / 'weights.pth'
+    torch.save({'state_dict': torch.nn.Linear(3, 2).state_dict()}, weights)
+    splice(str(weights), evil, 'extra',
            exec_via_getattr(marker_code(str(marker))))
     for load in (safe_load, CheckpointLoader.load_checkpoint, read_vit):
         with pytest.raises(RuntimeError) as err:
