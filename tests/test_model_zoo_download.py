@@ -476,36 +476,5 @@ def test_base_model_url_not_found(server, hub_dir):
     assert cached(hub_dir) == []
 
 
-@pytest.mark.parametrize('local_rank', [0, 1])
-def test_url_base_downloads_once_per_node(monkeypatch, server, hub_dir,
-                                          mae_release, local_rank):
-    """Eight ranks building the base model at once: local rank 0 downloads
-    before the barrier, the others read its cache after it."""
-    import mmengine.dist
-    expected, data = mae_release
-    path = '/mae/pretrain/' + MAE_FILE
-    server.routes[path] = (200, data, len(data))
-    events = []
-    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (3, 8))
-    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: local_rank)
-    monkeypatch.setattr(
-        mmengine.dist, 'barrier',
-        lambda: events.append(('barrier', len(server.requests))))
-    if local_rank:  # rank 0 of the node has cached it before the barrier
-        from mmtec.checkpoint import load_from_url
-        load_from_url(server.url(path))
-    assert_base_weights(base_generator(server.url(path)), expected)
-    # one request in all, made before the barrier
-    assert events == [('barrier', 1)] and server.requests == [path]
-
-
-def test_failed_download_does_not_hang_other_ranks(monkeypatch, server,
-                                                   hub_dir):
-    import mmengine.dist
-    passed = []
-    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (0, 2))
-    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: 0)
-    monkeypatch.setattr(mmengine.dist, 'barrier', lambda: passed.append(1))
-    with pytest.raises(CheckpointDownloadError, match='HTTP 404'):
-        base_generator(server.url('/gone/' + MAE_FILE))
-    assert passed == [1]  # the barrier was reached before raising
+# distributed runs (one download per node, failures on every rank):
+# tests/test_dist_base.py launches tools/dist_train.sh itself
