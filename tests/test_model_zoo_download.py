@@ -248,6 +248,18 @@ def test_download_ends_within_its_bounds(monkeypatch, server, hub_dir,
     assert not hub_dir.exists() or os.listdir(hub_dir) == []
 
 
+@pytest.mark.parametrize('name,value', [('MMTEC_DOWNLOAD_TIMEOUT', '0'),
+                                        ('MMTEC_DOWNLOAD_MAX_BYTES', '8G')])
+def test_download_settings_are_checked(monkeypatch, server, hub_dir, name,
+                                       value):
+    from mmtec.checkpoint import load_from_url
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}='{value}': give a number "
+                       '> 0'):
+        load_from_url(server.url('/weights/' + FILE))
+    assert server.requests == []
+
+
 @pytest.mark.slow
 def test_interrupted_download_leaves_no_partial_file(server, tmp_path):
     """Ctrl-C while the bytes arrive: the partial file goes too."""

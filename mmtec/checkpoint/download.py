@@ -17,6 +17,7 @@ server announces, or the bytes it sends, pass ``MMTEC_DOWNLOAD_MAX_BYTES``
 cache folder. The partial file is removed on every failure.
 """
 import hashlib
+import http.client
 import os
 import os.path as osp
 import re
@@ -38,8 +39,9 @@ from .loader import safe_load
 
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')
-TIMEOUT_ENV, MAX_BYTES_ENV = 'MMTEC_DOWNLOAD_TIMEOUT', 'MMTEC_DOWNLOAD_MAX_BYTES'
-TIMEOUT_S, MAX_BYTES = 60.0, 8 << 30
+# no bytes for this many seconds end a download; more bytes are refused
+TIMEOUT_ENV, TIMEOUT_S = 'MMTEC_DOWNLOAD_TIMEOUT', 60.0
+MAX_BYTES_ENV, MAX_BYTES = 'MMTEC_DOWNLOAD_MAX_BYTES', 8 << 30
 # what a download can turn out to be instead of a checkpoint
 _BAD_CONTENT = (EmptyCheckpointError, NotACheckpointError,
                 CorruptCheckpointError)
@@ -67,9 +69,21 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _setting(name: str, default: float) -> float:
+    value = os.environ.get(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise ValueError(f'{name}={value!r}: give a number > 0 (default '
+                         f'{default:g}).')
+    return number
+
+
 def _bound(folder: str) -> tuple:
     """The most bytes a download may have, and what sets that bound."""
-    limit = int(os.environ.get(MAX_BYTES_ENV, MAX_BYTES))
+    limit = int(_setting(MAX_BYTES_ENV, MAX_BYTES))
     free = shutil.disk_usage(folder).free
     if free < limit:
         return free, f'the free space of {folder}'
@@ -78,14 +92,14 @@ def _bound(folder: str) -> tuple:
 
 def _download(url: str, dst: str) -> None:
     """Fetch ``url`` into ``dst``, within the time and size bounds."""
-    timeout = float(os.environ.get(TIMEOUT_ENV, TIMEOUT_S))
+    timeout = _setting(TIMEOUT_ENV, TIMEOUT_S)
     bound, why = _bound(osp.dirname(dst))
     request = urllib.request.Request(url, headers={'User-Agent': 'mmtec'})
     try:
         # the timeout holds for connecting and for every read: no bytes for
         # that long ends the download
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            announced = int(response.headers.get('Content-Length') or -1)
+            announced = -1 if response.length is None else response.length
             if announced > bound:
                 raise CheckpointDownloadError(
                     f'Refused to download "{url}": the server announces '
@@ -113,7 +127,7 @@ def _download(url: str, dst: str) -> None:
             f'Could not download "{url}": the server answered HTTP '
             f'{err.code} ({err.reason}). Check the URL, or download the '
             'file yourself and give its local path.', url) from None
-    except (urllib.error.URLError, OSError) as err:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         reason = getattr(err, 'reason', err)
         if isinstance(reason, TimeoutError):
             reason = (f'no bytes arrived for {timeout:g} s (set '
