@@ -110,3 +110,16 @@ def splice(real_checkpoint: str, out: str, key: str, value: bytes) -> None:
                 # added opcodes use no memo
                 data = data[:-1] + s(key) + value + SETITEM + STOP
             dst.writestr(info, data)
+
+
+class DictWithState(dict):
+    """Pickled by ``torch.save`` as ``cls()``, its items, then BUILD with
+    ``state``: what the unpickler does for an ``OrderedDict`` or
+    ``Counter``, whose BUILD sets instance attributes."""
+
+    def __init__(self, cls, items: dict, state: dict):
+        super().__init__(items)
+        self.cls, self.state = cls, state
+
+    def __reduce_ex__(self, protocol):
+        return self.cls, (), self.state, None, iter(dict.items(self))

@@ -3,6 +3,7 @@ holds, keep the unpickler busy, or reach MMEngine's other schemes."""
 import io
 import os
 import stat
+import time
 import zipfile
 
 import pytest
@@ -73,6 +74,21 @@ def test_tensor_claiming_more_elements_than_its_bytes_is_refused(tmp_path):
         safe_load(str(path))
 
 
+def test_size_check_compares_bytes_with_bytes(tmp_path):
+    """10 float32 elements claimed from a 16-byte storage: as many elements
+    as the storage has bytes, 2.5 times its bytes. A tensor filling its
+    storage exactly loads."""
+    path = tmp_path / 'ten_of_four.pth'
+    torch.save({'w': torch.zeros(4)[:1].expand(10)}, path)
+    with pytest.raises(UnsafeCheckpointError, match='claims'):
+        safe_load(str(path))
+    full = tmp_path / 'full.pth'
+    torch.save({'w': torch.arange(4.), 'h': torch.arange(4.).half()}, full)
+    loaded = safe_load(str(full))
+    assert loaded['w'].tolist() == [0., 1., 2., 3.]
+    assert loaded['h'].dtype == torch.float16
+
+
 def test_expanded_pos_embed_builds_no_model(tmp_path):
     """The kNN and attention-map tools build a ViT from the file's shapes."""
     base, _ = layouts(random_vit())['mae']
@@ -118,6 +134,71 @@ def test_scheduler_counter_is_plain_data(tmp_path):
     torch.save({'param_schedulers': [{'milestones': Counter({8: 1})}]}, path)
     loaded = safe_load(str(path))
     assert loaded['param_schedulers'][0]['milestones'] == Counter({8: 1})
+
+
+def _shared(levels, leaf=None):
+    """``x = [x, x]`` ``levels`` times: 2^levels paths to ``leaf``."""
+    x = [torch.zeros(1) if leaf is None else leaf]
+    for _ in range(levels):
+        x = [x, x]
+    return x
+
+
+def test_shared_references_are_counted_not_walked(tmp_path):
+    """2 KB whose lists share references 60 levels deep (2^61 items along
+    every path, under the depth limit): refused at once, wherever it is
+    read, in bounded time and memory."""
+    from mmtec.utils.resume import find_resumable_checkpoint
+    work_dir = tmp_path / 'work_dir'
+    work_dir.mkdir()
+    good = work_dir / 'epoch_1.pth'
+    torch.save({'meta': {'iter': 10}, 'state_dict': {'w': torch.ones(2)}},
+               good)
+    path = work_dir / 'epoch_2.pth'  # the newest file of the work dir
+    torch.save({'meta': {'iter': 20}, 'state_dict': {'w': torch.ones(2)},
+                'x': _shared(60)}, path)
+    assert path.stat().st_size < 4096
+    before, start = _rss_kib(), time.monotonic()
+    with pytest.raises(UnsafeCheckpointError, match='more than 2000000 items '
+                       'counted along every path') as err:
+        safe_load(str(path))
+    assert f'"{path}"' in str(err.value) and '\n' not in str(err.value)
+    with pytest.raises(UnsafeCheckpointError, match='counted along'):
+        read_vit(str(path))  # the base model's reader
+    assert find_resumable_checkpoint(str(work_dir)) == str(good)
+    assert time.monotonic() - start < 10
+    assert _rss_kib() - before < 100 * 1024
+
+
+def test_shared_references_are_checked_once(tmp_path, monkeypatch):
+    """Under a count limit that never trips, 2^23 paths (a minute's walk)
+    take no longer than the 23 lists they are made of; the sharing survives
+    loading."""
+    monkeypatch.setattr(loader_module, 'MAX_PICKLE_OPCODES', 2**62)
+    path = tmp_path / 'shared.pth'
+    torch.save({'x': _shared(22)}, path)
+    start = time.monotonic()
+    x = safe_load(str(path))['x']
+    assert time.monotonic() - start < 5
+    assert x[0] is x[1] and x[0][0] is x[1][1]
+
+
+def test_shared_container_met_deeper_counts_its_depth(tmp_path):
+    """A container 60 deep, met first at depth 1, then at depth 6."""
+    deep = _shared(0)
+    for _ in range(59):
+        deep = [deep]
+    torch.save({'a': deep, 'b': [[[[[deep]]]]]}, tmp_path / 'deeper.pth')
+    with pytest.raises(UnsafeCheckpointError, match='more than 64 deep'):
+        safe_load(str(tmp_path / 'deeper.pth'))
+    torch.save({'a': deep, 'b': [deep]}, tmp_path / 'fits.pth')
+    loaded = safe_load(str(tmp_path / 'fits.pth'))
+    assert loaded['a'] is loaded['b'][0]
+    cycle = []
+    cycle.append(cycle)
+    torch.save({'a': cycle}, tmp_path / 'cycle.pth')
+    with pytest.raises(UnsafeCheckpointError, match='more than 64 deep'):
+        safe_load(str(tmp_path / 'cycle.pth'))
 
 
 def test_bare_pickle_and_legacy_need_the_opt_in(tmp_path):

@@ -31,11 +31,14 @@ HTML = (b'<!DOCTYPE html><html><head><title>503 Service Unavailable'
 
 
 class ReleaseServer(http.server.ThreadingHTTPServer):
-    """Serves ``routes[path] = (status, body, declared length)``."""
+    """Serves ``routes[path] = (status, body, declared length)``; a body
+    may be a function of the server giving the chunks to stream, a length
+    of None sends no Content-Length."""
 
     def __init__(self):
         super().__init__(('127.0.0.1', 0), ReleaseHandler)
         self.routes, self.requests = {}, []
+        self.done = threading.Event()  # set when the test ends
 
     def url(self, path):
         return f'http://127.0.0.1:{self.server_address[1]}{path}'
@@ -50,9 +53,15 @@ class ReleaseHandler(http.server.BaseHTTPRequestHandler):
             return
         status, body, length = self.server.routes[self.path]
         self.send_response(status)
-        self.send_header('Content-Length', str(length))
+        if length is not None:
+            self.send_header('Content-Length', str(length))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            for chunk in [body] if isinstance(body, bytes) else \
+                    body(self.server):
+                self.wfile.write(chunk)
+        except OSError:  # the client went away
+            pass
         self.close_connection = True  # a short body ends here
 
     def log_message(self, *args):
@@ -65,6 +74,7 @@ def server():
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
+    srv.done.set()
     srv.shutdown()
     srv.server_close()
 
@@ -166,6 +176,121 @@ def test_unreachable_server(monkeypatch, hub_dir):
     assert cached(hub_dir) == []
 
 
+# --- nothing waits forever -------------------------------------------------
+
+def _stall(srv):
+    """1,000 bytes, then the socket stays open and silent."""
+    yield b'\0' * 1000
+    srv.done.wait(120)
+
+
+def _endless(srv):
+    while not srv.done.is_set():
+        yield b'\0' * 65536
+
+
+@pytest.fixture
+def silent_url():
+    """A server that accepts connections (the kernel does) and never
+    answers."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        sock.listen(8)
+        yield f'http://127.0.0.1:{sock.getsockname()[1]}/' + FILE
+
+
+@pytest.mark.parametrize('case', ['never answers', 'stops after 1000 bytes',
+                                  'announces 10 TB', 'streams forever'])
+def test_download_ends_within_its_bounds(monkeypatch, server, hub_dir,
+                                         silent_url, case):
+    """Each ends within seconds with one line naming the URL, and leaves
+    nothing in the cache: no bytes for MMTEC_DOWNLOAD_TIMEOUT seconds, more
+    announced than MMTEC_DOWNLOAD_MAX_BYTES (default 8 GiB) or the disk
+    holds, more sent than that bound."""
+    import time
+    from mmtec.checkpoint import load_from_url
+    monkeypatch.setenv('MMTEC_DOWNLOAD_TIMEOUT', '1')
+    monkeypatch.setenv('MMTEC_DOWNLOAD_MAX_BYTES', str(1 << 20))
+    server.routes['/stall'] = (200, _stall, 10**6)
+    server.routes['/huge'] = (200, _endless, 10**13)
+    server.routes['/endless'] = (200, _endless, None)
+    if case == 'announces 10 TB':  # the default bound refuses it too
+        monkeypatch.delenv('MMTEC_DOWNLOAD_MAX_BYTES')
+    url, expected = {
+        'never answers': (silent_url, 'no bytes arrived for 1 s'),
+        'stops after 1000 bytes': (server.url('/stall'),
+                                   'no bytes arrived for 1 s'),
+        'announces 10 TB': (server.url('/huge'),
+                            'the server announces 10000000000000 bytes'),
+        'streams forever': (server.url('/endless'),
+                            'after 1048576 bytes, the most allowed'),
+    }[case]
+    raised = []
+
+    def download():  # in a thread: a hang fails the test, not the suite
+        try:
+            load_from_url(url)
+        except Exception as err:  # noqa: BLE001
+            raised.append(err)
+
+    thread = threading.Thread(target=download, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    thread.join(60)
+    elapsed = time.monotonic() - start
+    assert not thread.is_alive(), f'the download of {url} hangs'
+    assert isinstance(raised[0], CheckpointDownloadError), raised
+    message = str(raised[0])
+    assert expected in message and f'"{url}"' in message
+    assert '\n' not in message
+    assert elapsed < 10, elapsed
+    assert not hub_dir.exists() or os.listdir(hub_dir) == []
+
+
+@pytest.mark.parametrize('name,value', [('MMTEC_DOWNLOAD_TIMEOUT', '0'),
+                                        ('MMTEC_DOWNLOAD_MAX_BYTES', '8G')])
+def test_download_settings_are_checked(monkeypatch, server, hub_dir, name,
+                                       value):
+    from mmtec.checkpoint import load_from_url
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}='{value}': give a number "
+                       '> 0'):
+        load_from_url(server.url('/weights/' + FILE))
+    assert server.requests == []
+
+
+@pytest.mark.slow
+def test_interrupted_download_leaves_no_partial_file(server, tmp_path):
+    """Ctrl-C while the bytes arrive: the partial file goes too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    server.routes['/stall'] = (200, _stall, 10**6)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch'),
+               PYTHONPATH=root, MMTEC_DOWNLOAD_TIMEOUT='100')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', 'from mmtec.checkpoint import load_from_url;'
+         f'load_from_url({server.url("/stall")!r})'], env=env,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (cache.exists() and [
+                n for n in os.listdir(cache)
+                if os.path.getsize(cache / n) == 1000]):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert 'KeyboardInterrupt' in stderr
+    assert os.listdir(cache) == []
+
+
 def test_crafted_download_runs_no_code(monkeypatch, server, hub_dir,
                                        released, tmp_path):
     _, _, good_file = released
@@ -194,6 +319,34 @@ def test_damaged_cached_copy_says_where_it_is(monkeypatch, server, hub_dir,
     assert cached_path(url) in str(err.value)
     assert f'cached download of "{url}": delete it' in str(err.value)
     assert server.requests == []
+
+
+@pytest.mark.parametrize('named', ['plain', 'hash', 'wrong hash'])
+def test_offline_node_uses_torch_hubs_copy(hub_dir, released, named):
+    """A file that torch hub cached under the URL's file name is read
+    without the network (nothing listens on the URL's port); its hash is
+    checked when its name carries one."""
+    import hashlib
+    import socket
+    vit, data, _ = released
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    name = {'plain': FILE, 'hash': f'tec_vitb-{digest}.pth',
+            'wrong hash': f'tec_vitb-{int(digest, 16) ^ 1:08x}.pth'}[named]
+    hub_dir.mkdir(parents=True)
+    (hub_dir / name).write_bytes(data)
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(('127.0.0.1', 0))
+        url = f'http://127.0.0.1:{sock.getsockname()[1]}/weights/{name}'
+    from mmtec.checkpoint import load_from_url
+    if named == 'wrong hash':
+        with pytest.raises(CorruptCheckpointError, match='does not match '
+                           'the SHA-256') as err:
+            load_from_url(url)
+        assert str(hub_dir / name) in str(err.value)
+        return
+    state = load_from_url(url)
+    torch.testing.assert_close(state['cls_token'], vit.cls_token)
+    assert os.listdir(hub_dir) == [name]
 
 
 def test_served_bytes_are_the_released_layout(released):
@@ -335,36 +488,5 @@ def test_base_model_url_not_found(server, hub_dir):
     assert cached(hub_dir) == []
 
 
-@pytest.mark.parametrize('local_rank', [0, 1])
-def test_url_base_downloads_once_per_node(monkeypatch, server, hub_dir,
-                                          mae_release, local_rank):
-    """Eight ranks building the base model at once: local rank 0 downloads
-    before the barrier, the others read its cache after it."""
-    import mmengine.dist
-    expected, data = mae_release
-    path = '/mae/pretrain/' + MAE_FILE
-    server.routes[path] = (200, data, len(data))
-    events = []
-    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (3, 8))
-    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: local_rank)
-    monkeypatch.setattr(
-        mmengine.dist, 'barrier',
-        lambda: events.append(('barrier', len(server.requests))))
-    if local_rank:  # rank 0 of the node has cached it before the barrier
-        from mmtec.checkpoint import load_from_url
-        load_from_url(server.url(path))
-    assert_base_weights(base_generator(server.url(path)), expected)
-    # one request in all, made before the barrier
-    assert events == [('barrier', 1)] and server.requests == [path]
-
-
-def test_failed_download_does_not_hang_other_ranks(monkeypatch, server,
-                                                   hub_dir):
-    import mmengine.dist
-    passed = []
-    monkeypatch.setattr(mmengine.dist, 'get_dist_info', lambda: (0, 2))
-    monkeypatch.setattr(mmengine.dist, 'get_local_rank', lambda: 0)
-    monkeypatch.setattr(mmengine.dist, 'barrier', lambda: passed.append(1))
-    with pytest.raises(CheckpointDownloadError, match='HTTP 404'):
-        base_generator(server.url('/gone/' + MAE_FILE))
-    assert passed == [1]  # the barrier was reached before raising
+# distributed runs (one download per node, failures on every rank):
+# tests/test_dist_base.py launches tools/dist_train.sh itself

@@ -8,6 +8,7 @@ import random
 import re
 import tokenize
 import zipfile
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from mmengine.logging import HistoryBuffer, MessageHub, MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
-from hostile_pickles import (BUILD, EMPTY_LIST, FALSE, GETATTR,
+from hostile_pickles import (BUILD, EMPTY_LIST, DictWithState, FALSE, GETATTR,
                              HISTORY_BUFFER, NEWOBJ, NONE, NP_DTYPE,
                              NP_NDARRAY, NP_RECONSTRUCT, NP_SCALAR,
                              REBUILD_FROM_TYPE, APPEND, TRUE, call,
@@ -102,10 +103,14 @@ def test_foreign_objects_outside_mmengine_parts_are_refused(tmp_path,
 # --------------------------------------------------------------------------
 def test_getattr_exploit_runs_no_code(tmp_path, real_ckpt):
     """Only getattr + HistoryBuffer + torch's allow-list reach exec: the
-    loader allowed exactly these globals before."""
+    loader allowed exactly these globals before. The payload sits in a file
+    of tensors only, so nothing else in it fails first: the unpickler's
+    answer to ``builtins.getattr`` alone keeps the code from running."""
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
-    splice(real_ckpt, evil, 'extra',
+    weights = tmp_path / 'weights.pth'
+    torch.save({'state_dict': torch.nn.Linear(3, 2).state_dict()}, weights)
+    splice(str(weights), evil, 'extra',
            exec_via_getattr(marker_code(str(marker))))
     for load in (safe_load, CheckpointLoader.load_checkpoint, read_vit):
         with pytest.raises(RuntimeError) as err:
@@ -121,6 +126,42 @@ def test_getattr_exploit_runs_no_code(tmp_path, real_ckpt):
     with pytest.raises(UnsafeCheckpointError):
         safe_load(str(evil))
     assert not marker.exists()
+
+
+def _expanded():
+    return torch.zeros(1).expand(10**6, 10**6)  # 4 bytes claim 4 TB
+
+
+@pytest.mark.parametrize('cls,state', [
+    (OrderedDict, dict(items=set)),  # items() of a set: nothing to check
+    (OrderedDict, dict(items=5)),  # items() would be a TypeError
+    (Counter, dict(keys=set, values=set)),
+])
+def test_dict_attribute_hiding_its_items_is_refused(tmp_path, cls, state):
+    """The unpickler's BUILD sets attributes of an OrderedDict or Counter;
+    one named like a method would hide the items (here a tensor that the
+    check refuses) from the check and from every later reader."""
+    path = tmp_path / 'hiding.pth'
+    torch.save({'state_dict': DictWithState(cls, {'w': _expanded()}, state)},
+               path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        safe_load(str(path))
+    message = str(err.value)
+    assert f'"{path}"' in message and '\n' not in message
+    assert f'sets the attribute "{sorted(state)[0]}" on its {cls.__name__}' \
+        in message
+
+
+def test_dict_attributes_are_checked_too(tmp_path):
+    """nn.Module state dicts carry ``_metadata``: loaded, and checked."""
+    path = tmp_path / 'metadata.pth'
+    torch.save({'state_dict': torch.nn.Linear(2, 1).state_dict()}, path)
+    loaded = safe_load(str(path))['state_dict']
+    assert loaded._metadata == {'': {'version': 1}}
+    torch.save({'state_dict': DictWithState(OrderedDict, {
+        'w': torch.ones(2)}, dict(_metadata={'': _expanded()}))}, path)
+    with pytest.raises(UnsafeCheckpointError, match='claims more elements'):
+        safe_load(str(path))
 
 
 def _hb(state: bytes) -> bytes:

@@ -6,17 +6,29 @@ hub's cache, checked against the SHA-256 prefix that its name carries
 :func:`~mmtec.checkpoint.safe_load`, and only then moved into the cache.
 A dropped connection, a truncated body, an HTML error page or a file that
 does not match its hash is reported and never cached. The cache is keyed
-by the whole URL, so two URLs ending in the same file name never share it.
+by the whole URL, so two URLs ending in the same file name never share it;
+a file that torch hub cached under the URL's own file name is used too
+(its hash checked when its name has one), without the network.
+
+Nothing waits forever: a download stops when no bytes arrive for
+``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default 60), and when the size the
+server announces, or the bytes it sends, pass ``MMTEC_DOWNLOAD_MAX_BYTES``
+(default 8 GiB; a ViT-L checkpoint is 1.2 GB) or the free space of the
+cache folder. The partial file is removed on every failure.
 """
 import hashlib
+import http.client
 import os
 import os.path as osp
 import re
+import shutil
 import urllib.error
+import urllib.request
 from typing import Any, Optional
 from urllib.parse import urlparse
 
 import torch
+from mmengine.logging import print_log
 
 from mmtec.atomic_files import TMP_SUFFIX, fsync_replace
 from .errors import (CheckpointDownloadError, CorruptCheckpointError,
@@ -27,6 +39,9 @@ from .loader import safe_load
 
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')
+# no bytes for this many seconds end a download; more bytes are refused
+TIMEOUT_ENV, TIMEOUT_S = 'MMTEC_DOWNLOAD_TIMEOUT', 60.0
+MAX_BYTES_ENV, MAX_BYTES = 'MMTEC_DOWNLOAD_MAX_BYTES', 8 << 30
 # what a download can turn out to be instead of a checkpoint
 _BAD_CONTENT = (EmptyCheckpointError, NotACheckpointError,
                 CorruptCheckpointError)
@@ -54,20 +69,92 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _download(url: str, dst: str) -> None:
+def _setting(name: str, default: float) -> float:
+    value = os.environ.get(name, default)
     try:
-        torch.hub.download_url_to_file(url, dst, progress=True)
+        number = float(value)
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise ValueError(f'{name}={value!r}: give a number > 0 (default '
+                         f'{default:g}).')
+    return number
+
+
+def _bound(folder: str) -> tuple:
+    """The most bytes a download may have, and what sets that bound."""
+    limit = int(_setting(MAX_BYTES_ENV, MAX_BYTES))
+    free = shutil.disk_usage(folder).free
+    if free < limit:
+        return free, f'the free space of {folder}'
+    return limit, f'{MAX_BYTES_ENV}={limit}'
+
+
+def _download(url: str, dst: str) -> None:
+    """Fetch ``url`` into ``dst``, within the time and size bounds."""
+    timeout = _setting(TIMEOUT_ENV, TIMEOUT_S)
+    bound, why = _bound(osp.dirname(dst))
+    request = urllib.request.Request(url, headers={'User-Agent': 'mmtec'})
+    try:
+        # the timeout holds for connecting and for every read: no bytes for
+        # that long ends the download
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            announced = -1 if response.length is None else response.length
+            if announced > bound:
+                raise CheckpointDownloadError(
+                    f'Refused to download "{url}": the server announces '
+                    f'{announced} bytes, more than {bound} ({why}). Free '
+                    f'space, raise {MAX_BYTES_ENV}, or download the file '
+                    'yourself and give its local path.', url)
+            size = f'{announced / 1e6:.1f} MB' if announced >= 0 else \
+                'size not announced'
+            print_log(f'Downloading "{url}" ({size}) to {dst}',
+                      logger='current')
+            received = 0
+            with open(dst, 'wb') as f:
+                for block in iter(lambda: response.read1(1 << 16), b''):
+                    received += len(block)
+                    if received > bound:
+                        raise CheckpointDownloadError(
+                            f'Stopped downloading "{url}" after {bound} '
+                            f'bytes, the most allowed ({why}): the server '
+                            'sends more than it announced, or a file too '
+                            'large for this disk.', url)
+                    f.write(block)
+                    f.flush()  # on disk as it comes: the size shows progress
     except urllib.error.HTTPError as err:
         raise CheckpointDownloadError(
             f'Could not download "{url}": the server answered HTTP '
             f'{err.code} ({err.reason}). Check the URL, or download the '
             'file yourself and give its local path.', url) from None
-    except (urllib.error.URLError, OSError) as err:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         reason = getattr(err, 'reason', err)
+        if isinstance(reason, TimeoutError):
+            reason = (f'no bytes arrived for {timeout:g} s (set '
+                      f'{TIMEOUT_ENV} to wait longer)')
         raise CheckpointDownloadError(
             f'Could not download "{url}": {reason}. Check the network, or '
             'download the file yourself and give its local path.',
             url) from None
+    if 0 <= announced != received:
+        raise CorruptCheckpointError(
+            f'The server announced {announced} bytes and sent {received}.',
+            url)
+
+
+def _read_cached(copy: str, url: str, expected: str,
+                 map_location: Any) -> Any:
+    if expected and not _sha256(copy).startswith(expected):
+        raise CorruptCheckpointError(
+            f'"{copy}", the cached download of "{url}", does not match the '
+            f'SHA-256 {expected} its name states: delete it to download it '
+            'again.', copy)
+    try:
+        return safe_load(copy, map_location=map_location)
+    except _BAD_CONTENT as err:
+        raise type(err)(
+            f'{err} This is the cached download of "{url}": delete it '
+            'to download it again.', copy) from None
 
 
 def load_from_url(url: str, map_location: Any = None,
@@ -91,14 +178,13 @@ def load_from_url(url: str, map_location: Any = None,
             URL and the file.
     """
     path = cached_path(url)
-    if osp.isfile(path):
-        try:
-            return safe_load(path, map_location=map_location)
-        except _BAD_CONTENT as err:
-            raise type(err)(
-                f'{err} This is the cached download of "{url}": delete it '
-                'to download it again.', path) from None
     expected = (sha256 or hash_prefix(url) or '').lower()
+    if osp.isfile(path):  # checked before it was cached
+        return _read_cached(path, url, '', map_location)
+    # where torch hub itself caches the URL (or a file was put by hand)
+    hub_copy = osp.join(osp.dirname(path), osp.basename(urlparse(url).path))
+    if osp.isfile(hub_copy):
+        return _read_cached(hub_copy, url, expected, map_location)
     os.makedirs(osp.dirname(path), exist_ok=True)
     # one partial file per process: ranks that share the cache folder never
     # write into each other's download

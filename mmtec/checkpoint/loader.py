@@ -14,7 +14,9 @@ read files through :func:`safe_load`. It
   ``safe_globals``, allowing on top of torch's defaults only what field
   checkpoints need (:data:`FIELD_GLOBALS`);
 * checks the result is plain data: containers, numbers, strings,
-  ``argparse.Namespace`` and tensors whose elements are all in the file.
+  ``argparse.Namespace`` and tensors whose elements are all in the file,
+  each container once, nested at most :data:`MAX_DEPTH` deep and holding
+  at most :data:`MAX_PICKLE_OPCODES` items counted along every path.
 
 Anything else is refused, naming the file and what it uses, unless the
 file was explicitly trusted (:mod:`.trust`).
@@ -90,6 +92,8 @@ _EXPANDING = {'builtins bytearray', '__builtin__ bytearray'} | {
 }
 _PLAIN = (str, bytes, int, float, complex, bool, type(None), torch.dtype,
           torch.device)
+_CONTAINERS = (dict, OrderedDict, Counter, list, tuple, set, frozenset,
+               torch.Size, argparse.Namespace)
 
 
 def _refuse(filename: str, what: str) -> UnsafeCheckpointError:
@@ -187,18 +191,48 @@ def _check_zip(filename: str) -> None:
             f'probably cut short. {_AGAIN}', filename) from None
 
 
+def _children(filename: str, value: Any) -> list:
+    """``(top-level label, child)`` of a container; [] for anything else.
+
+    A dict's items are read with ``dict.items``, and the attributes that
+    the unpickler's BUILD gives an ``OrderedDict``/``Counter`` are children
+    too: an attribute named like a method (``items``) would hide the items
+    from this check and from every later reader, so it is refused.
+    """
+    kind = type(value)
+    if kind in (dict, OrderedDict, Counter):
+        attrs = vars(value) if kind is not dict else {}
+        hiding = [n for n in attrs if isinstance(n, str) and hasattr(kind, n)]
+        if hiding:
+            raise _refuse(filename, f'it sets the attribute "{hiding[0]}" '
+                          f'on its {kind.__name__}, which hides the method '
+                          'of that name')
+        return [(None, k) for k in dict.keys(value)] + list(
+            dict.items(value)) + [(None, v) for v in attrs.values()]
+    if kind in (list, tuple, set, frozenset, torch.Size):
+        return [(None, v) for v in value]
+    if kind is argparse.Namespace:
+        return [(None, vars(value))]
+    return []
+
+
 def _walk(filename: str, obj: Any) -> Set[Any]:
-    """Check ``obj`` is plain data; the top-level keys holding stand-ins."""
-    foreign, stack = set(), [(obj, 0, None)]
-    while stack:
-        value, depth, top = stack.pop()
+    """Check ``obj`` is plain data; the top-level keys holding stand-ins.
+
+    Each container is checked once however many references lead to it,
+    so the check's work is bounded by the pickle's opcodes. What it holds
+    is counted along every path, as a naive walk of the loaded checkpoint
+    (an optimizer's ``load_state_dict``) would see it: more than
+    :data:`MAX_PICKLE_OPCODES` items (``x = [x, x]`` sixty times over holds
+    2^61) is refused.
+    """
+    checked = {}  # id of a container -> (height, items on every path, foreign)
+
+    def check(value: Any, depth: int):
         kind = type(value)
-        if depth > MAX_DEPTH:
-            raise _refuse(filename, f'it nests containers more than '
-                          f'{MAX_DEPTH} deep')
         if kind is ForeignObject:
-            foreign.add(top)
-        elif isinstance(value, torch.Tensor):
+            return 0, 1, True
+        if isinstance(value, torch.Tensor):
             storage = value.untyped_storage().nbytes() \
                 if value.layout is torch.strided and not value.is_meta else 0
             if kind not in (torch.Tensor, torch.nn.Parameter) or \
@@ -207,18 +241,40 @@ def _walk(filename: str, obj: Any) -> Set[Any]:
                 raise _refuse(filename, f'a {kind.__name__} of shape '
                               f'{tuple(value.shape)} claims more elements '
                               f'than the {storage} bytes it holds')
-        elif kind in (dict, OrderedDict, Counter):
-            for k, v in value.items():
-                stack += [(k, depth + 1, top),
-                          (v, depth + 1, k if depth == 0 else top)]
-        elif kind in (list, tuple, set, frozenset, torch.Size):
-            stack += [(v, depth + 1, top) for v in value]
-        elif kind is argparse.Namespace:
-            stack.append((vars(value), depth + 1, top))
-        elif kind not in _PLAIN:
+            return 0, 1, False
+        if kind in _PLAIN:
+            return 0, 1, False
+        if kind not in _CONTAINERS:
             raise _refuse(filename, f'it holds a {kind.__module__}.'
                           f'{kind.__qualname__}, which is not plain data')
-    return foreign
+        key = id(value)
+        if key not in checked:
+            if depth > MAX_DEPTH:
+                raise _refuse(filename, f'it nests containers more than '
+                              f'{MAX_DEPTH} deep')
+            checked[key] = None  # met again inside itself: endless nesting
+            height, items, foreign = 0, 1, False
+            for _, child in _children(filename, value):
+                below, more, holds = check(child, depth + 1)
+                height, items = max(height, below + 1), items + more
+                foreign = foreign or holds
+                if items > MAX_PICKLE_OPCODES:
+                    raise _refuse(filename, f'its containers hold more than '
+                                  f'{MAX_PICKLE_OPCODES} items counted along '
+                                  'every path (shared references repeat '
+                                  'what they hold)')
+            checked[key] = height, items, foreign
+        # a container met again deeper may not pass the limit on this path
+        if checked[key] is None or depth + checked[key][0] > MAX_DEPTH:
+            raise _refuse(filename, f'it nests containers more than '
+                          f'{MAX_DEPTH} deep')
+        return checked[key]
+
+    if type(obj) is ForeignObject:
+        return {None}
+    check(obj, 0)
+    return {label for label, child in _children(filename, obj)
+            if check(child, 1)[2]}
 
 
 def _unsafe_globals(filename: str) -> List[str]:

@@ -8,12 +8,14 @@ looked up to the weights URL of its metadata. Everything else is a local
 path for :func:`~mmtec.checkpoint.safe_load`. An existing file always wins
 over a model name of the same spelling.
 """
+import os
 import os.path as osp
 import re
 from typing import Any, Optional
 
 from .download import load_from_url
-from .errors import CheckpointNotFoundError
+from .errors import (CheckpointDownloadError, CheckpointError,
+                     CheckpointNotFoundError)
 from .loader import safe_load
 
 # what a model-zoo name can look like: no folder, no checkpoint suffix
@@ -57,23 +59,34 @@ def weights_url(source: str) -> Optional[str]:
     return model.weights
 
 
+def _local_rank() -> int:
+    """This process's rank on its node: what torchrun (``LOCAL_RANK``) or
+    Slurm (``SLURM_LOCALID``) says; MMEngine's local group is not needed."""
+    return int(os.environ.get('LOCAL_RANK') or
+               os.environ.get('SLURM_LOCALID') or 0)
+
+
 def _load_url_once_per_node(url: str, map_location: Any) -> Any:
-    """In a distributed run, local rank 0 downloads while the other ranks
-    wait, then they read its cached copy: one download per node, not one per
-    process. A failed download is raised on every rank, none hangs."""
-    from mmengine.dist import barrier, get_dist_info, get_local_rank
-    if get_dist_info()[1] == 1:
+    """In a distributed run, local rank 0 of each node downloads while the
+    other ranks wait, then they read its checked, cached copy: one download
+    per node, not one per process. A failure on any node is raised on every
+    rank (none waits for the others forever)."""
+    from mmengine.dist import all_gather_object, get_world_size
+    if get_world_size() == 1:
         return load_from_url(url, map_location=map_location)
-    first = get_local_rank() == 0
+    first = _local_rank() == 0
     loaded = error = None
     if first:
         try:
             loaded = load_from_url(url, map_location=map_location)
-        except Exception as err:  # raised below, after the barrier
-            error = err
-    barrier()
-    if error is not None:
-        raise error
+        except Exception as err:  # raised below, on every rank
+            error = err if isinstance(err, CheckpointError) else \
+                CheckpointDownloadError(
+                    f'Could not load "{url}": {type(err).__name__}: {err}',
+                    url)
+    failed = [e for e in all_gather_object(error) if e is not None]
+    if failed:
+        raise failed[0]
     return loaded if first else load_from_url(url, map_location=map_location)
 
 
