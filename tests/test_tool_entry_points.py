@@ -19,10 +19,6 @@ TOOLS = sorted(
 PY_TOOLS = [t for t in TOOLS if t.endswith('.py')]
 SH_TOOLS = [t for t in TOOLS if t.endswith('.sh')]
 # these two print their usage on --help but exit with 2 (a usage error)
-EXITS_2 = {os.path.join('tools', 'dist_train.sh'),
-           os.path.join('tools', 'slurm_train.sh')}
-
-
 def run_help(tool, flag, cwd):
     prog = [sys.executable] if tool.endswith('.py') else ['bash']
     # PYTHON: tools/install.sh would fail at once if it started installing
@@ -42,10 +38,7 @@ def check_help(tool, flag, tmp_path):
 
 
 @pytest.mark.parametrize('flag', ['--help', '-h'])
-@pytest.mark.parametrize('tool', [
-    pytest.param(t, marks=pytest.mark.xfail(
-        strict=True, reason='prints its usage, exits 2')) if t in EXITS_2
-    else t for t in SH_TOOLS])
+@pytest.mark.parametrize('tool', SH_TOOLS)
 def test_shell_script_help(tool, flag, tmp_path):
     check_help(tool, flag, tmp_path)
 

@@ -3,6 +3,9 @@
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
 # Without GPUs, GPUS processes train on the CPU with the gloo backend.
 set -e
+case "${1:-}" in
+    -h|--help) echo "Usage: bash $0 CONFIG GPUS [train.py arguments]"; exit 0;;
+esac
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -10,6 +10,7 @@ set -e
 USAGE="Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 [PREEMPT_SIGNAL=USR1@120] bash $0 PARTITION JOB_NAME CONFIG WORK_DIR \
 [train.py arguments]"
+case "${1:-}" in -h|--help) echo "$USAGE"; exit 0;; esac
 if [ $# -lt 4 ] || [ -z "$1" ] || [ -z "$2" ] || [ -z "$3" ] || [ -z "$4" ]
 then
     echo "$USAGE" >&2
