@@ -156,7 +156,8 @@ def test_work_dir_given_twice_is_refused(tmp_path):
 def test_read_only_work_dir(tmp_path, image_folder, tiny_base):
     """A read-only file system (a bind mount in a private namespace)."""
     if shutil.which('unshare') is None or subprocess.run(
-            ['unshare', '-rm', 'true'], capture_output=True).returncode:
+            ['unshare', '-rm', 'true'], capture_output=True,
+            timeout=30).returncode:
         pytest.skip('unshare -rm (user namespaces) is not available')
     ro = tmp_path / 'ro'
     ro.mkdir()
