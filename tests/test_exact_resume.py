@@ -178,9 +178,9 @@ def test_changed_accumulation_drops_the_window_with_a_warning(caplog):
                                  accumulative_counts=2)
     saved_wrapper.initialize_count_status(model, 3, 10)
     model(torch.ones(1, 3)).sum().backward()
-    ckpt = {}
+    ckpt = dict(meta=dict(iter=3))
     runner = SimpleNamespace(model=model, optim_wrapper=saved_wrapper,
-                             logger=logging.getLogger('test_accum'))
+                             iter=3, logger=logging.getLogger('test_accum'))
     AccumulatedGradientsHook().before_save_checkpoint(runner, ckpt)
     model.zero_grad(set_to_none=True)
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),

@@ -12,7 +12,8 @@ model = dict(
     target_generator=dict(arch=tiny, topk=5, weights_dtype='float32'))
 
 train_pipeline = [
-    dict(type='LoadImageOrSkip'),
+    dict(type='LoadImageOrSkip', imdecode_backend='pillow',
+         color_type='color_ignore_orientation'),
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
