@@ -67,7 +67,7 @@ def fmt(x) -> str:
     return str(x)
 
 
-# --- iterations and updates -------------------------------------------------
+# --- iterations and updates
 
 def iterations_per_epoch(images: int, gpus: int, batch: int,
                          drop_last: bool) -> int:
@@ -149,7 +149,7 @@ def lr_points(update_lrs: List[float], updates_per_epoch: float,
     }
 
 
-# --- parameter groups ---------------------------------------------------------
+# --- parameter groups
 
 def built_groups(cfg: Config, model: nn.Module) -> Dict[str, tuple]:
     """name -> (lr scale, weight decay) from the config's optim wrapper."""
@@ -263,7 +263,7 @@ def group_rows(model: nn.Module, ours: Dict[str, tuple],
     return rows
 
 
-# --- data and precision ---------------------------------------------------------
+# --- data and precision
 
 def describe_decode(step: dict) -> str:
     if step.get('imdecode_backend') == 'pillow' and step.get(
@@ -278,6 +278,14 @@ def describe_crop(step: dict) -> str:
             f'{tuple(step["crop_ratio_range"])}, {step["interpolation"]})')
 
 
+def describe_normalisation(pre: dict) -> str:
+    """Channel order and mean/std on 0-1 values (mmcv decodes to BGR)."""
+    order = 'RGB' if pre.get('to_rgb', False) else 'BGR'
+    mean = tuple(round(v / 255, 6) for v in pre['mean'])
+    std = tuple(round(v / 255, 6) for v in pre['std'])
+    return f'{order}, mean {mean}, std {std}'
+
+
 def describe_amp(optim_wrapper: dict) -> str:
     if optim_wrapper.get('type') != 'AmpOptimWrapper':
         return 'fp32'
@@ -288,7 +296,7 @@ def describe_amp(optim_wrapper: dict) -> str:
     return f'fp16 autocast, {scale} loss scale'
 
 
-# --- the two halves -------------------------------------------------------------
+# --- the two halves
 
 def pretraining_rows(path: str, authors: dict) -> List[Row]:
     cfg = Config.fromfile(path)
@@ -360,6 +368,8 @@ def pretraining_rows(path: str, authors: dict) -> List[Row]:
         row('decoding', describe_decode(pipeline[0]), shared['decode']),
         row('crop', describe_crop(crop), shared['crop']),
         row('flip', flip.prob, shared['flip']),
+        row('normalisation', describe_normalisation(cfg.data_preprocessor),
+            shared['normalisation']),
         row('mixed precision', describe_amp(ow), shared['amp']),
     ]
     return rows
