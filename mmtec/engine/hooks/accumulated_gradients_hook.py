@@ -27,7 +27,7 @@ class _DropMessage(logging.Filter):
 
 @HOOKS.register_module()
 class AccumulatedGradientsHook(Hook):
-    """Accumulation windows as the official training loop has them, and an
+    """Accumulation windows as the authors' training loop has them, and an
     exact ``--resume`` with them.
 
     With ``accumulative_counts=k`` MMEngine steps the optimizer every ``k``
@@ -171,7 +171,7 @@ class AccumulatedGradientsHook(Hook):
             return
         if self._by_epoch(runner):
             if self._window_open(runner):
-                # the official loop zeroes these when the next epoch begins
+                # the authors' loop zeroes these when the next epoch begins
                 wrapper.zero_grad()
             wrapper._inner_count = 0
         else:
@@ -201,11 +201,13 @@ class AccumulatedGradientsHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         pending = checkpoint.get(CHECKPOINT_KEY)
-        if not pending:
-            return
-        self._pending = pending
-        # restored in before_train: MMEngine's warning that the gradient
-        # of these iterations is lost no longer holds
-        self._log_filter = _DropMessage(
-            'Resumed iteration number is not divisible')
-        runner.logger.addFilter(self._log_filter)
+        if pending:
+            self._pending = pending
+        if (pending or self._by_epoch(runner)) and self._log_filter is None:
+            # MMEngine's warning that the gradient of the iterations since
+            # the last multiple of k is lost does not hold: an open window
+            # is restored in before_train, and an epoch-based loop's windows
+            # restart with each epoch
+            self._log_filter = _DropMessage(
+                'Resumed iteration number is not divisible')
+            runner.logger.addFilter(self._log_filter)
