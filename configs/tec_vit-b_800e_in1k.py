@@ -9,8 +9,6 @@ _base_ = [
     '_base_/schedules/adamw_tec.py',
     '_base_/default_runtime.py',
 ]
-from mmtec.engine.lr_schedule import warmup_cosine_lr  # noqa: E402
-
 model = dict(
     target_generator=dict(
         # MAE's release (downloaded once into torch hub's cache)
@@ -20,7 +18,6 @@ model = dict(
         # the machine has native bf16 (CUDA, AVX512-BF16/AMX CPUs), else fp32
         weights_dtype='auto'))
 
+# 40 warm-up epochs, then cosine to 0 at the last epoch
+# (_base_/schedules/adamw_tec.py)
 train_cfg = dict(max_epochs=800)
-# 40 warm-up epochs, then cosine to 0 at train_cfg.max_epochs (the recipes
-# below change only the epochs)
-param_scheduler = warmup_cosine_lr(warmup_epochs=40, start_factor=1e-4)

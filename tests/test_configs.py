@@ -122,10 +122,10 @@ def test_pretraining_recipe(name):
     # 40 warm-up epochs, then cosine to 0 at the recipe's last epoch
     lrs = scheduled_lrs(cfg, epochs)
     peak = cfg.optim_wrapper.optimizer.lr
-    assert lrs[0] == pytest.approx(peak * 1e-4)
-    assert lrs[40] == pytest.approx(peak)
+    assert lrs[0] == 0 and lrs[20] == peak / 2
+    assert lrs[40] == peak
     mid = 40 + (epochs - 40) // 2
-    assert lrs[mid] == pytest.approx(peak / 2, rel=1e-3)
+    assert lrs[mid] == pytest.approx(peak / 2, rel=1e-12)
     assert lrs[epochs - 1] < peak * 1e-3
     ow = cfg.optim_wrapper
     assert ow.type == 'AmpOptimWrapper' and ow.accumulative_counts == 2
@@ -144,6 +144,8 @@ def scheduled_lrs(cfg, epochs, epoch_length=1):
     built as MMEngine's Runner builds it (``end`` defaults to
     ``max_epochs``), stepped every iteration."""
     from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
+
+    from mmtec.registry import PARAM_SCHEDULERS as TEC_SCHEDULERS
     init_default_scope('mmpretrain')
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr)
@@ -151,6 +153,11 @@ def scheduled_lrs(cfg, epochs, epoch_length=1):
     for sched in cfg.param_scheduler:
         sched = dict(sched)
         sched.setdefault('end', epochs)
+        if sched.pop('convert_to_iter_based', False):  # as the Runner does
+            schedulers.append(TEC_SCHEDULERS.get(
+                sched.pop('type')).build_iter_from_epoch(
+                    optimizer, epoch_length=epoch_length, **sched))
+            continue
         schedulers.append(PARAM_SCHEDULERS.build(
             sched, default_args=dict(optimizer=optimizer,
                                      epoch_length=epoch_length)))
@@ -170,10 +177,8 @@ def test_short_run_of_a_recipe_builds_its_schedule():
                                        'tec_vit-b_800e_in1k.py'))
     lrs = scheduled_lrs(cfg, 2)
     peak = cfg.optim_wrapper.optimizer.lr
-    # still warming up: 1e-4 of the peak, then 1/39 of the way up
-    # (MMEngine's LinearLR reaches the peak at step end - 1)
-    assert lrs == pytest.approx(
-        [peak * 1e-4, peak * (1e-4 + (1 - 1e-4) / 39)])
+    # still warming up: from 0, 1/40 of the way up after one epoch
+    assert lrs == [0, peak * 1 / 40]
 
 
 def test_demo_schedule():

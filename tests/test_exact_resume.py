@@ -178,10 +178,10 @@ def test_changed_accumulation_drops_the_window_with_a_warning(caplog):
                                  accumulative_counts=2)
     saved_wrapper.initialize_count_status(model, 3, 10)
     model(torch.ones(1, 3)).sum().backward()
-    ckpt = {}
+    ckpt = dict(meta=dict(iter=3))
     runner = SimpleNamespace(model=model, optim_wrapper=saved_wrapper,
                              train_dataloader=SimpleNamespace(batch_size=3),
-                             logger=logging.getLogger('test_accum'))
+                             iter=3, logger=logging.getLogger('test_accum'))
     AccumulatedGradientsHook().before_save_checkpoint(runner, ckpt)
     model.zero_grad(set_to_none=True)
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
@@ -399,6 +399,52 @@ def test_mid_epoch_iteration_checkpoint_resumes_exactly(tmp_path):
     assert_same_weights(tmp_path / 'straight' / 'iter_8.pth',
                         tmp_path / 'resumed' / 'iter_8.pth')
     assert not (tmp_path / 'resumed' / 'iter_9.pth').exists()
+
+
+class CountUpdates(Hook):
+    """Counts the iterations after which the optimizer stepped (the
+    wrapper zeroes the gradients right after its step), and records whether
+    each epoch starts without gradients."""
+
+    def __init__(self):
+        self.updates, self.epoch_starts_clean = [], []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if batch_idx == 0:
+            self.epoch_starts_clean.append(
+                runner.model.linear.weight.grad is None)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.model.linear.weight.grad is None:
+            self.updates.append((runner.epoch, batch_idx))
+
+
+def test_windows_restart_each_epoch_also_when_resumed(tmp_path):
+    """5 batches per epoch, accumulation 2: as in the authors' loop, the
+    optimizer steps after batches 1 and 3 of each epoch and the 5th batch's
+    gradient is dropped; a run resumed 3 batches into epoch 2 (iteration 8,
+    an open window MMEngine's own count would call closed) continues
+    exactly."""
+    by_iter = dict(type='AtomicCheckpointHook', by_epoch=False, interval=8,
+                   max_keep_ckpts=-1)
+    straight = toy_runner(tmp_path / 'straight', checkpoint=by_iter,
+                          batch_size=2)
+    counter = CountUpdates()
+    straight.register_hook(counter)
+    straight.train()
+    assert counter.updates == [(0, 1), (0, 3), (1, 1), (1, 3)]
+    assert counter.epoch_starts_clean == [True, True]
+    saved = tmp_path / 'straight' / 'iter_8.pth'
+    assert safe_load(str(saved))['accumulated_gradients']['iter'] == 8
+    resumed = toy_runner(tmp_path / 'resumed', checkpoint=by_iter,
+                         resume=str(saved), batch_size=2)
+    counter = CountUpdates()
+    resumed.register_hook(counter)
+    resumed.train()
+    assert counter.updates == [(1, 3)]
+    assert_same_weights(tmp_path / 'straight' / 'iter_10.pth',
+                        tmp_path / 'resumed' / 'iter_10.pth')
 
 
 def test_failed_epoch_save_keeps_the_previous_checkpoint(tmp_path,

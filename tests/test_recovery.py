@@ -243,8 +243,10 @@ def accumulating_runner(inner_count, seed=0):
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
                            accumulative_counts=2)
     wrapper.initialize_count_status(model, inner_count, 10)
+    # iter: iterations done, as a resumed Runner has it in before_train
     return SimpleNamespace(model=model, optim_wrapper=wrapper,
                            train_dataloader=SimpleNamespace(batch_size=4),
+                           iter=inner_count,
                            logger=logging.getLogger('test_accumulation'))
 
 
@@ -253,7 +255,7 @@ def test_open_window_is_saved_and_restored_only_on_resume():
     hook = AccumulatedGradientsHook()
     saved = accumulating_runner(3)  # 3 % 2: one iteration in the window
     saved.model(torch.ones(1, 3)).sum().backward()
-    ckpt = {}
+    ckpt = dict(meta=dict(iter=3))
     hook.before_save_checkpoint(saved, ckpt)
     assert ckpt['accumulated_gradients']['iter'] == 3
     grads = ckpt['accumulated_gradients']['grads']
@@ -275,9 +277,9 @@ def test_open_window_is_saved_and_restored_only_on_resume():
     assert loaded.model.weight.grad is None
 
     closed = accumulating_runner(4)  # window closed: nothing to save
-    ckpt = {}
+    ckpt = dict(meta=dict(iter=4))
     hook.before_save_checkpoint(closed, ckpt)
-    assert ckpt == {}
+    assert ckpt == dict(meta=dict(iter=4))
 
 
 def test_resume_prefers_the_newest_complete_save(tmp_path, monkeypatch):

@@ -1,8 +1,10 @@
-"""TEC's learning-rate schedule: linear warm-up, then cosine to 0."""
+"""Learning-rate schedules: linear warm-up, then cosine to 0."""
+import math
 from typing import List, Optional
 
 from mmengine.optim.scheduler import CosineAnnealingLR
-from mmengine.optim.scheduler.param_scheduler import INF
+from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
+from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 
 from mmtec.registry import PARAM_SCHEDULERS
 
@@ -66,3 +68,107 @@ def warmup_cosine_lr(warmup_epochs: int,
         dict(type='CosineToTrainEndLR', eta_min=0., by_epoch=True,
              begin=warmup_epochs, convert_to_iter_based=True)
     ]
+
+
+@PARAM_SCHEDULERS.register_module()
+class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
+    """Linear warm-up from 0, then half-cosine, per accumulation window.
+
+    The lr of MAE's and TEC's ``adjust_learning_rate``: before each
+    optimizer update it is set, from the fractional epoch
+    ``e = epoch + i / iterations_per_epoch`` of the window's first
+    micro-batch ``i``, to ``lr * e / warmup_epochs`` during the warm-up
+    (exactly 0 at the first update), then to
+    ``eta_min + (lr - eta_min) * (1 + cos(pi * (e - warmup) / (epochs -
+    warmup))) / 2``. A group with an ``lr_scale`` (layer decay) gets that
+    value times its scale. Accumulation windows start at each epoch's first
+    iteration (:class:`~mmtec.engine.hooks.AccumulatedGradientsHook`); the
+    window length is the optim wrapper's ``accumulative_counts``.
+
+    Configure it by epochs with ``convert_to_iter_based=True`` and no
+    ``end``: MMEngine's Runner then passes the iterations per epoch and
+    ends it at ``train_cfg.max_epochs``.
+
+    Args:
+        optimizer (OptimWrapper | Optimizer): Wrapped optimizer.
+        warmup_epochs (float): Epochs of linear warm-up.
+        eta_min (float): Learning rate at the end (absolute, before
+            ``lr_scale``). Defaults to 0.
+        epoch_length (int): Iterations per epoch (set by the Runner).
+        begin (int): Must be 0: ``e`` counts from the start of training.
+        end (int): Last iteration (set by the Runner from max_epochs).
+        last_step (int): As MMEngine's schedulers. Defaults to -1.
+        by_epoch (bool): False once converted to iterations.
+        verbose (bool): Print each value. Defaults to False.
+
+    Example:
+        >>> import torch
+        >>> from mmengine.optim import OptimWrapper
+        >>> opt = OptimWrapper(torch.optim.SGD([torch.zeros(1)], lr=1.),
+        ...                    accumulative_counts=2)
+        >>> s = WarmupCosineLR.build_iter_from_epoch(
+        ...     opt, warmup_epochs=1, end=2, epoch_length=5)
+        >>> lrs = []
+        >>> for _ in range(10):
+        ...     lrs.append(round(opt.param_groups[0]['lr'], 4)); s.step()
+        >>> lrs  # an update uses the value of its window's first iteration
+        [0.0, 0.0, 0.4, 0.4, 0.8, 1.0, 1.0, 0.6545, 0.6545, 0.0955]
+    """
+
+    def __init__(self, optimizer, warmup_epochs: float, eta_min: float = 0.,
+                 epoch_length: Optional[int] = None, begin: int = 0,
+                 end: int = INF, last_step: int = -1, by_epoch: bool = False,
+                 verbose: bool = False):
+        if by_epoch or not epoch_length or end == INF or begin != 0:
+            raise ValueError(
+                'WarmupCosineLR needs by_epoch=True, '
+                'convert_to_iter_based=True, begin=0 and no end in its '
+                'param_scheduler config (the Runner then sets the '
+                'iterations per epoch and the end from train_cfg.max_epochs)')
+        if warmup_epochs < 0:
+            raise ValueError(
+                f'WarmupCosineLR: warmup_epochs={warmup_epochs} must be >= 0')
+        self.warmup_epochs = warmup_epochs
+        self.eta_min = eta_min
+        self.epoch_length = epoch_length
+        super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
+                         by_epoch=by_epoch, verbose=verbose)
+
+    @classmethod
+    def build_iter_from_epoch(cls, *args, begin=0, end=INF, by_epoch=True,
+                              epoch_length=None, **kwargs):
+        """Build from an epoch-based config (MMEngine's conversion)."""
+        if by_epoch and epoch_length == 0:
+            raise ValueError(
+                'WarmupCosineLR: the training dataloader has no iterations '
+                'per epoch (with drop_last=True it needs batch_size x GPUs '
+                'images at least)')
+        if not by_epoch or not epoch_length:
+            raise ValueError('WarmupCosineLR: convert_to_iter_based needs '
+                             'by_epoch=True and the epoch length')
+        if end != INF:
+            end = int(end * epoch_length)
+        return cls(*args, begin=int(begin * epoch_length), end=end,
+                   by_epoch=False, epoch_length=epoch_length, **kwargs)
+
+    def epoch_fraction(self, step: int) -> float:
+        """``e`` of the accumulation window holding iteration ``step``."""
+        accumulate = getattr(self.optimizer, '_accumulative_counts', 1)
+        epoch, i = divmod(step, self.epoch_length)
+        return (i - i % accumulate) / self.epoch_length + epoch
+
+    def _get_value(self) -> List[float]:
+        e = self.epoch_fraction(self.last_step)
+        warmup, epochs = self.warmup_epochs, self.end / self.epoch_length
+        values = []
+        for peak, group in zip(self.base_values, self.optimizer.param_groups):
+            scale = group.get('lr_scale')
+            if scale is not None:
+                peak = peak / scale  # the unscaled lr (layer decay)
+            if e < warmup:
+                lr = peak * e / warmup
+            else:
+                lr = self.eta_min + (peak - self.eta_min) * 0.5 * (
+                    1. + math.cos(math.pi * (e - warmup) / (epochs - warmup)))
+            values.append(lr if scale is None else lr * scale)
+        return values

@@ -16,7 +16,7 @@ Example (the tiny test config, 2 accumulation steps, constant lr 0.05,
         model.target_generator.checkpoint=base.pth \\
         train_dataloader.dataset.data_root=my_image_folder \\
         auto_scale_lr.enable=False optim_wrapper.optimizer.lr=0.05 \\
-        param_scheduler.0.start_factor=1.0
+        param_scheduler.0.warmup_epochs=0 param_scheduler.0.eta_min=0.05
 """
 import argparse
 import os

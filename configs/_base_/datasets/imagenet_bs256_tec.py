@@ -16,8 +16,11 @@ gpu_decode = False
 
 train_pipeline = [
     # skips (and names) an undecodable file, or one whose header declares
-    # more than max_pixels (100 MP); SkippedImagesHook counts them
-    dict(type='LoadImageOrSkip', max_pixels=100_000_000),
+    # more than max_pixels (100 MP); SkippedImagesHook counts them.
+    # Decoded as torchvision's ImageFolder does: PIL, convert('RGB'), the
+    # EXIF orientation not applied (mmcv's 'color' would rotate the image)
+    dict(type='LoadImageOrSkip', max_pixels=100_000_000,
+         imdecode_backend='pillow', color_type='color_ignore_orientation'),
     dict(
         type='RandomResizedCrop',
         scale=224,
@@ -33,6 +36,9 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
+    # as the authors' DataLoader: 625 iterations per epoch on ImageNet-1k at
+    # 8 x 256 (a last, smaller batch would weigh its images more)
+    drop_last=True,
     # DefaultSampler's order; each image's crop and flip are drawn from
     # (seed, epoch, index), so workers (persistent or not), num_workers and
     # --resume do not change them (mmtec.datasets.SeededSampler)

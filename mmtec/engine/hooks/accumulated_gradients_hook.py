@@ -7,6 +7,7 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
+from mmengine.runner import EpochBasedTrainLoop
 
 from mmtec.registry import HOOKS
 from .resume_check_hook import train_setup
@@ -27,34 +28,38 @@ class _DropMessage(logging.Filter):
 
 @HOOKS.register_module()
 class AccumulatedGradientsHook(Hook):
-    """Make ``--resume`` exact under gradient accumulation.
+    """Accumulation windows as the authors' training loop has them, and an
+    exact ``--resume`` with them.
 
     With ``accumulative_counts=k`` MMEngine steps the optimizer every ``k``
-    iterations counted over the whole run, so when an epoch's iteration
-    count is not a multiple of ``k`` an accumulation window is open at the
-    epoch's end, when the checkpoint is saved; MMEngine does not save the
-    gradients gathered so far and a resumed run steps with part of them.
-    This hook
+    iterations counted over the whole run, so windows run across epoch
+    ends. MAE's and TEC's loops (``engine_pretrain.py``,
+    ``engine_finetune.py``) restart them with each epoch: they step after
+    micro-batch ``i`` of an epoch when ``(i + 1) % k == 0`` and zero the
+    gradients when an epoch begins, so the last ``iterations % k``
+    micro-batches of an epoch (the 625th of 625 at ``k=2``) are computed
+    and dropped. With an epoch-based loop this hook does the same: it
+    counts the optim wrapper's iterations within the epoch and drops the
+    gradients of an open window at the epoch's end. (With an
+    iteration-based loop windows follow the run's iteration count.)
 
-    - stores those gradients (and the iteration count they belong to) in
-      the checkpoint under ``accumulated_gradients`` and puts them back
-      when the run resumes from it;
+    For an exact resume it
+
+    - stores the gradients of a window open in the middle of an epoch
+      (iteration checkpoints, preemption) in the checkpoint under
+      ``accumulated_gradients`` and puts them back when the run resumes
+      from it;
     - drops them (with a warning) when the resumed run has another world
       size, batch size per process or ``accumulative_counts``: the partial
       gradient then averages other batches than the resumed run's window;
-    - treats the end of a run like any other point: MMEngine would step
-      there with a smaller window (a smaller effective batch); here the
-      open window is kept in the last checkpoint instead, so running
-      ``1 + 1`` epochs with ``--resume`` gives the same weights as ``2``
-      epochs, and the effective batch is always ``k`` batches.
+    - never steps with a smaller window at the end of a run (MMEngine
+      would): the effective batch is always ``k`` batches.
 
     With several processes, each rank's partial gradient is local (no
-    synchronisation until the window closes); at the end of each epoch the
-    hook replaces them by their mean on every rank, which leaves the
-    synchronised step unchanged and makes rank 0's copy the one to save.
-    Checkpoints saved by iteration in the middle of an open window of a
-    multi-process run are saved without it (a warning says so), unless
-    :meth:`sync_open_window` ran at that iteration (preemption does).
+    synchronisation until the window closes). Checkpoints saved by
+    iteration in the middle of an open window of a multi-process run are
+    saved without it (a warning says so), unless :meth:`sync_open_window`
+    ran at that iteration (preemption does).
 
     Args:
         None.
@@ -80,6 +85,11 @@ class AccumulatedGradientsHook(Hook):
         return runner.model.module if is_model_wrapper(
             runner.model) else runner.model
 
+    @staticmethod
+    def _by_epoch(runner) -> bool:
+        return isinstance(getattr(runner, 'train_loop', None),
+                          EpochBasedTrainLoop)
+
     def _window_open(self, runner) -> bool:
         wrapper = self._optim_wrapper(runner)
         return wrapper is not None and \
@@ -99,7 +109,7 @@ class AccumulatedGradientsHook(Hook):
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        if pending['iter'] != wrapper.inner_count:
+        if pending['iter'] != runner.iter:  # iterations done
             return  # loaded as weights (load_from), not resumed
         changes = self._setup_changes(pending, runner)
         if changes:
@@ -107,7 +117,8 @@ class AccumulatedGradientsHook(Hook):
                                        wrapper._accumulative_counts)
             runner.logger.warning(
                 f'The checkpoint\'s open gradient-accumulation window '
-                f'({pending["iter"] % saved_counts} of {saved_counts} '
+                f'({pending.get("window", pending["iter"] % saved_counts)} '
+                f'of {saved_counts} '
                 f'iterations) is dropped: {changes} on resume, so its '
                 'partial gradient does not belong to the batches the '
                 'resumed run accumulates; the resumed run does not continue '
@@ -156,17 +167,34 @@ class AccumulatedGradientsHook(Hook):
             if param.grad is not None:
                 all_reduce(param.grad)
                 param.grad.div_(world)
-        self._synced_iter = self._optim_wrapper(runner).inner_count
+        self._synced_iter = runner.iter
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        wrapper = self._optim_wrapper(runner)
+        if wrapper is not None and self._by_epoch(runner):
+            # windows restart with each epoch: the wrapper steps after
+            # batch i when (i + 1) % k == 0 (and syncs ranks before it)
+            wrapper._inner_count = batch_idx
 
     def after_train_epoch(self, runner) -> None:
-        # collective: every rank runs this, unlike before_save_checkpoint
-        self.sync_open_window(runner)
+        wrapper = self._optim_wrapper(runner)
+        if wrapper is None:
+            return
+        if self._by_epoch(runner):
+            if self._window_open(runner):
+                # the authors' loop zeroes these when the next epoch begins
+                wrapper.zero_grad()
+            wrapper._inner_count = 0
+        else:
+            # collective: every rank runs this, unlike before_save_checkpoint
+            self.sync_open_window(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self._window_open(runner):
             return
         wrapper = self._optim_wrapper(runner)
-        if get_world_size() > 1 and self._synced_iter != wrapper.inner_count:
+        if get_world_size() > 1 and self._synced_iter != runner.iter:
             runner.logger.warning(
                 'Checkpoint saved inside an open gradient-accumulation '
                 'window of a multi-process run: the partial gradients are '
@@ -179,15 +207,19 @@ class AccumulatedGradientsHook(Hook):
             if p.grad is not None
         }
         checkpoint[CHECKPOINT_KEY] = dict(
-            iter=wrapper.inner_count, grads=grads, **train_setup(runner))
+            iter=checkpoint['meta']['iter'], grads=grads,
+            window=wrapper.inner_count % wrapper._accumulative_counts,
+            **train_setup(runner))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         pending = checkpoint.get(CHECKPOINT_KEY)
-        if not pending:
-            return
-        self._pending = pending
-        # restored in before_train: MMEngine's warning that the gradient
-        # of these iterations is lost no longer holds
-        self._log_filter = _DropMessage(
-            'Resumed iteration number is not divisible')
-        runner.logger.addFilter(self._log_filter)
+        if pending:
+            self._pending = pending
+        if (pending or self._by_epoch(runner)) and self._log_filter is None:
+            # MMEngine's warning that the gradient of the iterations since
+            # the last multiple of k is lost does not hold: an open window
+            # is restored in before_train, and an epoch-based loop's windows
+            # restart with each epoch
+            self._log_filter = _DropMessage(
+                'Resumed iteration number is not divisible')
+            runner.logger.addFilter(self._log_filter)
