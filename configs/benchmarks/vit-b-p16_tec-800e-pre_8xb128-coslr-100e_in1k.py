@@ -62,14 +62,43 @@ optim_wrapper = dict(
             '.pos_embed': dict(decay_mult=0.0)
         }))
 
+# MMPretrain's MAE fine-tuning pipelines (timm's rand-m9-mstd0.5-inc1,
+# random erasing 0.25), decoded as the authors' ImageFolder does: PIL, no
+# EXIF rotation (as the pretraining recipes)
+load_as_pil = dict(type='LoadImageFromFile', imdecode_backend='pillow',
+                   color_type='color_ignore_orientation')
+train_pipeline = [
+    load_as_pil,
+    dict(type='RandomResizedCrop', scale=224, backend='pillow',
+         interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandAugment', policies='timm_increasing', num_policies=2,
+         total_level=10, magnitude_level=9, magnitude_std=0.5,
+         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    dict(type='RandomErasing', erase_prob=0.25, mode='rand',
+         min_area_ratio=0.02, max_area_ratio=1 / 3,
+         fill_color=[103.53, 116.28, 123.675],
+         fill_std=[57.375, 57.12, 58.395]),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    load_as_pil,
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
 # the authors' loader drops the last incomplete batch
-train_dataloader = dict(batch_size=batch_size, drop_last=True)
+train_dataloader = dict(batch_size=batch_size, drop_last=True,
+                        dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
-         end=warmup_epochs, convert_to_iter_based=True),
-    # min_lr scaled by each group's layer-decay scale, as the authors' loop
-    dict(type='CosineAnnealingLR', eta_min_ratio=min_lr / lr, by_epoch=True,
-         begin=warmup_epochs, end=epochs, convert_to_iter_based=True)
+    # the authors' adjust_learning_rate: linear from 0 over the warm-up, then
+    # half-cosine to min_lr, set per update from the fractional epoch, each
+    # layer-decay group scaled by its lr_scale (min_lr included)
+    dict(type='WarmupCosineLR', warmup_epochs=warmup_epochs, eta_min=min_lr,
+         by_epoch=True, convert_to_iter_based=True)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=epochs)
 auto_scale_lr = dict(base_batch_size=gpus * batch_size * accum_iter)

@@ -19,10 +19,11 @@ optim_wrapper = dict(
     optimizer=dict(lr=lr),
     paramwise_cfg=dict(layer_decay_rate=layer_decay))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=min_lr / lr, by_epoch=True,
-         begin=warmup_epochs, end=epochs, convert_to_iter_based=True)
+    # the authors' adjust_learning_rate: linear from 0 over the warm-up, then
+    # half-cosine to min_lr, set per update from the fractional epoch, each
+    # layer-decay group scaled by its lr_scale (min_lr included)
+    dict(type='WarmupCosineLR', warmup_epochs=warmup_epochs, eta_min=min_lr,
+         by_epoch=True, convert_to_iter_based=True)
 ]
 train_cfg = dict(max_epochs=epochs)
 auto_scale_lr = dict(base_batch_size=gpus * batch_size * accum_iter)

@@ -42,6 +42,9 @@ FINETUNING = sorted(
 
 # Differences kept on purpose: (part, setting) -> why
 DELIBERATE = {
+    ('finetuning', 'mixed precision'):
+    'as the pretraining recipes: bf16 needs no loss scale; '
+    'optim_wrapper.dtype=float16 gives the authors\' fp16',
     ('pretraining', 'mixed precision'):
     'bf16 has fp32\'s range: no loss scale to tune, no fp16 overflow; '
     'the authors\' fp16 with a dynamic loss scale is optim_wrapper.'
@@ -301,7 +304,10 @@ def describe_amp(optim_wrapper: dict) -> str:
 def pretraining_rows(path: str, authors: dict) -> List[Row]:
     cfg = Config.fromfile(path)
     shared = authors['pretraining']['shared']
-    own = authors['pretraining']['recipes'][osp.basename(path)]
+    # a base the paper did not use (DINOv2, CLIP): the authors' shared
+    # settings at this recipe's own length
+    own = authors['pretraining']['recipes'].get(
+        osp.basename(path), dict(epochs=cfg.train_cfg.max_epochs))
     ow, loader = cfg.optim_wrapper, cfg.train_dataloader
     accumulate = ow.get('accumulative_counts', 1)
     batch = loader.batch_size
@@ -421,6 +427,12 @@ def finetuning_rows(path: str, authors: dict) -> List[Row]:
                            own['warmup_epochs'])
     eta_min = [s.get('eta_min') for s in cfg.param_scheduler
                if s.get('eta_min') is not None]
+    same_lrs = len(ours_lrs) == len(theirs_lrs) and all(
+        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+        for a, b in zip(ours_lrs, theirs_lrs))
+    pipeline = loader.dataset.pipeline
+    mixing = ' / '.join(str(a.get('alpha')) for a in cfg.model.get(
+        'train_cfg', {}).get('augments', [])) or 'none'
     layer_decay = ow.get('paramwise_cfg', {}).get('layer_decay_rate')
     model = finetuning_model(cfg)
     num_layers = len(model.backbone.layers)
@@ -459,7 +471,44 @@ def finetuning_rows(path: str, authors: dict) -> List[Row]:
         row('iterations per epoch', per_epoch, their_per_epoch),
         *[row(f'lr at {k}', ours_pts[k], theirs_pts[k],
               close(ours_pts[k], theirs_pts[k])) for k in ours_pts],
+        row('lr at every update', 'equal' if same_lrs else 'differs',
+            'adjust_learning_rate', same_lrs),
+        row('drop path', cfg.model.backbone.get('drop_path_rate'),
+            shared['drop_path']),
+        row('label smoothing',
+            cfg.model.head.loss.get('label_smooth_val'),
+            shared['label_smoothing']),
+        row('mixup / cutmix', mixing, f'{shared["mixup"]} / '
+            f'{shared["cutmix"]}'),
+        row('decoding', describe_decode(pipeline[0]), shared['decode']),
+        row('RandAugment', describe_rand_augment(pipeline),
+            shared['rand_augment']),
+        row('random erasing', describe_erasing(pipeline),
+            shared['random_erasing']),
+        row('mixed precision', describe_amp(ow), shared['amp']),
     ]
+
+
+def describe_rand_augment(pipeline: list) -> str:
+    """timm's policy name for MMPretrain's RandAugment settings."""
+    step = next((s for s in pipeline if s['type'] == 'RandAugment'), None)
+    if step is None:
+        return 'none'
+    inc = '-inc1' if step.get('policies') == 'timm_increasing' else ''
+    return (f'rand-m{step["magnitude_level"]}-mstd{step["magnitude_std"]}'
+            f'{inc}' if step.get('num_policies') == 2 and
+            step.get('total_level') == 10 else str(step))
+
+
+def describe_erasing(pipeline: list) -> str:
+    step = next((s for s in pipeline if s['type'] == 'RandomErasing'), None)
+    if step is None:
+        return 'none'
+    # MMPretrain's 'rand' mode with fill_std draws per-pixel normal values:
+    # timm's 'pixel' mode
+    mode = 'pixel mode' if step.get('mode') == 'rand' and \
+        step.get('fill_std') is not None else f'mode {step.get("mode")}'
+    return f'{step["erase_prob"]}, {mode}'
 
 
 def markdown(title: str, rows: List[Row], part: str) -> str:
@@ -498,6 +547,12 @@ def render(parts: Dict[str, Dict[str, List[Row]]]) -> str:
         out.append(f'### {part.capitalize()}\n')
         for name, rows in recipes.items():
             out.append(markdown(folder + name, rows, part))
+            if part == 'pretraining' and \
+                    name not in authors_values()['pretraining']['recipes']:
+                out.append('The paper has no run on this base: the column '
+                           '"authors" is their shared recipe at this '
+                           "config's epochs; topk and tau are this "
+                           "project's choice (the config says why).\n")
     return '\n'.join(out)
 
 
