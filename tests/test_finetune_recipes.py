@@ -49,7 +49,10 @@ SHARED = dict(
     reprob=0.25, remode='pixel', aa='rand-m9-mstd0.5-inc1',
     head_init_std=2e-5, global_pool=True, fixed_pos_embed=True,
     eval_resize=256, eval_crop=224, interpolation='bicubic', clip_grad=None,
-    drop_last=True)
+    drop_last=True,
+    # torchvision's ImageFolder: PIL, convert('RGB'), no EXIF rotation
+    decode=('pillow', 'color_ignore_orientation'),
+    eval_decode=('pillow', 'color_ignore_orientation'))
 WIDTH = dict(b=768, l=1024)
 DEPTH = dict(b=12, l=24)
 
@@ -70,8 +73,9 @@ def recipe_of(cfg):
     batch, accum = cfg.train_dataloader.batch_size, \
         ow.get('accumulative_counts', 1)
     lr = ow.optimizer.lr
-    warmup, cosine = cfg.param_scheduler
-    assert warmup.type == 'LinearLR' and cosine.type == 'CosineAnnealingLR'
+    schedule, = cfg.param_scheduler
+    assert schedule.type == 'WarmupCosineLR' and schedule.by_epoch and \
+        schedule.get('begin', 0) == 0 and schedule.get('end') is None
     model = cfg.model
     augments = model.train_cfg.augments
     train = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
@@ -85,10 +89,8 @@ def recipe_of(cfg):
         epochs=cfg.train_cfg.max_epochs,
         blr=lr * 256 / (SHARED['gpus'] * batch * accum),
         layer_decay=ow.paramwise_cfg.layer_decay_rate,
-        warmup_epochs=(warmup.end if warmup.begin == 0 and
-                       cosine.begin == warmup.end else None),
-        min_lr=cosine.eta_min_ratio * lr
-        if cosine.end == cfg.train_cfg.max_epochs else None,
+        warmup_epochs=schedule.warmup_epochs,
+        min_lr=schedule.eta_min,
         weights=model.backbone.init_cfg.checkpoint[len(RELEASE):]
         if model.backbone.init_cfg.checkpoint.startswith(RELEASE) else None,
         gpus=round(cfg.auto_scale_lr.base_batch_size / (batch * accum)),
@@ -118,7 +120,11 @@ def recipe_of(cfg):
         eval_crop=test['CenterCrop'].crop_size,
         interpolation=test['ResizeEdge'].interpolation,
         clip_grad=ow.get('clip_grad'),
-        drop_last=cfg.train_dataloader.drop_last)
+        drop_last=cfg.train_dataloader.drop_last,
+        decode=(train['LoadImageFromFile'].get('imdecode_backend'),
+                train['LoadImageFromFile'].get('color_type')),
+        eval_decode=(test['LoadImageFromFile'].get('imdecode_backend'),
+                     test['LoadImageFromFile'].get('color_type')))
 
 
 def recipe_mismatches(cfg, authors):
@@ -133,9 +139,7 @@ def test_recipe_values_are_the_authors(name):
     cfg = load(name)
     assert recipe_mismatches(cfg, {**AUTHORS[name], **SHARED}) == {}
     # fixed at what the authors ran, not in their command line
-    warmup = cfg.param_scheduler[0]
-    assert warmup.convert_to_iter_based and \
-        cfg.param_scheduler[1].convert_to_iter_based
+    assert cfg.param_scheduler[0].convert_to_iter_based
     assert cfg.model.backbone.type == 'PretrainedVisionTransformer'
     assert cfg.model.head.in_channels == WIDTH[AUTHORS[name]['arch']]
 
@@ -147,8 +151,8 @@ MUTATIONS = [
     ('train_cfg.max_epochs', 90),
     ('optim_wrapper.optimizer.lr', 1e-3),
     ('optim_wrapper.paramwise_cfg.layer_decay_rate', 0.75),
-    ('param_scheduler.0.end', 10),
-    ('param_scheduler.1.eta_min_ratio', 1e-2),
+    ('param_scheduler.0.warmup_epochs', 10),
+    ('param_scheduler.0.eta_min', 1e-4),
     ('optim_wrapper.optimizer.betas', (0.9, 0.95)),
     ('optim_wrapper.optimizer.weight_decay', 0.1),
     ('model.backbone.drop_path_rate', 0.2),
@@ -157,6 +161,8 @@ MUTATIONS = [
     ('model.head.loss.label_smooth_val', 0.2),
     ('train_dataloader.dataset.pipeline.3.magnitude_level', 7),
     ('train_dataloader.dataset.pipeline.4.erase_prob', 0.5),
+    ('train_dataloader.dataset.pipeline.0.color_type', 'color'),
+    ('test_dataloader.dataset.pipeline.0.imdecode_backend', 'cv2'),
     ('model.head.init_cfg.0.std', 0.02),
     ('model.backbone.fixed_pos_embed', False),
     ('test_dataloader.dataset.pipeline.1.scale', 248),
@@ -205,11 +211,12 @@ def test_lr_at_every_iteration(name):
     """Stepped as MMEngine's Runner steps it (``convert_to_iter_based``,
     once per iteration), for the top group and the bottom group (scale
     ``layer_decay ** (depth + 1)``), against the authors' lr x scale at the
-    same fractional epoch. After the warm-up the two agree to rounding; in
-    it, ours starts at 1e-4 of the peak and reaches the peak one iteration
-    early (MMEngine's LinearLR), a difference of at most 1e-4 + 1 /
-    (warm-up iterations) of the peak."""
-    from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
+    same fractional epoch: equal to rounding, from exactly 0 at the first
+    iteration (the groups carry their ``lr_scale`` as MMPretrain's
+    layer-decay constructor sets it)."""
+    from mmengine.registry import init_default_scope
+
+    from mmtec.registry import PARAM_SCHEDULERS
     init_default_scope('mmpretrain')
     cfg, a = load(name), AUTHORS[name]
     per_epoch = 50
@@ -217,19 +224,20 @@ def test_lr_at_every_iteration(name):
     scales = [1.0, a['layer_decay']**(DEPTH[a['arch']] + 1)]
     params = [torch.nn.Parameter(torch.zeros(1)) for _ in scales]
     optimizer = torch.optim.SGD(
-        [dict(params=[p], lr=lr * s) for p, s in zip(params, scales)], lr=lr)
-    schedulers = [
-        PARAM_SCHEDULERS.build(
-            dict(s), default_args=dict(optimizer=optimizer,
-                                       epoch_length=per_epoch))
-        for s in cfg.param_scheduler
-    ]
-    warmup_iters = a['warmup_epochs'] * per_epoch
+        [dict(params=[p], lr=lr * s, lr_scale=s)
+         for p, s in zip(params, scales)], lr=lr)
+    schedulers = []
+    for s in cfg.param_scheduler:  # as the Runner converts epochs
+        s = dict(s)
+        assert s.pop('by_epoch') and s.pop('convert_to_iter_based')
+        schedulers.append(PARAM_SCHEDULERS.get(s.pop('type')).
+                          build_iter_from_epoch(optimizer,
+                                                end=a['epochs'],
+                                                epoch_length=per_epoch, **s))
     for i in range(a['epochs'] * per_epoch):
         theirs = authors_lr(i / per_epoch, lr, a['min_lr'],
                             a['warmup_epochs'], a['epochs'])
-        tol = lr * (1e-4 + 1 / warmup_iters) if i < warmup_iters \
-            else lr * 1e-9
+        tol = lr * 1e-9
         for group, scale in zip(optimizer.param_groups, scales):
             assert abs(group['lr'] - theirs * scale) <= tol * scale, (i, scale)
         optimizer.step()

@@ -19,6 +19,8 @@ BEGIN, END = '<!-- recipe_table.py output -->', '<!-- end of output -->'
 _ALL_FT = ('vit-b-p16_tec-mae300e-100e-pre', 'vit-b-p16_tec-300e-pre',
            'vit-b-p16_tec-800e-pre', 'vit-b-p16_tec-ibot-300e-pre',
            'vit-b-p16_tec-ibot-800e-pre', 'vit-l-p16_tec-300e-pre')
+
+
 def load_tool():
     spec = importlib.util.spec_from_file_location(
         'recipe_table',
@@ -69,8 +71,7 @@ def test_finetuning_recipe_equals_the_authors(recipe):
                 if tool.finetuning_key(n) == recipe)
     differ = [r for r in rows['finetuning'][name] if not r.equal and
               ('finetuning', r.setting) not in tool.DELIBERATE]
-    assert not differ, '
-'.join(
+    assert not differ, '\n'.join(
         f'{r.setting}: config {r.ours}, authors {r.authors}' for r in differ)
 
 
