@@ -14,11 +14,12 @@ import pytest
 import torch
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
+from fmnist_lab import export_image_folder
 from PIL import Image
 
 import mmtec  # noqa: F401
 import mmtec.datasets.transforms.load_image_or_skip as loader_module
-from mmtec.datasets import LoadImageOrSkip, export_image_folder
+from mmtec.datasets import LoadImageOrSkip
 from mmtec.engine.hooks import SkippedImagesHook
 from mmtec.engine.hooks.skipped_images_hook import TooManyBadImagesError
 from timeouts import TRAIN_S

@@ -111,7 +111,7 @@ def test_missing_split_folder(tmp_path):
 
 
 def test_missing_base_checkpoint(tmp_path):
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(tmp_path / 'data'), per_class=1, size=32)
     res = train(tmp_path / 'work',
                 f'model.target_generator.checkpoint={tmp_path}/nope.pth',
@@ -121,7 +121,7 @@ def test_missing_base_checkpoint(tmp_path):
 
 
 def test_load_from_matching_nothing(tmp_path, base_path):
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(tmp_path / 'data'), per_class=1, size=32)
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'fc.weight': torch.ones(2, 2)}}, other)
@@ -162,6 +162,13 @@ def test_new_key_with_plus_passes_the_check(tmp_path):
 
 FT_CFG = os.path.join(ROOT, 'projects', 'fashion_mnist', 'configs',
                       'vit-w64d3-p7_ft_fmnist.py')
+# the project's configs import its package (fmnist_lab): the library's tools
+# run them with the project on the path, as projects/fashion_mnist/README.md
+# says
+PROJECT_ENV = dict(
+    os.environ,
+    PYTHONPATH=os.pathsep.join(
+        [ROOT, os.path.join(ROOT, 'projects', 'fashion_mnist')]))
 
 
 @pytest.mark.parametrize('args,fragments', [
@@ -183,10 +190,11 @@ def test_test_tool_bad_input(tmp_path, args, fragments):
     torch.save({'state_dict': {}}, ckpt)
     fill = dict(ckpt=str(ckpt), tmp=str(tmp_path))
     res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
-                   '--work-dir', str(tmp_path / 'work'))
+                   '--work-dir', str(tmp_path / 'work'), env=PROJECT_ENV)
     assert_one_line(res, *[f.format(**fill) for f in fragments])
     res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
-                   '--work-dir', str(tmp_path / 'work'), '--debug')
+                   '--work-dir', str(tmp_path / 'work'), '--debug',
+                   env=PROJECT_ENV)
     assert res.returncode == 1 and 'Traceback' in res.stderr
 
 

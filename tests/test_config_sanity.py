@@ -129,7 +129,7 @@ def test_num_workers_zero_turns_off_worker_options():
 
 
 def train_cli(work, base, *extra, resume=False):
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(work) + '_data', per_class=2, size=32)
     cmd = [sys.executable, 'tools/train.py', TINY_CFG, '--work-dir',
            str(work)] + (['--resume'] if resume else []) + [

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from mmtec.datasets import LocalFashionMNIST
+from fmnist_lab import LocalFashionMNIST
 from mmtec.registry import DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from mmtec.datasets import export_image_folder
+from fmnist_lab import export_image_folder
 from timeouts import TRAIN_S
 from vit_checkpoints import layouts, random_vit
 

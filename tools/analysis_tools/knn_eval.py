@@ -25,6 +25,9 @@ import sys
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the default config is the Fashion-MNIST project's; its custom_imports name
+# the project's package (fmnist_lab), which lives there
+sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 
 
 def parse_args(argv=None):
