@@ -95,7 +95,7 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
 
     Args:
         checkpoint (str | dict | None): Any layout
-            :func:`mmtec.checkpoint.read_vit` reads, or None for the
+            :func:`mmtec.converters.read_vit` reads, or None for the
             raw-pixel baseline (normalised pixels as features).
         bank_dataset, query_dataset: Datasets with labels whose pipeline
             ends in ``PackInputs``.

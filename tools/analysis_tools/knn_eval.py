@@ -1,6 +1,6 @@
 """Weighted kNN (and optional linear-probe) accuracy of a frozen ViT.
 
-Works for any ViT checkpoint ``mmtec.checkpoint.read_vit`` reads: mmtec
+Works for any ViT checkpoint ``mmtec.converters.read_vit`` reads: mmtec
 pretraining checkpoints, MMPretrain (incl. MAE), MAE/iBOT/DINO/DeiT/timm,
 TEC released and raw. The data come from an MMPretrain dataset config: the
 bank is ``train_dataloader.dataset`` (read with the test pipeline), the

@@ -3,7 +3,7 @@
 Like figure 2 of the TEC paper: for every image, the last block's attention
 of the class token to the patches, averaged over heads (overlaid on the
 image) and per head, for a base model and a TEC model (or any number of
-checkpoints in any layout ``mmtec.checkpoint.read_vit`` reads).
+checkpoints in any layout ``mmtec.converters.read_vit`` reads).
 
 Examples:
     # the demo's models, on Fashion-MNIST test images
