@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
+
 # the Fashion-MNIST project's package (fmnist_lab), as tools/demo.py finds it
 sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 

@@ -11,14 +11,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
+from paths import ROOT, TINY_CFG
 from timeouts import TOOL_S
 from vit_checkpoints import layouts, random_vit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join('tests', 'data', 'tec_vit-tiny_test.py')
 
-
-def bench(*args, config=TINY):
+def bench(*args, config=TINY_CFG):
     res = subprocess.run(
         [sys.executable, 'tools/benchmarks/tec_bench.py', '--config', config,
          '--no-mae', '--threads', '1', *args],
@@ -34,7 +32,7 @@ def test_flop_count_and_parts(tmp_path):
           '--base-checkpoint', str(base), '--out', str(tmp_path / 'b'))
     flops = json.load(open(tmp_path / 'b_flops.json'))['flops']
     # the same count, made here on the same model: one training step
-    cfg = Config.fromfile(os.path.join(ROOT, TINY))
+    cfg = Config.fromfile(TINY_CFG)
     cfg.model.target_generator.checkpoint = str(base)
     model = MODELS.build(cfg.model)
     with FlopCounterMode(display=False) as counter:

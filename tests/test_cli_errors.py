@@ -9,10 +9,9 @@ import sys
 import pytest
 import torch
 
-from vit_checkpoints import layouts, random_vit
+from paths import ROOT, TINY_CFG
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+
 TIMEOUT = 300
 
 
@@ -49,13 +48,6 @@ def assert_one_line(res, *fragments):
     return lines[-1][:match.start()]
 
 
-@pytest.fixture(scope='module')
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return str(path)
-
-
 def train(work, *options, extra=()):
     return run_tool('tools/train.py', TINY_CFG, '--work-dir', str(work),
                     *extra, '--cfg-options', *options)
@@ -72,10 +64,10 @@ def test_missing_config(tmp_path):
     assert res.returncode != 0 and 'Traceback' in res.stderr
 
 
-def test_missing_data_root(tmp_path, base_path):
+def test_missing_data_root(tmp_path, tiny_base):
     missing = tmp_path / 'imagenet'
     res = train(tmp_path / 'work',
-                f'model.target_generator.checkpoint={base_path}',
+                f'model.target_generator.checkpoint={tiny_base}',
                 f'train_dataloader.dataset.data_root={missing}')
     line = assert_one_line(
         res, f'train_dataloader.dataset.data_root: {missing} does not exist',
@@ -120,13 +112,13 @@ def test_missing_base_checkpoint(tmp_path):
                     'exist')
 
 
-def test_load_from_matching_nothing(tmp_path, base_path):
+def test_load_from_matching_nothing(tmp_path, tiny_base):
     from fmnist_lab import export_image_folder
     data = export_image_folder(str(tmp_path / 'data'), per_class=1, size=32)
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'fc.weight': torch.ones(2, 2)}}, other)
     res = train(tmp_path / 'work', f'model.target_generator.checkpoint='
-                f'{base_path}', f'train_dataloader.dataset.data_root={data}',
+                f'{tiny_base}', f'train_dataloader.dataset.data_root={data}',
                 f'load_from={other}', 'train_cfg.max_epochs=1')
     assert_one_line(res, f'UnmatchedCheckpointError: {other}: none of its 1 '
                     'keys (fc.weight) is one of the model',

@@ -11,8 +11,7 @@ import pytest
 
 from fmnist_lab import LocalFashionMNIST
 from mmtec.registry import DATASETS
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
 
 
 def _write_idx(path, array):
