@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
+
 # the Fashion-MNIST project's package (fmnist_lab), as tools/demo.py finds it
 sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 
@@ -23,7 +24,7 @@ def pytest_configure(config):
 @functools.lru_cache()
 def fashion_mnist_missing() -> str:
     """Why the Fashion-MNIST files cannot be read ('' when they can)."""
-    from mmtec.datasets import find_fashion_mnist
+    from fmnist_lab import find_fashion_mnist
     try:
         find_fashion_mnist()
     except FileNotFoundError as e:
@@ -59,7 +60,7 @@ def mmpretrain_default_scope():
 @pytest.fixture(scope='module')
 def image_folder(tmp_path_factory):
     """An ImageNet-layout folder of real Fashion-MNIST images (32 px)."""
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     return export_image_folder(
         str(tmp_path_factory.mktemp('imagenet')), per_class=2, size=32)
 

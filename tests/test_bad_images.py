@@ -14,18 +14,18 @@ import pytest
 import torch
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
+from fmnist_lab import export_image_folder
 from PIL import Image
 
 import mmtec  # noqa: F401
 import mmtec.datasets.transforms.load_image_or_skip as loader_module
-from mmtec.datasets import LoadImageOrSkip, export_image_folder
+from mmtec.datasets import LoadImageOrSkip
 from mmtec.engine.hooks import SkippedImagesHook
 from mmtec.engine.hooks.skipped_images_hook import TooManyBadImagesError
+from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S
 from vit_checkpoints import layouts, random_vit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 PIPELINE = [
     dict(type='LoadImageOrSkip'),
     dict(type='PackInputs', algorithm_keys=['skipped_images'])

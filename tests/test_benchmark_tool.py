@@ -4,22 +4,21 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 from torch.utils.flop_counter import FlopCounterMode
 
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
+from paths import ROOT, TINY_CFG
 from timeouts import TOOL_S
 from vit_checkpoints import layouts, random_vit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join('tests', 'data', 'tec_vit-tiny_test.py')
 
-
-def bench(*args):
+def bench(*args, config=TINY_CFG):
     res = subprocess.run(
-        [sys.executable, 'tools/benchmarks/tec_bench.py', '--config', TINY,
+        [sys.executable, 'tools/benchmarks/tec_bench.py', '--config', config,
          '--no-mae', '--threads', '1', *args],
         cwd=ROOT, capture_output=True, text=True, timeout=TOOL_S)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -33,7 +32,7 @@ def test_flop_count_and_parts(tmp_path):
           '--base-checkpoint', str(base), '--out', str(tmp_path / 'b'))
     flops = json.load(open(tmp_path / 'b_flops.json'))['flops']
     # the same count, made here on the same model: one training step
-    cfg = Config.fromfile(os.path.join(ROOT, TINY))
+    cfg = Config.fromfile(TINY_CFG)
     cfg.model.target_generator.checkpoint = str(base)
     model = MODELS.build(cfg.model)
     with FlopCounterMode(display=False) as counter:
@@ -62,3 +61,17 @@ def test_ablation_run_writes_json_and_markdown(tmp_path):
         'model.target_generator.weights_dtype'] == 'bfloat16'
     assert '| TEC all |' in open(tmp_path / 'run.md').read()
     assert 'CPU (1 threads' in out
+
+
+@pytest.mark.slow
+def test_recipe_whose_base_arch_comes_from_the_file(tmp_path):
+    # the DINOv2 recipe leaves the base's arch to its file (arch=None): the
+    # random base takes the new model's sizes, a ViT-B
+    bench('--batch-size', '1', '--variants', 'plain', '--flops-only',
+          '--out', str(tmp_path / 'b'),
+          config=os.path.join('configs', 'tec_vit-b_dinov2-base_300e_in1k.py'))
+    parts = json.load(open(tmp_path / 'b_flops.json'))['flops']['TEC plain'][
+        'forward_gflop_per_img_parts']
+    # a ViT-B forward on 14 x 14 patches and the class token: 2 x ~86M
+    # weights x 197 tokens ~ 34 GFLOP (a ViT-S would be ~9, a ViT-L ~120)
+    assert 30 < parts['base model'] < 40, parts

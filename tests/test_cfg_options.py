@@ -1,5 +1,4 @@
 """``--cfg-options`` keys are checked against the config before merging."""
-import os
 
 import pytest
 from mmengine.config import Config
@@ -7,9 +6,7 @@ from mmengine.config import Config
 import mmtec  # noqa: F401
 from mmtec.utils.cfg_options import (CfgOptionError, check_cfg_options,
                                      check_option_key)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+from paths import TINY_CFG
 
 
 @pytest.fixture(scope='module')

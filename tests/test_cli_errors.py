@@ -9,10 +9,9 @@ import sys
 import pytest
 import torch
 
-from vit_checkpoints import layouts, random_vit
+from paths import ROOT, TINY_CFG
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+
 TIMEOUT = 300
 
 
@@ -49,13 +48,6 @@ def assert_one_line(res, *fragments):
     return lines[-1][:match.start()]
 
 
-@pytest.fixture(scope='module')
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return str(path)
-
-
 def train(work, *options, extra=()):
     return run_tool('tools/train.py', TINY_CFG, '--work-dir', str(work),
                     *extra, '--cfg-options', *options)
@@ -72,10 +64,10 @@ def test_missing_config(tmp_path):
     assert res.returncode != 0 and 'Traceback' in res.stderr
 
 
-def test_missing_data_root(tmp_path, base_path):
+def test_missing_data_root(tmp_path, tiny_base):
     missing = tmp_path / 'imagenet'
     res = train(tmp_path / 'work',
-                f'model.target_generator.checkpoint={base_path}',
+                f'model.target_generator.checkpoint={tiny_base}',
                 f'train_dataloader.dataset.data_root={missing}')
     line = assert_one_line(
         res, f'train_dataloader.dataset.data_root: {missing} does not exist',
@@ -111,7 +103,7 @@ def test_missing_split_folder(tmp_path):
 
 
 def test_missing_base_checkpoint(tmp_path):
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(tmp_path / 'data'), per_class=1, size=32)
     res = train(tmp_path / 'work',
                 f'model.target_generator.checkpoint={tmp_path}/nope.pth',
@@ -120,13 +112,13 @@ def test_missing_base_checkpoint(tmp_path):
                     'exist')
 
 
-def test_load_from_matching_nothing(tmp_path, base_path):
-    from mmtec.datasets import export_image_folder
+def test_load_from_matching_nothing(tmp_path, tiny_base):
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(tmp_path / 'data'), per_class=1, size=32)
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'fc.weight': torch.ones(2, 2)}}, other)
     res = train(tmp_path / 'work', f'model.target_generator.checkpoint='
-                f'{base_path}', f'train_dataloader.dataset.data_root={data}',
+                f'{tiny_base}', f'train_dataloader.dataset.data_root={data}',
                 f'load_from={other}', 'train_cfg.max_epochs=1')
     assert_one_line(res, f'UnmatchedCheckpointError: {other}: none of its 1 '
                     'keys (fc.weight) is one of the model',
@@ -162,6 +154,13 @@ def test_new_key_with_plus_passes_the_check(tmp_path):
 
 FT_CFG = os.path.join(ROOT, 'projects', 'fashion_mnist', 'configs',
                       'vit-w64d3-p7_ft_fmnist.py')
+# the project's configs import its package (fmnist_lab): the library's tools
+# run them with the project on the path, as projects/fashion_mnist/README.md
+# says
+PROJECT_ENV = dict(
+    os.environ,
+    PYTHONPATH=os.pathsep.join(
+        [ROOT, os.path.join(ROOT, 'projects', 'fashion_mnist')]))
 
 
 @pytest.mark.parametrize('args,fragments', [
@@ -183,10 +182,11 @@ def test_test_tool_bad_input(tmp_path, args, fragments):
     torch.save({'state_dict': {}}, ckpt)
     fill = dict(ckpt=str(ckpt), tmp=str(tmp_path))
     res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
-                   '--work-dir', str(tmp_path / 'work'))
+                   '--work-dir', str(tmp_path / 'work'), env=PROJECT_ENV)
     assert_one_line(res, *[f.format(**fill) for f in fragments])
     res = run_tool('tools/test.py', *[a.format(**fill) for a in args],
-                   '--work-dir', str(tmp_path / 'work'), '--debug')
+                   '--work-dir', str(tmp_path / 'work'), '--debug',
+                   env=PROJECT_ENV)
     assert res.returncode == 1 and 'Traceback' in res.stderr
 
 

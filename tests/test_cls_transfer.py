@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from mmtec.datasets import export_image_folder
+from fmnist_lab import export_image_folder
 from mmtec.registry import MODELS
 from timeouts import TOOL_S, TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
 
 import mmtec  # noqa: F401
@@ -12,21 +11,12 @@ from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
 from mmtec.utils import (check_learning_rates, check_training_length,
                          fit_dataloaders_to_workers)
+from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S
-from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+from vit_checkpoints import IMG, PATCH, TINY_ARCH
 
 
-@pytest.fixture(scope='module')
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return str(path)
-
-
-def build_tec(base_path, mask_ratio=0.75, tau=1.8, weights=(1.0, 1.0)):
+def build_tec(tiny_base, mask_ratio=0.75, tau=1.8, weights=(1.0, 1.0)):
     return MODELS.build(dict(
         type='TEC',
         backbone=dict(type='ConditionalAdapterViT', arch=TINY_ARCH,
@@ -40,23 +30,23 @@ def build_tec(base_path, mask_ratio=0.75, tau=1.8, weights=(1.0, 1.0)):
                   loss_attention=dict(type='AttentionMapLoss', tau=tau,
                                       loss_weight=weights[1])),
         target_generator=dict(type='TECTargetGenerator',
-                              checkpoint=base_path, arch=TINY_ARCH,
+                              checkpoint=tiny_base, arch=TINY_ARCH,
                               img_size=IMG, patch_size=PATCH, topk=5)))
 
 
-def test_mask_ratio_must_leave_visible_and_masked_patches(base_path):
+def test_mask_ratio_must_leave_visible_and_masked_patches(tiny_base):
     assert IMG == 32 and PATCH == 8  # 16 patches
     with pytest.raises(ValueError) as err:
-        build_tec(base_path, mask_ratio=0.0)
+        build_tec(tiny_base, mask_ratio=0.0)
     assert str(err.value) == (
         'backbone.mask_ratio=0.0 leaves 16 of the 16 patches (4x4) visible: '
         'TEC needs at least one visible and one masked patch. Choose 0 < '
         'mask_ratio <= 0.9375 for this image and patch size.')
     with pytest.raises(ValueError, match='mask_ratio=0.99 leaves 0 of the 16'):
-        build_tec(base_path, mask_ratio=0.99)
+        build_tec(tiny_base, mask_ratio=0.99)
     # the extremes that still work: 1 masked / 1 visible patch
-    build_tec(base_path, mask_ratio=0.0625)
-    build_tec(base_path, mask_ratio=0.9375)
+    build_tec(tiny_base, mask_ratio=0.0625)
+    build_tec(tiny_base, mask_ratio=0.9375)
 
 
 @pytest.mark.parametrize('kwargs,match', [
@@ -74,9 +64,9 @@ def test_mask_ratio_must_leave_visible_and_masked_patches(base_path):
      r"AttentionMapLoss: loss_weight must be a finite number > 0, got -0.5. "
      r"To train without this loss, set the head's loss_attention=None."),
 ])
-def test_non_finite_loss_settings(base_path, kwargs, match):
+def test_non_finite_loss_settings(tiny_base, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        build_tec(base_path, **kwargs)
+        build_tec(tiny_base, **kwargs)
 
 
 def test_losses_refuse_non_finite_settings_directly():
@@ -129,7 +119,7 @@ def test_num_workers_zero_turns_off_worker_options():
 
 
 def train_cli(work, base, *extra, resume=False):
-    from mmtec.datasets import export_image_folder
+    from fmnist_lab import export_image_folder
     data = export_image_folder(str(work) + '_data', per_class=2, size=32)
     cmd = [sys.executable, 'tools/train.py', TINY_CFG, '--work-dir',
            str(work)] + (['--resume'] if resume else []) + [
@@ -141,8 +131,8 @@ def train_cli(work, base, *extra, resume=False):
 
 
 @pytest.mark.fashion_mnist
-def test_nan_lr_fails_before_training(tmp_path, base_path):
-    res = train_cli(tmp_path / 'nan_lr', base_path,
+def test_nan_lr_fails_before_training(tmp_path, tiny_base):
+    res = train_cli(tmp_path / 'nan_lr', tiny_base,
                     'optim_wrapper.optimizer.lr=nan',
                     'auto_scale_lr.enable=False')
     assert res.returncode != 0
@@ -151,8 +141,8 @@ def test_nan_lr_fails_before_training(tmp_path, base_path):
     assert 'Epoch(train)' not in res.stdout + res.stderr
 
 
-def test_zero_epochs_fail_before_training(tmp_path, base_path):
-    res = train_cli(tmp_path / 'zero', base_path, 'train_cfg.max_epochs=0')
+def test_zero_epochs_fail_before_training(tmp_path, tiny_base):
+    res = train_cli(tmp_path / 'zero', tiny_base, 'train_cfg.max_epochs=0')
     assert res.returncode != 0
     assert res.stderr.strip().splitlines()[-1].startswith(
         'ValueError: train_cfg.max_epochs=0: training needs a whole number '
@@ -162,11 +152,11 @@ def test_zero_epochs_fail_before_training(tmp_path, base_path):
 
 @pytest.mark.slow
 @pytest.mark.fashion_mnist
-def test_resume_with_nothing_to_resume_and_no_workers(tmp_path, base_path):
+def test_resume_with_nothing_to_resume_and_no_workers(tmp_path, tiny_base):
     """A requeued first run: --resume in an empty work dir, num_workers=0
     over a recipe that keeps its workers persistent."""
     work = tmp_path / 'fresh'
-    res = train_cli(work, base_path, 'train_dataloader.num_workers=0',
+    res = train_cli(work, tiny_base, 'train_dataloader.num_workers=0',
                     'train_dataloader.persistent_workers=True',
                     resume=True)
     out = res.stdout + res.stderr

@@ -10,8 +10,8 @@ from mmengine.config import Config
 
 from mmtec.models import TEC
 from mmtec.registry import MODELS
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(
     p for pattern in ('configs/**/*.py', 'projects/*/configs/*.py')
     for p in glob.glob(os.path.join(ROOT, pattern), recursive=True)

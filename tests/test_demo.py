@@ -9,10 +9,9 @@ import struct
 import numpy as np
 import pytest
 
-from mmtec.datasets import LocalFashionMNIST
+from fmnist_lab import LocalFashionMNIST
 from mmtec.registry import DATASETS
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
 
 
 def _write_idx(path, array):

@@ -3,7 +3,6 @@ entry point without an opt-in: MAE's and TEC's ``save_model`` (with
 ``argparse`` args, AdamW and GradScaler state), DINO's and iBOT's full
 checkpoints, timm's ``CheckpointSaver`` and an MMPretrain MAE trained by
 MMPretrain's own runner."""
-import os
 import subprocess
 import sys
 
@@ -42,19 +41,16 @@ ENTRY_POINTS = {
 
 @pytest.fixture(scope='module')
 def field_files(tmp_path_factory):
+    """The field's files, built the way the producers save them: real
+    Namespace args, optimizer state after a step, scaler state; stock
+    weights-only torch refuses them."""
     folder = tmp_path_factory.mktemp('field')
     files = {}
     for name, (ckpt, expected) in layouts(random_vit()).items():
         if name in FIELD:
             files[name] = (folder / f'{name}.pth', expected)
             torch.save(ckpt, files[name][0])
-    return files
-
-
-def test_fixtures_hold_what_the_field_saves(field_files):
-    """Built the way the producers save: real Namespace args, optimizer
-    state after a step, scaler state; stock weights-only torch refuses."""
-    for name, (path, _) in field_files.items():
+    for name, (path, _) in files.items():
         full = torch.load(path, weights_only=False)
         assert type(full['args']).__name__ == 'Namespace', name
         assert full['optimizer']['state'][0]['exp_avg'].abs().sum() > 0
@@ -63,6 +59,7 @@ def test_fixtures_hold_what_the_field_saves(field_files):
         assert scaler['scale'] > 0
         with pytest.raises(Exception, match='argparse.Namespace'):
             torch.load(path, weights_only=True)
+    return files
 
 
 @pytest.mark.parametrize('entry', sorted(ENTRY_POINTS))

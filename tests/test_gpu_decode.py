@@ -15,8 +15,8 @@ from mmtec.datasets import PackJPEGBytes
 from mmtec.models.utils import (GPUJPEGDataPreprocessor,
                                 random_resized_crop_params)
 from mmtec.utils import gpu_decode
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
 
 

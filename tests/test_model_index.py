@@ -15,9 +15,9 @@ import sys
 import zipfile
 
 import pytest
+from paths import ROOT
 from timeouts import TOOL_S, TRAIN_S
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RELEASED = {
     'tec_vit-base-p16_mae-300e-base_100e_in1k',
     'tec_vit-base-p16_mae-1600e-base_300e_in1k',

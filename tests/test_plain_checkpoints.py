@@ -22,9 +22,7 @@ from mmtec.engine.hooks import RNGStateHook
 from mmtec.engine.plain_checkpoint import (CONVERTED_TYPES_KEY,
                                            NotPlainDataError, from_plain,
                                            to_plain)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+from paths import ROOT, TINY_CFG
 
 
 def stock_load(obj):

@@ -13,15 +13,14 @@ import sys
 
 import pytest
 import torch
+from paths import ROOT
 from timeouts import TOOL_S, TRAIN_S
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MAKE_BASE = ('python tools/misc/make_random_base.py '
              'work_dirs/random_tiny_base.pth')
-EXPORT_DATA = ('python -c "from mmtec.datasets import export_image_folder; '
-               "export_image_folder('work_dirs/fmnist_folder', per_class=2, "
-               "size=32)\"")
+EXPORT_DATA = ('python projects/fashion_mnist/tools/export_image_folder.py '
+               'work_dirs/fmnist_folder --per-class 2 --size 32')
 TRAIN_TINY = ('python tools/train.py tests/data/tec_vit-tiny_test.py '
               '--work-dir work_dirs/tiny --cfg-options '
               'model.target_generator.checkpoint=work_dirs/random_tiny_base.pth'

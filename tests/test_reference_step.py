@@ -16,7 +16,7 @@ import torch
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
 from tec_reference import tec_losses
-from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
+from vit_checkpoints import IMG, PATCH, TINY_ARCH
 
 REF_CFG = dict(base_depth=TINY_ARCH['num_layers'],
                base_heads=TINY_ARCH['num_heads'], last_layers=2, topk=3,
@@ -25,7 +25,7 @@ REF_CFG = dict(base_depth=TINY_ARCH['num_layers'],
 NUM_PATCHES = (IMG // PATCH)**2
 
 
-def tec_cfg(base_path, **kwargs):
+def tec_cfg(tiny_base, **kwargs):
     """A tiny TEC matching ``REF_CFG``; kwargs update the top level."""
     cfg = dict(
         type='TEC',
@@ -40,7 +40,7 @@ def tec_cfg(base_path, **kwargs):
         head=dict(type='PatchRelationTargetHead',
                   loss_attention=dict(type='AttentionMapLoss', tau=1.4)),
         target_generator=dict(type='TECTargetGenerator',
-                              checkpoint=str(base_path), arch=TINY_ARCH,
+                              checkpoint=str(tiny_base), arch=TINY_ARCH,
                               img_size=IMG, patch_size=PATCH, last_layers=2,
                               topk=3))
     for key, value in kwargs.items():
@@ -113,17 +113,10 @@ def reference_name(name: str) -> str:
     raise KeyError(f'{name} has no counterpart in the reference')
 
 
-@pytest.fixture(scope='module')
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return path
-
-
-def build_randomised(base_path, seed=0, **kwargs):
+def build_randomised(tiny_base, seed=0, **kwargs):
     """A tiny TEC whose every trainable tensor is random (norms too)."""
     torch.manual_seed(seed)
-    model = MODELS.build(tec_cfg(base_path, **kwargs))
+    model = MODELS.build(tec_cfg(tiny_base, **kwargs))
     model.init_weights()
     with torch.no_grad():
         for p in model.parameters():
@@ -201,24 +194,24 @@ def assert_matches_reference(model, tol=1e-5):
     return losses
 
 
-def test_every_parameter_has_a_reference_counterpart(base_path):
-    model = build_randomised(base_path)
+def test_every_parameter_has_a_reference_counterpart(tiny_base):
+    model = build_randomised(tiny_base)
     names = {reference_name(n) for n, _ in model.named_parameters()}
     assert len(names) == len(list(model.parameters()))
 
 
-def test_tec_step_equals_the_spec_reference(base_path):
-    model = build_randomised(base_path)
+def test_tec_step_equals_the_spec_reference(tiny_base):
+    model = build_randomised(tiny_base)
     losses = assert_matches_reference(model)
     # the setting is not degenerate: both losses are far from zero
     assert losses['loss_feature'] > 0.1 and losses['loss_attention'] > 0.1
 
 
 @pytest.mark.slow
-def test_compiled_submodules_equal_the_spec_reference(base_path):
+def test_compiled_submodules_equal_the_spec_reference(tiny_base):
     """torch.compile of encoder, decoder and base model."""
     compiled = dict(
         backbone=dict(compile=True), neck=dict(compile=True),
         target_generator=dict(compile=True))
-    model = build_randomised(base_path, **compiled)
+    model = build_randomised(tiny_base, **compiled)
     assert_matches_reference(model)

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
+
 # where paths are named: docs, package code, tools, configs, model index,
 # projects, tests
 SOURCES = ['README.md', 'model-index.yml', 'setup.py', '.ci/run',

@@ -16,8 +16,8 @@ from mmtec.engine.hooks import CheckpointMatchHook, UnmatchedCheckpointError
 from mmtec.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmtec.utils import apply_auto_scale_lr, scale_lr_for_accumulation
 from mmtec.utils.data_paths import check_data_paths
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
 
 

@@ -12,18 +12,11 @@ from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu,
                          drop_unsupported_fused_optimizer)
 from mmtec.utils import launch
 from test_reference_step import build_randomised
-from vit_checkpoints import IMG, TINY_ARCH, layouts, random_vit
+from vit_checkpoints import IMG, TINY_ARCH
 
 
-@pytest.fixture(scope='module')
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp('base') / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return path
-
-
-def test_bf16_base_holds_bf16_weights_and_ignores_autocast(base_path):
-    cfg = dict(type='TECTargetGenerator', checkpoint=str(base_path),
+def test_bf16_base_holds_bf16_weights_and_ignores_autocast(tiny_base):
+    cfg = dict(type='TECTargetGenerator', checkpoint=str(tiny_base),
                arch=TINY_ARCH, img_size=IMG, patch_size=8, topk=3)
     fp32 = MODELS.build(cfg)
     bf16 = MODELS.build(dict(cfg, weights_dtype='bfloat16'))
@@ -43,9 +36,9 @@ def test_bf16_base_holds_bf16_weights_and_ignores_autocast(base_path):
         MODELS.build(dict(cfg, weights_dtype='int8'))
 
 
-def test_bf16_base_trains_the_new_model(base_path):
+def test_bf16_base_trains_the_new_model(tiny_base):
     model = build_randomised(
-        base_path, target_generator=dict(weights_dtype='bfloat16'))
+        tiny_base, target_generator=dict(weights_dtype='bfloat16'))
     losses = model.loss(torch.randn(2, 3, IMG, IMG), None)
     assert all(v.dtype == torch.float32 and torch.isfinite(v)
                for v in losses.values())
@@ -123,7 +116,7 @@ def test_recipes_use_the_switches_and_auto_base_dtype():
 
 
 @pytest.mark.parametrize('native', ['', 'CPU flags amx_bf16 (x86_64)'])
-def test_auto_base_dtype_follows_the_hardware(base_path, native,
+def test_auto_base_dtype_follows_the_hardware(tiny_base, native,
                                               monkeypatch):
     from mmengine.logging import MMLogger
     from mmtec.models.target_generators import tec_target_generator
@@ -132,7 +125,7 @@ def test_auto_base_dtype_follows_the_hardware(base_path, native,
     monkeypatch.setattr(MMLogger.get_current_instance(), 'info',
                         logged.append)
     base = MODELS.build(
-        dict(type='TECTargetGenerator', checkpoint=str(base_path),
+        dict(type='TECTargetGenerator', checkpoint=str(tiny_base),
              arch=TINY_ARCH, img_size=IMG, patch_size=8, topk=3,
              weights_dtype='auto'))
     expected = torch.bfloat16 if native else torch.float32

@@ -8,8 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from fmnist_lab.markdown import NOTES_MARKER
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
 
 
 def _load_tool():

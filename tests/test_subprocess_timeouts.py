@@ -4,7 +4,8 @@ import ast
 import glob
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
+
 WAITING = ('run', 'call', 'check_call', 'check_output')
 
 

@@ -12,8 +12,7 @@ from mmengine.model import BaseModel
 from fmnist_lab import train_flops_per_image
 from fmnist_lab.markdown import NOTES_MARKER
 from mmtec.registry import MODELS
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from paths import ROOT
 
 
 def _load_tool():

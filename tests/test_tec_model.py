@@ -10,7 +10,7 @@ from mmtec.registry import MODELS
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
 
-def tec_cfg(base_path, **kwargs):
+def tec_cfg(tiny_base, **kwargs):
     cfg = dict(
         type='TEC',
         backbone=dict(type='ConditionalAdapterViT', arch=TINY_ARCH,
@@ -21,20 +21,13 @@ def tec_cfg(base_path, **kwargs):
         head=dict(type='PatchRelationTargetHead',
                   loss_attention=dict(type='AttentionMapLoss')),
         target_generator=dict(type='TECTargetGenerator',
-                              checkpoint=str(base_path), arch=TINY_ARCH,
+                              checkpoint=str(tiny_base), arch=TINY_ARCH,
                               img_size=IMG, patch_size=PATCH, topk=5),
         init_cfg=[dict(type='Xavier', layer='Linear',
                        distribution='uniform'),
                   dict(type='Constant', layer='LayerNorm', val=1., bias=0.)])
     cfg.update(kwargs)
     return cfg
-
-
-@pytest.fixture
-def base_path(tmp_path):
-    path = tmp_path / 'base.pth'
-    torch.save(layouts(random_vit())['mae'][0], path)
-    return path
 
 
 def test_decoder_attention_logits_by_hand():
@@ -77,8 +70,8 @@ def test_decoder_branches_restore_patch_order():
     torch.testing.assert_close(tokens[0, 3], branch.mask_token[0, 0])
 
 
-def test_loss_backward_reaches_new_model_only(base_path):
-    model = MODELS.build(tec_cfg(base_path))
+def test_loss_backward_reaches_new_model_only(tiny_base):
+    model = MODELS.build(tec_cfg(tiny_base))
     model.init_weights()
     model.train()
     assert not model.target_generator.training
@@ -93,8 +86,8 @@ def test_loss_backward_reaches_new_model_only(base_path):
             assert p.grad is not None, name
 
 
-def test_init_weights_keeps_the_base_weights(base_path):
-    model = MODELS.build(tec_cfg(base_path))
+def test_init_weights_keeps_the_base_weights(tiny_base):
+    model = MODELS.build(tec_cfg(tiny_base))
     before = {k: v.clone() for k, v in
               model.target_generator.state_dict().items()}
     model.init_weights()
@@ -102,12 +95,12 @@ def test_init_weights_keeps_the_base_weights(base_path):
         assert torch.equal(v, before[k]), k
 
 
-def test_base_is_not_saved_and_not_optimised(base_path):
-    model = MODELS.build(tec_cfg(base_path))
+def test_base_is_not_saved_and_not_optimised(tiny_base):
+    model = MODELS.build(tec_cfg(tiny_base))
     state = model.state_dict()
     assert not any(k.startswith('target_generator.') for k in state)
     # a saved state dict loads back strictly
-    fresh = MODELS.build(tec_cfg(base_path))
+    fresh = MODELS.build(tec_cfg(tiny_base))
     fresh.load_state_dict(state, strict=True)
     init_default_scope('mmpretrain')
     wrapper = build_optim_wrapper(
@@ -129,13 +122,13 @@ def test_base_is_not_saved_and_not_optimised(base_path):
              optimizer=dict(type='AdamW', lr=1e-3)))
     assert {id(p) for g in plain.optimizer.param_groups
             for p in g['params']} == trainable
-    saving = MODELS.build(tec_cfg(base_path, save_target_generator=True))
+    saving = MODELS.build(tec_cfg(tiny_base, save_target_generator=True))
     assert any(k.startswith('target_generator.')
                for k in saving.state_dict())
 
 
-def test_attention_target_switch_reaches_all_parts(base_path):
-    model = MODELS.build(tec_cfg(base_path, use_attention_target=False))
+def test_attention_target_switch_reaches_all_parts(tiny_base):
+    model = MODELS.build(tec_cfg(tiny_base, use_attention_target=False))
     assert model.neck.attention_branch is None
     assert model.head.loss_attention is None
     assert not model.target_generator.use_attention_target
@@ -162,9 +155,9 @@ def test_neck_gets_the_base_width_and_heads(tmp_path):
     assert feat_pred.shape == (1, 16, 48) and attn_pred.shape == (1, 6, 3, 16)
 
 
-def test_settings_that_follow_from_the_backbone_are_derived(base_path):
+def test_settings_that_follow_from_the_backbone_are_derived(tiny_base):
     """A config states the backbone and the decoder width once."""
-    cfg = tec_cfg(base_path)
+    cfg = tec_cfg(tiny_base)
     for key in ('num_patches', 'in_channels'):
         del cfg['neck'][key]
     del cfg['backbone']['adapter_hidden_dims']

@@ -11,12 +11,10 @@ import time
 import pytest
 import torch
 
-from mmtec.datasets import export_image_folder
+from fmnist_lab import export_image_folder
+from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S
 from vit_checkpoints import layouts, random_vit
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 
 
 def run(cmd, env=None):

@@ -8,9 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from paths import ROOT
 from vit_checkpoints import TINY_ARCH, layouts, random_vit
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _tool(name):

@@ -76,6 +76,13 @@ def layouts(vit):
     """
     canonical = {k: v.clone() for k, v in vit.state_dict().items()}
     timm = timm_state(canonical)
+    # the key names of MAE's released files (final norm included)
+    depth = sum(k.endswith('attn.qkv.weight') for k in timm)
+    assert {'cls_token', 'pos_embed', 'patch_embed.proj.weight',
+            'blocks.0.norm1.weight', 'blocks.0.attn.qkv.weight',
+            'blocks.0.attn.proj.bias', 'blocks.0.norm2.bias',
+            'blocks.0.mlp.fc1.weight', f'blocks.{depth - 1}.mlp.fc2.bias',
+            'norm.weight'} <= set(timm)
     head = {'head.weight': torch.randn(10, 64), 'head.bias': torch.zeros(10)}
     out = {
         'mae': ({'model': timm}, canonical),

@@ -1,7 +1,7 @@
 """Canonical plain ViT -> the key layout of ``mmtec.det.ViTDetBackbone``.
 
 The canonical layout is MMPretrain's ``VisionTransformer`` (see
-:func:`mmtec.checkpoint.read_vit`). ``ViTDetBackbone`` names its modules
+:func:`mmtec.converters.read_vit`). ``ViTDetBackbone`` names its modules
 the same way on purpose, so the detection layout is the canonical one minus
 what a ViTDet backbone has no use for:
 
@@ -90,7 +90,7 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
 
     Args:
         src (str | dict): A canonical plain-ViT state dict, or any
-            checkpoint (path or dict) :func:`mmtec.checkpoint.read_vit`
+            checkpoint (path or dict) :func:`mmtec.converters.read_vit`
             understands.
 
     Returns:

@@ -77,7 +77,7 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
 
     Args:
         src (str | dict): A canonical plain-ViT state dict, or any
-            checkpoint (path or dict) :func:`mmtec.checkpoint.read_vit`
+            checkpoint (path or dict) :func:`mmtec.converters.read_vit`
             understands.
 
     Returns:

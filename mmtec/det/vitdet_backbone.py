@@ -264,7 +264,7 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
     prefix=None)`` where PATH holds a plain ViT in the canonical MMPretrain
     layout, the layout written by
     :func:`mmtec.converters.canonical_to_mmdet`, a full detector checkpoint
-    (``backbone.`` keys) or any layout :func:`mmtec.checkpoint.read_vit`
+    (``backbone.`` keys) or any layout :func:`mmtec.converters.read_vit`
     reads. Loading is checked: every weight except the relative position
     tables (new by design, zero) must come from the file, with matching
     shapes, or a :class:`~mmtec.converters.BackboneCheckpointError` is

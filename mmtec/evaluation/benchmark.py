@@ -22,9 +22,13 @@ def build_eval_datasets(cfg: Union[Config, dict]) -> Tuple[object, object,
     ``data_preprocessor`` (``mean``, ``std``, ``to_rgb``), as in any
     MMPretrain classification config.
     """
-    import mmtec.datasets  # noqa: F401  (registers LocalFashionMNIST)
     from mmengine.registry import init_default_scope
+    from mmengine.utils import import_modules_from_strings
     from mmpretrain.registry import DATASETS
+
+    # the config's own modules register its dataset classes
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg['custom_imports'])
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     query_cfg = copy.deepcopy(
         (cfg.get('test_dataloader') or cfg.get('val_dataloader'))['dataset'])
@@ -91,7 +95,7 @@ def evaluate_checkpoint(checkpoint: Union[str, dict, None],
 
     Args:
         checkpoint (str | dict | None): Any layout
-            :func:`mmtec.checkpoint.read_vit` reads, or None for the
+            :func:`mmtec.converters.read_vit` reads, or None for the
             raw-pixel baseline (normalised pixels as features).
         bank_dataset, query_dataset: Datasets with labels whose pipeline
             ends in ``PackInputs``.

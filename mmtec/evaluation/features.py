@@ -1,6 +1,6 @@
 """Frozen plain-ViT backbones from any checkpoint, and feature extraction.
 
-Every layout :func:`mmtec.checkpoint.read_vit` reads (mmtec pretraining,
+Every layout :func:`mmtec.converters.read_vit` reads (mmtec pretraining,
 MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, DINOv2, OpenCLIP, TEC released
 and raw) is rebuilt as MMPretrain's ``VisionTransformer`` by
 :func:`mmtec.models.utils.vit_from_weights`. The architecture is read off the

@@ -20,7 +20,7 @@ class CheckedMAE(CheckedPretrainedMixin, MAE):
     checkpoint with the right shape, or a
     :class:`~mmtec.checkpoint.BackboneCheckpointError` is raised. Plain-ViT
     checkpoints (canonical MMPretrain layout, or any layout
-    :func:`mmtec.checkpoint.read_vit` reads) are converted on the fly
+    :func:`mmtec.converters.read_vit` reads) are converted on the fly
     with :func:`mmtec.converters.canonical_to_mmseg_state_dict`; the
     absolute position table is resized as upstream does. The class name
     contains ``MAE`` so that MMSegmentation's

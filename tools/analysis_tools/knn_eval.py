@@ -1,6 +1,6 @@
 """Weighted kNN (and optional linear-probe) accuracy of a frozen ViT.
 
-Works for any ViT checkpoint ``mmtec.checkpoint.read_vit`` reads: mmtec
+Works for any ViT checkpoint ``mmtec.converters.read_vit`` reads: mmtec
 pretraining checkpoints, MMPretrain (incl. MAE), MAE/iBOT/DINO/DeiT/timm,
 TEC released and raw. The data come from an MMPretrain dataset config: the
 bank is ``train_dataloader.dataset`` (read with the test pipeline), the
@@ -28,6 +28,9 @@ import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the default config is the Fashion-MNIST project's; its custom_imports name
+# the project's package (fmnist_lab), which lives there
+sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 
 
 def parse_args(argv=None):

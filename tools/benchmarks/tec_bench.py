@@ -1,7 +1,8 @@
 """Benchmark TEC's training step against MMPretrain's MAE, switch by switch.
 
-TEC (from an mmtec recipe; random base weights of the recipe's arch
-unless ``--base-checkpoint``) and MMPretrain's own MAE are trained in one
+TEC (from an mmtec recipe; random base weights of the recipe's arch, or
+of the new model's where the recipe reads the base's from its file, unless
+``--base-checkpoint``) and MMPretrain's own MAE are trained in one
 process, their steps interleaved so that every variant sees the same
 machine state. TEC runs as several *variants*, each the recipe with some
 config options (``VARIANTS``), built as ``tools/train.py`` would build it
@@ -88,13 +89,27 @@ def mae_config(name):
     return Config.fromfile(path).model
 
 
-def write_random_base(model_cfg, path):
+def random_base_arch(model_cfg) -> dict:
+    """The ViT sizes of the random base: the recipe's ``arch``; where the
+    recipe leaves them to the base's file (``arch=None``: the DINOv2 and CLIP
+    recipes, whose releases are ViT-Bs as their new models), the new
+    model's, as MMPretrain names its ``backbone.arch``."""
     from mmpretrain.models.backbones import VisionTransformer
     from mmtec.models.utils import resolve_arch
+    arch = model_cfg.target_generator.get('arch')
+    if arch is not None:
+        return resolve_arch(arch)
+    arch = model_cfg.backbone.get('arch', 'b')
+    return dict(arch if isinstance(arch, dict) else
+                VisionTransformer.arch_zoo[arch.lower()])
+
+
+def write_random_base(model_cfg, path):
+    from mmpretrain.models.backbones import VisionTransformer
     base_cfg, new_cfg = model_cfg.target_generator, model_cfg.backbone
     # TEC takes the base's image and patch size from the backbone by default
     vit = VisionTransformer(
-        arch=resolve_arch(base_cfg.arch), final_norm=True,
+        arch=random_base_arch(model_cfg), final_norm=True,
         img_size=base_cfg.get('img_size', new_cfg.get('img_size', 224)),
         patch_size=base_cfg.get('patch_size', new_cfg.get('patch_size', 16)))
     torch.save({'state_dict': {'backbone.' + k: v

@@ -3,7 +3,7 @@
 Like figure 2 of the TEC paper: for every image, the last block's attention
 of the class token to the patches, averaged over heads (overlaid on the
 image) and per head, for a base model and a TEC model (or any number of
-checkpoints in any layout ``mmtec.checkpoint.read_vit`` reads).
+checkpoints in any layout ``mmtec.converters.read_vit`` reads).
 
 Examples:
     # the demo's models, on Fashion-MNIST test images
@@ -28,6 +28,8 @@ import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 FMNIST_STATS = ([72.94] * 3, [90.02] * 3)
 IMAGENET_STATS = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
@@ -87,7 +89,9 @@ def load_images(args, size: int) -> (np.ndarray, List[str], bool):
             imgs.append(np.asarray(img))
             labels.append(osp.splitext(osp.basename(path))[0])
         return np.stack(imgs), labels, False
-    from mmtec.datasets import CLASSES, load_fashion_mnist
+    # the Fashion-MNIST project's package reads the installed IDX files
+    sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
+    from fmnist_lab import CLASSES, load_fashion_mnist
     images, targets = load_fashion_mnist('test')
     picks = [int(np.flatnonzero(targets == c % 10)[c // 10])
              for c in range(args.num_images)]

@@ -35,9 +35,6 @@ class CheckpointMatchHook(Hook):
 
     ``init_cfg=dict(type='Pretrained', ...)`` loads through the model's
     ``init_weights``, not the runner, and is not checked here.
-
-    Args:
-        None: the switch is the config's ``allow_unmatched_checkpoint``.
     """
 
     priority = 'VERY_HIGH'

@@ -43,9 +43,6 @@ class ResumeCheckHook(Hook):
       ``ResumableEpochBasedTrainLoop``);
     - a checkpoint without random states (saved by iteration in a
       multi-process run) while ``RNGStateHook`` is on.
-
-    Args:
-        None.
     """
 
     priority = 'VERY_LOW'

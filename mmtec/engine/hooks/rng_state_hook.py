@@ -27,9 +27,6 @@ class RNGStateHook(Hook):
 
     The states are stored as plain data (see :meth:`to_plain`); checkpoints
     that hold numpy's tuple (saved before) are read as well.
-
-    Args:
-        None.
     """
 
     priority = 'LOW'  # after the model/optimizer hooks, before checkpointing

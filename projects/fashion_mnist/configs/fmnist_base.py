@@ -6,9 +6,10 @@
 # Children set the preprocessor type, pipelines, batch sizes and subsets.
 _base_ = ['../../../configs/_base_/default_runtime.py']
 
-# mmtec.datasets registers LocalFashionMNIST
+# fmnist_lab (this project's package, projects/fashion_mnist on the Python
+# path) registers LocalFashionMNIST
 custom_imports = dict(
-    imports=['mmtec', 'mmtec.datasets'], allow_failed_imports=False)
+    imports=['mmtec', 'fmnist_lab'], allow_failed_imports=False)
 
 data_root = 'data/fashion_mnist'
 data_preprocessor = dict(

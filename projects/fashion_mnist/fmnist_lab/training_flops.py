@@ -47,9 +47,12 @@ def train_flops_per_image(config: str,
     from mmengine.registry import init_default_scope
     from mmpretrain.structures import DataSample
 
-    import mmtec.datasets  # noqa: F401  (registers the configs' modules)
+    from mmengine.utils import import_modules_from_strings
+
     from mmtec.registry import MODELS
     cfg = Config.fromfile(config)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg['custom_imports'])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
