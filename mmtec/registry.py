@@ -1,8 +1,15 @@
 """mmtec registers its pretraining components in MMPretrain's registries."""
-from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOOPS,
-                                 METRICS, MODELS,
-                                 OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS,
-                                 TRANSFORMS)
+from mmpretrain.registry import (
+                                 DATA_SAMPLERS,
+                                 DATASETS,
+                                 HOOKS,
+                                 LOOPS,
+                                 METRICS,
+                                 MODELS,
+                                 OPTIM_WRAPPER_CONSTRUCTORS,
+                                 PARAM_SCHEDULERS,
+                                 TRANSFORMS,
+)
 
 __all__ = [
     'MODELS', 'DATASETS', 'DATA_SAMPLERS', 'LOOPS', 'HOOKS', 'METRICS',

@@ -69,6 +69,7 @@ def image_folder(tmp_path_factory):
 def tiny_base(tmp_path_factory):
     """A tiny random ViT saved in MAE's checkpoint layout."""
     import torch
+
     from vit_checkpoints import layouts, random_vit
     path = tmp_path_factory.mktemp('base') / 'mae_tiny.pth'
     torch.save(layouts(random_vit())['mae'][0], path)

@@ -14,11 +14,11 @@ import pytest
 import torch
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
-from fmnist_lab import export_image_folder
 from PIL import Image
 
 import mmtec  # noqa: F401
 import mmtec.datasets.transforms.load_image_or_skip as loader_module
+from fmnist_lab import export_image_folder
 from mmtec.datasets import LoadImageOrSkip
 from mmtec.engine.hooks import SkippedImagesHook
 from mmtec.engine.hooks.skipped_images_hook import TooManyBadImagesError
@@ -205,10 +205,10 @@ def test_jpeg_bytes_reader_skips_what_the_device_decoder_cannot_take(
     """PackJPEGBytes: a PNG named .JPEG, a broken file and a JPEG
     declaring 32000 x 32000 pixels are skipped from their headers; the
     dataset draws JPEGs in their place, which carry the skipped paths."""
-    import mmtec.datasets.pack_jpeg_bytes as pack_module
     from mmengine.dataset import pseudo_collate
     from torchvision.io import decode_jpeg
 
+    import mmtec.datasets.pack_jpeg_bytes as pack_module
     from mmtec.datasets import PackJPEGBytes
     seen = []
     monkeypatch.setattr(pack_module, 'print_log',

@@ -4,8 +4,11 @@ import pytest
 from mmengine.config import Config
 
 import mmtec  # noqa: F401
-from mmtec.utils.cfg_options import (CfgOptionError, check_cfg_options,
-                                     check_option_key)
+from mmtec.utils.cfg_options import (
+    CfgOptionError,
+    check_cfg_options,
+    check_option_key,
+)
 from paths import TINY_CFG
 
 

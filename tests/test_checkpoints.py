@@ -14,8 +14,14 @@ import mmtec  # noqa: F401  (registers the safe loader)
 from mmtec.checkpoint import safe_load
 from paths import ROOT
 from timeouts import TOOL_S
-from vit_checkpoints import (IMG, PATCH, TINY_ARCH, layouts, random_vit,
-                             timm_state)
+from vit_checkpoints import (
+    IMG,
+    PATCH,
+    TINY_ARCH,
+    layouts,
+    random_vit,
+    timm_state,
+)
 
 CONVERTER = os.path.join(ROOT, 'tools', 'model_converters', 'tec2vit.py')
 

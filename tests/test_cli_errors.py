@@ -11,7 +11,6 @@ import torch
 
 from paths import ROOT, TINY_CFG
 
-
 TIMEOUT = 300
 
 
@@ -150,7 +149,7 @@ def test_new_key_with_plus_passes_the_check(tmp_path):
     assert_one_line(res, f'{tmp_path}/none does not exist')
 
 
-# --- tools/test.py ------------------------------------------------------------
+# --- tools/test.py -----------------------------------------------------------
 
 FT_CFG = os.path.join(ROOT, 'projects', 'fashion_mnist', 'configs',
                       'vit-w64d3-p7_ft_fmnist.py')

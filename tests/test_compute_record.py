@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import mmtec  # noqa: F401
 from mmtec.engine.hooks.compute_record_hook import base_model_compute
 from mmtec.registry import MODELS
+
 # image_folder and tiny_base are fixtures of conftest.py
 from test_train_e2e import ROOT, TINY_CFG, train
 

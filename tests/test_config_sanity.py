@@ -9,8 +9,11 @@ from mmengine.config import Config
 import mmtec  # noqa: F401
 from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
-from mmtec.utils import (check_learning_rates, check_training_length,
-                         fit_dataloaders_to_workers)
+from mmtec.utils import (
+    check_learning_rates,
+    check_training_length,
+    fit_dataloaders_to_workers,
+)
 from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH

@@ -12,9 +12,11 @@ import pytest
 from mmengine.config import Config
 
 import mmtec  # noqa: F401  (registers mmtec's classes)
-from mmtec.utils.config_arguments import (ConfigArgumentError,
-                                          accepted_arguments,
-                                          check_config_arguments)
+from mmtec.utils.config_arguments import (
+    ConfigArgumentError,
+    accepted_arguments,
+    check_config_arguments,
+)
 from test_cli_errors import ROOT, TINY_CFG, assert_one_line, run_tool
 
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')

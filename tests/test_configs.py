@@ -46,8 +46,9 @@ TRAINING = [p for p in ALL if 'train_cfg' in Config.fromfile(p)]
 def test_every_training_config_saves_crash_safe(path):
     """Pretraining, fine-tuning, detection and segmentation runs all save
     through AtomicCheckpointHook, found from the config's own scope."""
-    import mmtec.engine.hooks  # noqa: F401  (registration)
     from mmengine.registry import HOOKS
+
+    import mmtec.engine.hooks  # noqa: F401  (registration)
     from mmtec.engine.hooks import AtomicCheckpointHook
     cfg = Config.fromfile(path)
     hook = cfg.default_hooks.checkpoint

@@ -14,10 +14,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from transfer_helpers import (assert_started_from, make_plain_vit,
-                              sample_photo, train_at_constant_lr)
-from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
+
+from transfer_helpers import (
+    assert_started_from,
+    make_plain_vit,
+    sample_photo,
+    train_at_constant_lr,
+)
+from vit_checkpoints import convert_tec_checkpoint
 
 pytest.importorskip('mmdet')
 
@@ -25,11 +30,18 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmtec.det  # noqa: E402,F401
 from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (BackboneCheckpointError,  # noqa: E402
-                              canonical_to_mmdet, save_mmdet_checkpoint)
-from mmtec.det import (SimpleFeaturePyramid, ViTDetBackbone,  # noqa: E402
-                       decomposed_rel_pos_bias, window_partition,
-                       window_unpartition)
+from mmtec.converters import (  # noqa: E402
+    BackboneCheckpointError,
+    canonical_to_mmdet,
+    save_mmdet_checkpoint,
+)
+from mmtec.det import (  # noqa: E402
+    SimpleFeaturePyramid,
+    ViTDetBackbone,
+    decomposed_rel_pos_bias,
+    window_partition,
+    window_unpartition,
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_B = osp.join(REPO, 'configs/mmdet/'
@@ -355,8 +367,8 @@ def test_configs_follow_vitdet():
 
 def test_full_size_vit_b_detector_builds():
     """The real ViT-B config builds; its backbone + neck run."""
-    from mmengine.config import Config
     from mmdet.registry import MODELS
+    from mmengine.config import Config
     init_default_scope('mmdet')
     cfg = Config.fromfile(DET_B)
     model = MODELS.build(cfg.model).eval()  # no init_weights: no file needed
@@ -524,6 +536,7 @@ def bbox_map_computed_directly(model, cfg, data_root):
     per image and pycocotools' COCOeval on the annotation file."""
     import contextlib
     import io
+
     from mmdet.apis import inference_detector
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval

@@ -23,8 +23,11 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
 from mmtec.datasets import SeededSampler
-from mmtec.engine.hooks import (AccumulatedGradientsHook, ComputeRecordHook,
-                                RNGStateHook)
+from mmtec.engine.hooks import (
+    AccumulatedGradientsHook,
+    ComputeRecordHook,
+    RNGStateHook,
+)
 from mmtec.engine.hooks.preemption_hook import Preempted
 
 RUN_IDS = itertools.count()

@@ -12,9 +12,15 @@ import torch
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
 from mmtec.checkpoint import safe_load
 from mmtec.converters import read_vit
-from test_loader_entry_points import (CONVERTER, ROOT, _base_model,
-                                      _det_init, _frozen_vit, _load_from,
-                                      _seg_init)
+from test_loader_entry_points import (
+    CONVERTER,
+    ROOT,
+    _base_model,
+    _det_init,
+    _frozen_vit,
+    _load_from,
+    _seg_init,
+)
 from vit_checkpoints import TINY_ARCH, layouts, random_vit
 
 FIELD = ('tec_raw', 'mae_training', 'dino_training', 'ibot_training',

@@ -6,8 +6,12 @@ import sys
 import pytest
 import torch
 
-from fmnist_lab import (TimeLimitReached, project_config, pretrain_stage,
-                        read_json)
+from fmnist_lab import (
+    TimeLimitReached,
+    pretrain_stage,
+    project_config,
+    read_json,
+)
 from mmtec.checkpoint import safe_load
 
 pytestmark = pytest.mark.fashion_mnist

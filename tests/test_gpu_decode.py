@@ -12,8 +12,10 @@ from PIL import Image
 
 import mmtec  # noqa: F401
 from mmtec.datasets import PackJPEGBytes
-from mmtec.models.utils import (GPUJPEGDataPreprocessor,
-                                random_resized_crop_params)
+from mmtec.models.utils import (
+    GPUJPEGDataPreprocessor,
+    random_resized_crop_params,
+)
 from mmtec.utils import gpu_decode
 from paths import ROOT
 

@@ -4,8 +4,12 @@ import math
 import pytest
 import torch
 
-from mmtec.evaluation import (knn_accuracy, knn_scores, linear_probe,
-                              topk_accuracy)
+from mmtec.evaluation import (
+    knn_accuracy,
+    knn_scores,
+    linear_probe,
+    topk_accuracy,
+)
 
 # bank: b0=(1,0) class 0, b1=(0,1) class 1, b2=(1,1) class 1 (not unit norm:
 # cosine similarity must normalise it)

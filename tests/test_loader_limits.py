@@ -1,6 +1,5 @@
 """What a small file cannot make the loader do: allocate far more than it
 holds, keep the unpickler busy, or reach MMEngine's other schemes."""
-import io
 import os
 import stat
 import time
@@ -11,12 +10,25 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
-from hostile_pickles import (EMPTY_LIST, call, exec_via_getattr, glob, i,
-                             marker_code, pickle_of, splice, tup)
-from mmtec.checkpoint import (CheckpointLayoutError, CheckpointNotFoundError,
-                              UnsafeCheckpointError, safe_load)
-from mmtec.converters import read_vit, vit_arch
+from hostile_pickles import (
+    EMPTY_LIST,
+    call,
+    exec_via_getattr,
+    glob,
+    i,
+    marker_code,
+    pickle_of,
+    splice,
+    tup,
+)
+from mmtec.checkpoint import (
+    CheckpointLayoutError,
+    CheckpointNotFoundError,
+    UnsafeCheckpointError,
+    safe_load,
+)
 from mmtec.checkpoint import loader as loader_module
+from mmtec.converters import read_vit, vit_arch
 from vit_checkpoints import layouts, random_vit
 
 BINGET = b'h'

@@ -15,6 +15,7 @@ import sys
 import zipfile
 
 import pytest
+
 from paths import ROOT
 from timeouts import TOOL_S, TRAIN_S
 
@@ -101,7 +102,8 @@ def test_wheel_ships_the_index_and_mim_finds_it(tmp_path, monkeypatch):
         for d, _, fs in os.walk(osp.join(checkout, 'configs')) for f in fs
     }
     assert {'mmtec/.mim/' + c for c in configs} <= names
-    # openmim is a test requirement (requirements/tests.txt); mim's own lookup, as `mim search mmtec` does it, of the installed
+    # openmim is a test requirement (requirements/tests.txt); mim's own
+    # lookup, as `mim search mmtec` does it, of the installed
     # wheel: the distribution found first on sys.path is this one
     from mim.commands.search import convert2df, load_metadata_from_local
     monkeypatch.syspath_prepend(str(site))

@@ -18,7 +18,13 @@ import torch
 
 import mmtec  # noqa: F401
 from hostile_pickles import exec_via_getattr, marker_code, splice
-from mmtec.checkpoint import CheckpointDownloadError, CorruptCheckpointError, EmptyCheckpointError, NotACheckpointError, UnsafeCheckpointError
+from mmtec.checkpoint import (
+    CheckpointDownloadError,
+    CorruptCheckpointError,
+    EmptyCheckpointError,
+    NotACheckpointError,
+    UnsafeCheckpointError,
+)
 from mmtec.checkpoint.download import cached_path
 from mmtec.converters import canonical_to_timm
 
@@ -209,6 +215,7 @@ def test_download_ends_within_its_bounds(monkeypatch, server, hub_dir,
     announced than MMTEC_DOWNLOAD_MAX_BYTES (default 8 GiB) or the disk
     holds, more sent than that bound."""
     import time
+
     from mmtec.checkpoint import load_from_url
     monkeypatch.setenv('MMTEC_DOWNLOAD_TIMEOUT', '1')
     monkeypatch.setenv('MMTEC_DOWNLOAD_MAX_BYTES', str(1 << 20))
@@ -444,6 +451,7 @@ def test_base_model_from_a_model_zoo_name(monkeypatch, server, hub_dir,
     """A name of MMPretrain's model hub (here a released TEC model as the
     next base) is resolved to its metadata's weights URL."""
     from mmpretrain.apis.model import ModelHub
+
     from mmtec.checkpoint import weights_url
     expected, data = mae_release
     path = '/weights/' + FILE

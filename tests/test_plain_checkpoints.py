@@ -19,9 +19,12 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from mmtec.engine.hooks import RNGStateHook
-from mmtec.engine.plain_checkpoint import (CONVERTED_TYPES_KEY,
-                                           NotPlainDataError, from_plain,
-                                           to_plain)
+from mmtec.engine.plain_checkpoint import (
+    CONVERTED_TYPES_KEY,
+    NotPlainDataError,
+    from_plain,
+    to_plain,
+)
 from paths import ROOT, TINY_CFG
 
 

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 import torch
+
 from paths import ROOT
 from timeouts import TOOL_S, TRAIN_S
-
 
 MAKE_BASE = ('python tools/misc/make_random_base.py '
              'work_dirs/random_tiny_base.pth')

@@ -14,9 +14,16 @@ from mmengine.logging import MMLogger
 from mmtec.converters import read_vit
 from mmtec.models import TECTargetGenerator
 from paths import ROOT
-from release_layouts import (TIMM_NAMES, deit3_release, dinov2_release,
-                             openclip_model, openclip_release,
-                             reference_model, reference_targets, timm_vit)
+from release_layouts import (
+    TIMM_NAMES,
+    deit3_release,
+    dinov2_release,
+    openclip_model,
+    openclip_release,
+    reference_model,
+    reference_targets,
+    timm_vit,
+)
 from timeouts import TOOL_S
 
 KINDS = sorted(TIMM_NAMES)

@@ -71,7 +71,8 @@ def test_named_paths_are_parsed():
         'docs/benchmarks.md', 'projects/fashion_mnist/configs/fmnist_eval.py',
         'tests/data/'
     ]
-    code = "msg = ('convert it (tools/'\n       'model_converters/tec2vit.py)')"
+    code = ("msg = ('convert it (tools/'\n"
+            "       'model_converters/tec2vit.py)')")
     assert list(named_paths(python_strings(code))) == [
         'tools/model_converters/tec2vit.py'
     ]

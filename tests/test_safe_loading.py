@@ -13,20 +13,52 @@ from collections import Counter, OrderedDict
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import HistoryBuffer, MessageHub, MMLogger
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
-from hostile_pickles import (BUILD, EMPTY_LIST, DictWithState, FALSE, GETATTR,
-                             HISTORY_BUFFER, NEWOBJ, NONE, NP_DTYPE,
-                             NP_NDARRAY, NP_RECONSTRUCT, NP_SCALAR,
-                             REBUILD_FROM_TYPE, APPEND, TRUE, call,
-                             dict_of, dtype, exec_via_getattr, glob, i,
-                             marker_code, ndarray, pickle_of, raw_bytes, s,
-                             splice, tup)
-from mmtec.checkpoint import CheckpointError, CheckpointNotFoundError, CorruptCheckpointError, EmptyCheckpointError, NotACheckpointError, UnsafeCheckpointError, safe_load, trust_checkpoint
-from mmtec.converters import read_vit
+from hostile_pickles import (
+    APPEND,
+    BUILD,
+    EMPTY_LIST,
+    FALSE,
+    GETATTR,
+    HISTORY_BUFFER,
+    NEWOBJ,
+    NONE,
+    NP_DTYPE,
+    NP_NDARRAY,
+    NP_RECONSTRUCT,
+    NP_SCALAR,
+    REBUILD_FROM_TYPE,
+    TRUE,
+    DictWithState,
+    call,
+    dict_of,
+    dtype,
+    exec_via_getattr,
+    glob,
+    i,
+    marker_code,
+    ndarray,
+    pickle_of,
+    raw_bytes,
+    s,
+    splice,
+    tup,
+)
+from mmtec.checkpoint import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    EmptyCheckpointError,
+    NotACheckpointError,
+    UnsafeCheckpointError,
+    safe_load,
+    trust_checkpoint,
+)
 from mmtec.checkpoint import trust as trust_module
+from mmtec.converters import read_vit
 from mmtec.engine.hooks.rng_state_hook import RNGStateHook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,18 +13,26 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from transfer_helpers import (assert_started_from, make_plain_vit,
-                              sample_photo, train_at_constant_lr)
-from vit_checkpoints import convert_tec_checkpoint
 import torch.nn as nn
+
+from transfer_helpers import (
+    assert_started_from,
+    make_plain_vit,
+    sample_photo,
+    train_at_constant_lr,
+)
+from vit_checkpoints import convert_tec_checkpoint
 
 pytest.importorskip('mmseg')
 
 
 import mmtec.seg  # noqa: E402,F401
 from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (BackboneCheckpointError,  # noqa: E402
-                              canonical_to_mmseg, save_mmseg_checkpoint)
+from mmtec.converters import (  # noqa: E402
+    BackboneCheckpointError,
+    canonical_to_mmseg,
+    save_mmseg_checkpoint,
+)
 from mmtec.seg import CheckedMAE  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -369,8 +377,10 @@ def test_preempted_segmentation_run_saves_and_resumes_by_index(tmp_path,
     ``--resume`` continues at iteration 2 and loads only the images of the
     iterations left."""
     import signal
+
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
+
     from mmtec.checkpoint import safe_load
     from mmtec.engine.hooks.preemption_hook import Preempted
 

@@ -8,9 +8,12 @@ from mmengine.config import Config
 
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
-from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu,
-                         drop_unsupported_fused_optimizer)
-from mmtec.utils import launch
+from mmtec.utils import (
+    adapt_amp_to_gpu,
+    adapt_to_cpu,
+    drop_unsupported_fused_optimizer,
+    launch,
+)
 from test_reference_step import build_randomised
 from vit_checkpoints import IMG, TINY_ARCH
 
@@ -119,6 +122,7 @@ def test_recipes_use_the_switches_and_auto_base_dtype():
 def test_auto_base_dtype_follows_the_hardware(tiny_base, native,
                                               monkeypatch):
     from mmengine.logging import MMLogger
+
     from mmtec.models.target_generators import tec_target_generator
     monkeypatch.setattr(tec_target_generator, 'native_bf16', lambda: native)
     logged = []

@@ -1,4 +1,5 @@
-"""The TEC algorithm: decoder arithmetic, frozen base, state dict, optimizer."""
+"""The TEC algorithm: decoder arithmetic, frozen base, state dict,
+optimizer."""
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper

@@ -189,8 +189,9 @@ def test_logs_feed_plot_loss_curve_and_tensorboard(tmp_path, image_folder,
     if importlib.util.find_spec('tensorboard') is None:
         assert events == []
         return
-    from tensorboard.backend.event_processing.event_accumulator import \
-        EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
     assert len(events) == 1
     acc = EventAccumulator(events[0])
     acc.Reload()

@@ -28,9 +28,14 @@ from PIL import Image
 import mmtec  # noqa: F401
 from mmtec.utils.launch import adapt_to_cpu
 from tec_reference import tec_losses
-from test_reference_step import (NUM_PATCHES, REF_CFG, base_path,  # noqa
-                                 build_randomised, fixed_masking_noise,
-                                 reference_name, tec_cfg)
+from test_reference_step import (  # noqa
+    NUM_PATCHES,
+    REF_CFG,
+    build_randomised,
+    fixed_masking_noise,
+    reference_name,
+    tec_cfg,
+)
 from vit_checkpoints import IMG
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -185,13 +190,13 @@ def abs_differences(a, b):
     # the other recipes differ in epochs only (and the warm-up's share)
     pytest.param('tec_vit-b_mae300e-base_100e_in1k.py',
                  marks=pytest.mark.slow)])
-def test_recipe_trains_as_the_authors_loop(tmp_path, base_path, image_root,
+def test_recipe_trains_as_the_authors_loop(tmp_path, tiny_base, image_root,
                                            recipe):
-    init = build_randomised(base_path)
+    init = build_randomised(tiny_base)
     init_ckpt = str(tmp_path / 'init.pth')
     torch.save(dict(state_dict=init.state_dict()), init_ckpt)
     runner, record = train_recipe(recipe, tmp_path / 'run', image_root,
-                                  init_ckpt, base_path)
+                                  init_ckpt, tiny_base)
     args = authors_args(recipe)
 
     # the authors' DataLoader: len(dataset) // batch with drop_last

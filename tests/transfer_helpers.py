@@ -33,8 +33,8 @@ def sample_photo():
     """A real photo (600x512 BGR) from matplotlib's sample data, or a
     generated image of that size where matplotlib is missing."""
     try:
-        from matplotlib import cbook
         import mmcv
+        from matplotlib import cbook
         path = cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
         return mmcv.imread(path)
     except Exception:
@@ -51,6 +51,7 @@ def train_at_constant_lr(cfg, lr=1e-3):
         wall times and the last validation metrics).
     """
     from mmengine.runner import Runner
+
     from runner_hooks import IterTimer
     cfg.param_scheduler = []
     cfg.optim_wrapper.optimizer.lr = lr

@@ -7,6 +7,7 @@ import argparse
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
+
 from timeouts import TOOL_S
 
 TINY_ARCH = dict(

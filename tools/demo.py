@@ -13,6 +13,8 @@ import sys
 sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 sys.path.insert(
     0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects',
                 'fashion_mnist'))

@@ -6,11 +6,13 @@ Usage:
 """
 import argparse
 import os.path as osp
-import sys
 import re
+import sys
 
 sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
+# isort: split
 
 from modelindex.load_model_index import load
 

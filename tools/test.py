@@ -13,6 +13,8 @@ import sys
 sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -20,12 +22,18 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.utils import (adapt_to_cpu, add_trust_argument,
-                         fit_dataloaders_to_workers)
+from mmtec.utils import (
+    adapt_to_cpu,
+    add_trust_argument,
+    fit_dataloaders_to_workers,
+)
 from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.cli_errors import (
+    add_debug_argument,
+    existing_config,
+    one_line_errors,
+)
 from mmtec.utils.config_arguments import check_config_arguments
-from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
-                                    one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
 
 

@@ -13,6 +13,8 @@ import sys
 sys.path.append(osp.dirname(osp.abspath(__file__)))  # tools/, when imported
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -21,18 +23,30 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.utils import (adapt_amp_to_gpu, adapt_to_cpu, add_trust_argument,
-                         apply_gpu_decode, check_learning_rates,
-                         checkpoint_folders, find_resumable_checkpoint,
-                         fit_dataloaders_to_workers,
-                         scale_lr_for_accumulation)
-from mmtec.utils.launch import (apply_auto_scale_lr, check_training_length,
-                                check_writable_work_dir)
+from mmtec.utils import (
+    adapt_amp_to_gpu,
+    adapt_to_cpu,
+    add_trust_argument,
+    apply_gpu_decode,
+    check_learning_rates,
+    checkpoint_folders,
+    find_resumable_checkpoint,
+    fit_dataloaders_to_workers,
+    scale_lr_for_accumulation,
+)
 from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.utils.cli_errors import (
+    add_debug_argument,
+    existing_config,
+    one_line_errors,
+)
 from mmtec.utils.config_arguments import check_config_arguments
-from mmtec.utils.cli_errors import (add_debug_argument, existing_config,
-                                    one_line_errors)
 from mmtec.utils.data_paths import check_data_paths
+from mmtec.utils.launch import (
+    apply_auto_scale_lr,
+    check_training_length,
+    check_writable_work_dir,
+)
 
 
 def parse_args():

@@ -2,11 +2,17 @@
 it, verified downloads, paths/URLs/model names resolved in one place, the
 trust opt-in, one error class per failure."""
 from .download import load_from_url
-from .errors import (BackboneCheckpointError, CheckpointDownloadError,
-                     CheckpointError, CheckpointLayoutError,
-                     CheckpointNotFoundError, CorruptCheckpointError,
-                     EmptyCheckpointError, NotACheckpointError,
-                     UnsafeCheckpointError)
+from .errors import (
+                     BackboneCheckpointError,
+                     CheckpointDownloadError,
+                     CheckpointError,
+                     CheckpointLayoutError,
+                     CheckpointNotFoundError,
+                     CorruptCheckpointError,
+                     EmptyCheckpointError,
+                     NotACheckpointError,
+                     UnsafeCheckpointError,
+)
 from .loader import SAFETENSORS_META_KEY, safe_load
 from .resolve import load_path_url_or_name, weights_url
 from .schemes import register_safe_schemes

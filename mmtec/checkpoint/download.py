@@ -31,11 +31,15 @@ import torch
 from mmengine.logging import print_log
 
 from mmtec.atomic_files import TMP_SUFFIX, fsync_replace
-from .errors import (CheckpointDownloadError, CorruptCheckpointError,
-                     EmptyCheckpointError, NotACheckpointError,
-                     UnsafeCheckpointError)
-from .loader import safe_load
 
+from .errors import (
+    CheckpointDownloadError,
+    CorruptCheckpointError,
+    EmptyCheckpointError,
+    NotACheckpointError,
+    UnsafeCheckpointError,
+)
+from .loader import safe_load
 
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')

@@ -36,9 +36,13 @@ from typing import Any, List, Set
 import torch
 from mmengine.logging import print_log
 
-from .errors import (CheckpointNotFoundError, CorruptCheckpointError,
-                     EmptyCheckpointError, NotACheckpointError,
-                     UnsafeCheckpointError)
+from .errors import (
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    EmptyCheckpointError,
+    NotACheckpointError,
+    UnsafeCheckpointError,
+)
 from .trust import how_to_trust, is_trusted
 
 # Key of the JSON metadata under which a converted checkpoint's ``meta``

@@ -14,8 +14,11 @@ import re
 from typing import Any, Optional
 
 from .download import load_from_url
-from .errors import (CheckpointDownloadError, CheckpointError,
-                     CheckpointNotFoundError)
+from .errors import (
+    CheckpointDownloadError,
+    CheckpointError,
+    CheckpointNotFoundError,
+)
 from .loader import safe_load
 
 # what a model-zoo name can look like: no folder, no checkpoint suffix

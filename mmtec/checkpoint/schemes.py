@@ -14,11 +14,13 @@ import tempfile
 from collections import OrderedDict
 from typing import Any, Callable
 
-from mmengine.runner.checkpoint import (CheckpointLoader,
-                                        get_deprecated_model_names,
-                                        get_external_models,
-                                        get_mmcls_models,
-                                        get_torchvision_models)
+from mmengine.runner.checkpoint import (
+    CheckpointLoader,
+    get_deprecated_model_names,
+    get_external_models,
+    get_mmcls_models,
+    get_torchvision_models,
+)
 
 from .download import load_from_url
 from .errors import CheckpointDownloadError, CheckpointNotFoundError

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from mmtec.checkpoint import BackboneCheckpointError, CheckpointLayoutError
 from mmtec.checkpoint.resolve import load_path_url_or_name
+
 from .key_table import openclip_to_mmpretrain, timm_to_mmpretrain
 
 # Where the weights sit inside a checkpoint dict, in order of preference.

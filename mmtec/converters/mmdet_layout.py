@@ -25,8 +25,8 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from .layout_reader import read_vit, vit_arch
 from .file_writer import save_converted
+from .layout_reader import read_vit, vit_arch
 
 __all__ = [
     'canonical_to_mmdet', 'canonical_to_mmdet_state_dict',

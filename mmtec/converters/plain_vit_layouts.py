@@ -6,6 +6,7 @@ import torch
 
 from .key_table import mmpretrain_to_timm
 
+
 def canonical_to_mmpretrain(state_dict: Dict[str, torch.Tensor],
                             meta: dict = None) -> dict:
     """A checkpoint MMPretrain's ``VisionTransformer`` loads with

@@ -9,6 +9,7 @@ from mmengine.logging import print_log
 from mmpretrain.structures import DataSample
 
 from mmtec.registry import TRANSFORMS
+
 from .transforms.image_header import check_max_pixels, header_problem
 from .transforms.load_image_or_skip import SKIPPED_KEY
 

@@ -5,6 +5,7 @@ from typing import Iterator, Optional, Sized
 from mmengine.dataset import DefaultSampler
 
 from mmtec.registry import DATA_SAMPLERS
+
 from .per_sample_seeding import SampleKey, sample_seed, seed_samples
 
 

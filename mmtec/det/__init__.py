@@ -5,11 +5,19 @@ register ``ViTDetBackbone``, ``SimpleFeaturePyramid``, ``LN2d`` and
 ``ViTDetLayerDecayOptimizerConstructor`` with MMDetection.
 """
 from .layer_decay_optim_constructor import (
-    ViTDetLayerDecayOptimizerConstructor, get_vit_layer_id)
+    ViTDetLayerDecayOptimizerConstructor,
+    get_vit_layer_id,
+)
 from .simple_feature_pyramid import SimpleFeaturePyramid
-from .vitdet_backbone import (RelPosAttention, ViTDetBackbone, ViTDetBlock,
-                              decomposed_rel_pos_bias, get_rel_pos,
-                              window_partition, window_unpartition)
+from .vitdet_backbone import (
+    RelPosAttention,
+    ViTDetBackbone,
+    ViTDetBlock,
+    decomposed_rel_pos_bias,
+    get_rel_pos,
+    window_partition,
+    window_unpartition,
+)
 
 __all__ = [
     'ViTDetBackbone', 'ViTDetBlock', 'RelPosAttention',

@@ -8,10 +8,9 @@ import re
 from typing import List
 
 import torch.nn as nn
+from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
-
-from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 
 def get_vit_layer_id(name: str, num_layers: int) -> int:

@@ -5,9 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
-
 from mmdet.registry import MODELS
+from mmengine.model import BaseModule
 
 # MMDetection 3.3 has no channels-first LayerNorm; MMPretrain's LN2d is
 # registered only in MMPretrain's registry, which MMDetection's scope does

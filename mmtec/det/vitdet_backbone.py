@@ -23,12 +23,12 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmdet.registry import MODELS
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 
-from mmdet.registry import MODELS
-from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 from mmtec.converters.mmdet_layout import canonical_to_mmdet_state_dict
+from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 
 
 def window_partition(x: torch.Tensor,

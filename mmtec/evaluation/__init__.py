@@ -1,10 +1,23 @@
 """Evaluation of frozen features: weighted kNN and linear probe."""
-from .benchmark import (build_eval_datasets, evaluate_checkpoint,
-                        evaluate_features)
-from .features import (FEATURE_TYPES, FrozenViT, Normalize, extract_features,
-                       load_frozen_vit)
-from .knn import (KNN_K, KNN_TEMPERATURE, knn_accuracy, knn_scores,
-                  topk_accuracy)
+from .benchmark import (
+                        build_eval_datasets,
+                        evaluate_checkpoint,
+                        evaluate_features,
+)
+from .features import (
+                        FEATURE_TYPES,
+                        FrozenViT,
+                        Normalize,
+                        extract_features,
+                        load_frozen_vit,
+)
+from .knn import (
+                        KNN_K,
+                        KNN_TEMPERATURE,
+                        knn_accuracy,
+                        knn_scores,
+                        topk_accuracy,
+)
 from .linear_probe import linear_probe
 
 __all__ = [

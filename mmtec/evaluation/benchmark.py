@@ -6,8 +6,7 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from mmengine.config import Config
 
-from .features import (FrozenViT, Normalize, extract_features,
-                       load_frozen_vit)
+from .features import FrozenViT, Normalize, extract_features, load_frozen_vit
 from .knn import KNN_K, KNN_TEMPERATURE, knn_accuracy
 from .linear_probe import linear_probe
 

@@ -17,8 +17,13 @@ from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
 from mmtec.converters import read_vit
-from mmtec.models.utils import (attention_scale, block_qkv, embed_tokens,
-                                num_prefix_tokens, vit_from_weights)
+from mmtec.models.utils import (
+    attention_scale,
+    block_qkv,
+    embed_tokens,
+    num_prefix_tokens,
+    vit_from_weights,
+)
 
 FEATURE_TYPES = ('cls', 'mean', 'cls+mean')
 

@@ -1,10 +1,10 @@
 """MMSegmentation's ``MAE`` backbone with a checked pretrained load."""
 from mmengine.logging import print_log
-
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
-from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
+
 from mmtec.converters.mmseg_layout import canonical_to_mmseg_state_dict
+from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 
 
 @MODELS.register_module()

@@ -9,7 +9,6 @@ from mmengine.logging import print_log
 
 from mmtec.checkpoint import safe_load
 
-
 PATH_MAX = 4096  # a longer last_checkpoint is not a path
 
 

@@ -25,6 +25,8 @@ import sys
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -79,8 +81,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmtec  # noqa: F401  (safe loading of checkpoints)
     from mmengine.config import Config, DictAction
+
+    import mmtec  # noqa: F401  (safe loading of checkpoints)
     from mmtec.checkpoint import trust_checkpoint
     from mmtec.evaluation import build_eval_datasets, evaluate_checkpoint
     from mmtec.models.utils import BASE_ARCHS

@@ -27,6 +27,8 @@ import sys
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 

@@ -28,6 +28,8 @@ import sys
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope

@@ -19,6 +19,8 @@ import time
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import numpy as np
 import torch
 from PIL import Image

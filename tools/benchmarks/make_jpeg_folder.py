@@ -18,6 +18,8 @@ from multiprocessing import Pool
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import numpy as np
 from PIL import Image
 

@@ -49,6 +49,8 @@ from collections import defaultdict
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
@@ -95,6 +97,7 @@ def random_base_arch(model_cfg) -> dict:
     recipes, whose releases are ViT-Bs as their new models), the new
     model's, as MMPretrain names its ``backbone.arch``."""
     from mmpretrain.models.backbones import VisionTransformer
+
     from mmtec.models.utils import resolve_arch
     arch = model_cfg.target_generator.get('arch')
     if arch is not None:

@@ -18,6 +18,8 @@ import sys
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 # tools/ is run as a script: make the checkout's package importable
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))

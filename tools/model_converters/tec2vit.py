@@ -31,10 +31,17 @@ import sys
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 from mmtec.checkpoint import trust_checkpoint
-from mmtec.converters import (canonical_to_mmdet, canonical_to_mmpretrain,
-                              canonical_to_mmseg, canonical_to_timm,
-                              read_vit, save_converted)
+from mmtec.converters import (
+    canonical_to_mmdet,
+    canonical_to_mmpretrain,
+    canonical_to_mmseg,
+    canonical_to_timm,
+    read_vit,
+    save_converted,
+)
 from mmtec.utils import add_trust_argument
 from mmtec.utils.cli_errors import one_line_errors
 

@@ -9,7 +9,8 @@ Examples:
     # the demo's models, on Fashion-MNIST test images
     python tools/visualization/attention_maps.py \
         work_dirs/demo/mae/epoch_6.pth work_dirs/demo/tec/epoch_2.pth \
-        --names MAE TEC --out projects/fashion_mnist/docs/attention_maps_demo.png
+        --names MAE TEC \
+        --out projects/fashion_mnist/docs/attention_maps_demo.png
     # ViT-B checkpoints at 224 on your own photos
     python tools/visualization/attention_maps.py \
         checkpoints/mae_pretrain_vit_base.pth \
@@ -24,6 +25,8 @@ from typing import List, Optional
 
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
+# isort: split
 
 import numpy as np
 import torch

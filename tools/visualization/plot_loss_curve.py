@@ -8,7 +8,8 @@ timestamp folders in one work dir) is joined along the iteration axis.
 
 Example:
     python tools/visualization/plot_loss_curve.py work_dirs/demo/mae \
-        work_dirs/demo/tec --out projects/fashion_mnist/docs/loss_curves_demo.png
+        work_dirs/demo/tec \
+        --out projects/fashion_mnist/docs/loss_curves_demo.png
 """
 import argparse
 import glob
@@ -20,6 +21,8 @@ from typing import Dict, List
 
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
+# isort: split
 
 
 def parse_args(argv=None):

@@ -11,6 +11,7 @@ from mmengine import fileio
 from mmengine.logging import print_log
 
 from mmtec.registry import TRANSFORMS
+
 from .image_header import check_max_pixels, header_problem
 
 SKIPPED_KEY = 'skipped_images'

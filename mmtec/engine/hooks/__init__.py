@@ -1,7 +1,9 @@
 from .accumulated_gradients_hook import AccumulatedGradientsHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook
-from .checkpoint_match_hook import (CheckpointMatchHook,
-                                    UnmatchedCheckpointError)
+from .checkpoint_match_hook import (
+                                    CheckpointMatchHook,
+                                    UnmatchedCheckpointError,
+)
 from .compute_record_hook import ComputeRecordHook
 from .finite_loss_check_hook import FiniteLossCheckHook
 from .preemption_hook import PreemptionHook

@@ -10,6 +10,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import EpochBasedTrainLoop
 
 from mmtec.registry import HOOKS
+
 from .resume_check_hook import train_setup
 
 CHECKPOINT_KEY = 'accumulated_gradients'

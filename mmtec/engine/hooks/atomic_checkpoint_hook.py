@@ -10,11 +10,9 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
-from mmtec.atomic_files import (TMP_SUFFIX, fsync_replace,
-                                write_text_atomically)
+from mmtec.atomic_files import TMP_SUFFIX, fsync_replace, write_text_atomically
 from mmtec.engine.plain_checkpoint import from_plain, to_plain
 from mmtec.registry import HOOKS
-
 
 # Optimizer state tensors kept per parameter, for the size estimate before
 # the optimizer has taken its first step (its state is created lazily).

@@ -7,11 +7,11 @@ import signal
 from typing import Optional, Sequence
 
 import torch
-from mmengine.dist import all_reduce, barrier, get_world_size, \
-    is_main_process
+from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
 from mmtec.registry import HOOKS
+
 from .accumulated_gradients_hook import AccumulatedGradientsHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .rng_state_hook import RNGStateHook

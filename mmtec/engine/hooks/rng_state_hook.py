@@ -105,7 +105,8 @@ class RNGStateHook(Hook):
             return
         if len(states) != get_world_size():
             runner.logger.warning(
-                f'Checkpoint holds RNG states of {len(states)} ranks, this run '
+                f'Checkpoint holds RNG states of {len(states)} ranks, this '
+                'run '
                 f'has {get_world_size()}: random states are not restored.')
             return
         state = states[get_rank()]

@@ -17,7 +17,8 @@ class SkippedImagesHook(Hook):
     """Summarise skipped images per epoch and bound their fraction.
 
     :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable or
-    oversized image by another one and tags the replacement's data sample with the skipped
+    oversized image by another one and tags the replacement's data sample
+    with the skipped
     path; this hook reads the tags from each batch (so it counts images
     skipped in any dataloader worker), logs one warning per epoch with the
     count and the files, and raises when more than ``max_bad_fraction`` of
@@ -28,7 +29,8 @@ class SkippedImagesHook(Hook):
 
     Args:
         max_bad_fraction (float): Largest tolerated fraction of
-            undecodable or oversized images per epoch. Defaults to 0.001 (0.1%).
+            undecodable or oversized images per epoch. Defaults to 0.001
+            (0.1%).
         max_listed (int): Files named in the summary. Defaults to 10.
     """
 
@@ -88,7 +90,8 @@ class SkippedImagesHook(Hook):
             return
         runner.logger.warning(
             f'Epoch {runner.epoch + 1}: skipped {len(skipped)} undecodable '
-            f'or oversized image(s) of {read} read ({len(skipped) / max(read, 1):.3%}, '
+            f'or oversized image(s) of {read} read '
+            f'({len(skipped) / max(read, 1):.3%}, '
             f'limit {self.max_bad_fraction:.3%}): '
             f'{skipped[:self.max_listed]}'
             + (' ...' if len(skipped) > self.max_listed else ''))

@@ -1,4 +1,5 @@
-from .trainable_params_constructor import \
-    TrainableParamsOptimWrapperConstructor
+from .trainable_params_constructor import (
+    TrainableParamsOptimWrapperConstructor,
+)
 
 __all__ = ['TrainableParamsOptimWrapperConstructor']

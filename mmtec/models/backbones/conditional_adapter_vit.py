@@ -7,6 +7,7 @@ from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmtec.registry import MODELS
+
 from ..utils import compiled_method, run_block
 from .encoder_adapter import EncoderAdapter
 

@@ -41,7 +41,8 @@ class TECImageClassifier(ImageClassifier):
             merge_input_adapter=not keep_adapter)
         if not getattr(self.backbone, 'final_norm', True):
             # a GAP classifier has no final norm
-            plain = {k: v for k, v in plain.items() if not k.startswith('ln1.')}
+            plain = {k: v for k, v in plain.items()
+                     if not k.startswith('ln1.')}
         state_dict.update(
             {f'{prefix}backbone.{k}': v
              for k, v in plain.items()})

@@ -36,7 +36,8 @@ class AttentionMapLoss(nn.Module):
         self.tau = tau
         self.loss_weight = loss_weight
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
         """Compute the loss.
 
         Args:

@@ -5,12 +5,14 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from mmpretrain.models.backbones.vision_transformer import \
-    TransformerEncoderLayer
+from mmpretrain.models.backbones.vision_transformer import (
+    TransformerEncoderLayer,
+)
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from torch import nn
 
 from mmtec.registry import MODELS
+
 from ..utils import compiled_method
 
 

@@ -9,8 +9,17 @@ from mmpretrain.models.utils import to_2tuple
 
 from mmtec.converters import read_vit
 from mmtec.registry import MODELS
-from ..utils import (attention_scale, block_qkv, compiled_method, embed_tokens,
-                     native_bf16, num_prefix_tokens, vit_from_weights)
+
+from ..utils import (
+    attention_scale,
+    block_qkv,
+    compiled_method,
+    embed_tokens,
+    native_bf16,
+    num_prefix_tokens,
+    vit_from_weights,
+)
+
 
 @MODELS.register_module()
 class TECTargetGenerator(BaseModule):

@@ -9,6 +9,7 @@ from torch import nn
 
 from mmtec.checkpoint import CheckpointLayoutError
 from mmtec.converters import resize_abs_pos_embed
+
 from .vit_archs import arch_name, default_num_heads, resolve_arch
 
 

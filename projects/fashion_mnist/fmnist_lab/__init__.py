@@ -5,16 +5,23 @@ Fashion-MNIST dataset they read (importing the package registers
 from .backbone_export import export_backbone
 from .data_arguments import add_data_arguments, fill_data_arguments
 from .fashion_mnist_dataset import LocalFashionMNIST
-from .fashion_mnist_eval import (evaluate_cached, fashion_mnist_eval_sets,
-                                 project_config)
-from .fashion_mnist_files import (CLASSES, export_image_folder,
-                                  find_fashion_mnist, load_fashion_mnist,
-                                  read_idx, unpack_fashion_mnist)
+from .fashion_mnist_eval import (
+                                 evaluate_cached,
+                                 fashion_mnist_eval_sets,
+                                 project_config,
+)
+from .fashion_mnist_files import (
+                                 CLASSES,
+                                 export_image_folder,
+                                 find_fashion_mnist,
+                                 load_fashion_mnist,
+                                 read_idx,
+                                 unpack_fashion_mnist,
+)
 from .finetune_stage import finetune_top1
 from .json_records import cached_eval, read_json, write_json
 from .markdown import markdown_table, write_report
-from .pretrain_stage import (TimeLimitReached, device_name,
-                             pretrain_stage)
+from .pretrain_stage import TimeLimitReached, device_name, pretrain_stage
 from .training_flops import train_flops_per_image
 
 __all__ = [

@@ -11,6 +11,7 @@ import os.path as osp
 import torch
 
 from mmtec.checkpoint import safe_load
+
 from .json_records import read_json, write_json
 
 

@@ -166,8 +166,13 @@ def main(argv=None):
 
     import mmtec  # noqa: F401  (registers modules, safe loader)
     from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
-    from . import (device_name, evaluate_cached, fashion_mnist_eval_sets,
-                   write_json)
+
+    from . import (
+        device_name,
+        evaluate_cached,
+        fashion_mnist_eval_sets,
+        write_json,
+    )
 
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)

@@ -16,8 +16,13 @@ import numpy as np
 from mmpretrain.datasets import FashionMNIST
 
 from mmtec.registry import DATASETS
-from .fashion_mnist_files import (_FILES, find_fashion_mnist, read_idx,
-                                  unpack_fashion_mnist)
+
+from .fashion_mnist_files import (
+    _FILES,
+    find_fashion_mnist,
+    read_idx,
+    unpack_fashion_mnist,
+)
 
 
 @DATASETS.register_module()

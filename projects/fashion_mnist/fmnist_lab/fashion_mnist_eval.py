@@ -11,8 +11,13 @@ from typing import Optional, Tuple
 
 from mmengine.config import Config
 
-from mmtec.evaluation import (KNN_K, KNN_TEMPERATURE, build_eval_datasets,
-                              evaluate_checkpoint)
+from mmtec.evaluation import (
+    KNN_K,
+    KNN_TEMPERATURE,
+    build_eval_datasets,
+    evaluate_checkpoint,
+)
+
 from .json_records import cached_eval
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

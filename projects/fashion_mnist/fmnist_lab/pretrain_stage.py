@@ -16,6 +16,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 
 from mmtec.engine.lr_schedule import warmup_cosine_lr
+
 from .json_records import read_json, write_json
 
 STAGE_FILE = 'stage.json'

@@ -42,12 +42,10 @@ def train_flops_per_image(config: str,
         >>> 1e7 < flops < 1e8
         True
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     from mmengine.registry import init_default_scope
-    from mmpretrain.structures import DataSample
-
     from mmengine.utils import import_modules_from_strings
+    from mmpretrain.structures import DataSample
+    from torch.utils.flop_counter import FlopCounterMode
 
     from mmtec.registry import MODELS
     cfg = Config.fromfile(config)

@@ -40,6 +40,8 @@ sys.path.append(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
                              'tools'))
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import numpy as np
 import torch
 
@@ -108,6 +110,7 @@ def parse_args(argv=None):
 def random_init(config, run_dir, cfg_options, seed):
     """Save the model of ``config`` as initialised (no training)."""
     from mmengine.config import Config
+
     from mmtec.registry import MODELS
     ckpt = osp.abspath(osp.join(run_dir, 'random_init.pth'))
     if not osp.isfile(ckpt):
@@ -170,8 +173,12 @@ def run_order(requested):
 
 def train_and_evaluate(args, runs, eval_sets):
     """Every run of every seed: train (or reuse), evaluate (or reuse)."""
-    from fmnist_lab import (evaluate_cached, pretrain_stage, project_config,
-                            write_json)
+    from fmnist_lab import (
+        evaluate_cached,
+        pretrain_stage,
+        project_config,
+        write_json,
+    )
     E, E2 = args.base_epochs, args.tec_epochs
     epochs = dict(mae=E, mae_long=E + E2)
     common = {
@@ -252,8 +259,12 @@ def main(argv=None):
     t_start = time.time()
     torch.set_num_threads(args.threads)
     import mmtec  # noqa: F401
-    from fmnist_lab import (device_name, fashion_mnist_eval_sets,
-                            write_json, write_report)
+    from fmnist_lab import (
+        device_name,
+        fashion_mnist_eval_sets,
+        write_json,
+        write_report,
+    )
     from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
 
     E, E2 = args.base_epochs, args.tec_epochs

@@ -72,6 +72,8 @@ sys.path.append(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
                              'tools'))
 import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
+# isort: split
+
 import numpy as np
 import torch
 
@@ -255,11 +257,11 @@ def common_options(args):
 
 def flops_per_image(args):
     """Training FLOPs per image of an MAE and a TEC step (cached)."""
-    from fmnist_lab import (cached_eval, project_config,
-                            train_flops_per_image)
-    from mmtec.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    from fmnist_lab import cached_eval, project_config, train_flops_per_image
+    from mmtec.registry import MODELS
     mae_cfg = project_config(MAE_CONFIG)
     tec_cfg = project_config(TEC_CONFIG)
     base = osp.abspath(osp.join(args.work_dir, 'flops', 'random_mae.pth'))
@@ -323,8 +325,12 @@ def saturation_start(epochs):
 
 def run_seed(args, seed, eval_sets, e_m):
     """Every arm of one seed: train (or reuse) and evaluate (or reuse)."""
-    from fmnist_lab import (evaluate_cached, pretrain_stage, project_config,
-                            read_json)
+    from fmnist_lab import (
+        evaluate_cached,
+        pretrain_stage,
+        project_config,
+        read_json,
+    )
     mae_cfg = project_config(MAE_CONFIG)
     tec_cfg = project_config(TEC_CONFIG)
     E, E2 = args.base_epochs, args.tec_epochs
@@ -403,8 +409,12 @@ def run_claim_stages(args, seed, stages, out, stage, evaluate):
     ``stages`` holds the finished stages of the seed (updated here),
     ``out`` its results; ``stage`` and ``evaluate`` are :func:`run_seed`'s.
     """
-    from fmnist_lab import (evaluate_cached, export_backbone, finetune_top1,
-                            project_config)
+    from fmnist_lab import (
+        evaluate_cached,
+        export_backbone,
+        finetune_top1,
+        project_config,
+    )
     mae_cfg = project_config(MAE_CONFIG)
     tec_cfg = project_config(TEC_CONFIG)
     seed_dir = osp.join(args.work_dir, f'seed{seed}')
@@ -964,8 +974,12 @@ def main(argv=None):
     t_start = time.time()
     torch.set_num_threads(1)
     import mmtec  # noqa: F401
-    from fmnist_lab import (TimeLimitReached, fashion_mnist_eval_sets,
-                            read_json, write_json)
+    from fmnist_lab import (
+        TimeLimitReached,
+        fashion_mnist_eval_sets,
+        read_json,
+        write_json,
+    )
 
     flops = flops_per_image(args)
     e_m = mae_extra_epochs(args, flops)
