@@ -45,6 +45,10 @@ DELIBERATE = {
     ('finetuning', 'mixed precision'):
     'as the pretraining recipes: bf16 needs no loss scale; '
     'optim_wrapper.dtype=float16 gives the authors\' fp16',
+    ('finetuning', 'input adapter (class-token MLP)'):
+    'the released weights the configs start from have it merged; from a '
+    'raw pretraining checkpoint model.backbone.input_adapter=True keeps and '
+    'trains it, as the authors',
     ('pretraining', 'mixed precision'):
     'bf16 has fp32\'s range: no loss scale to tune, no fp16 overflow; '
     'the authors\' fp16 with a dynamic loss scale is optim_wrapper.'
@@ -486,6 +490,9 @@ def finetuning_rows(path: str, authors: dict) -> List[Row]:
         row('random erasing', describe_erasing(pipeline),
             shared['random_erasing']),
         row('mixed precision', describe_amp(ow), shared['amp']),
+        row('input adapter (class-token MLP)',
+            'kept and trained' if cfg.model.backbone.get('input_adapter')
+            else 'merged into the class token', shared['input_adapter']),
     ]
 
 
