@@ -19,8 +19,14 @@ import glob
 import logging
 import math
 import os.path as osp
+import sys
 import warnings
 from typing import Callable, Dict, List, NamedTuple, Optional
+
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
+# isort: split
 
 import torch
 import yaml

@@ -12,6 +12,12 @@ import argparse
 import os.path as osp
 import sys
 
+sys.path.append(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..',
+                         'tools'))
+import stack_check  # noqa: E402,F401  (a hint, not a traceback)
+
+# isort: split
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from fmnist_lab import export_image_folder  # noqa: E402
 
