@@ -463,3 +463,25 @@ def test_finetuning_trains_the_adapter_and_not_the_position_embedding(
     assert not torch.allclose(end['cls_token'], start['cls_token'])
     assert torch.equal(end['pos_embed'], raw['pos_embed'])
     assert runner.iter == 5  # 20 images, batch 4
+
+
+def test_forward_equals_mmpretrains_vit_with_pre_norm():
+    """The fine-tuning ViT feeds its blocks the sequence MMPretrain's own
+    ``VisionTransformer`` does (position dropout, then the pre-norm once),
+    also for a pre-norm (CLIP-style) ViT."""
+    from mmpretrain.models import VisionTransformer
+
+    from mmtec.models.backbones import PretrainedVisionTransformer
+    torch.manual_seed(0)
+    kw = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                        feedforward_channels=64),
+              img_size=32, patch_size=8, pre_norm=True, out_type='cls_token')
+    theirs, ours = VisionTransformer(**kw), PretrainedVisionTransformer(**kw)
+    with torch.no_grad():
+        for p in theirs.pre_norm.parameters():
+            p.normal_()
+    ours.load_state_dict(theirs.state_dict())
+    theirs.eval()
+    ours.eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(ours(x)[0], theirs(x)[0])

@@ -126,8 +126,7 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         through the input adapter and optional activation checkpointing."""
         cls_token = None if self.input_adapter is None else \
             self.input_adapter(self.cls_token)
-        x, hw = embed_tokens(self, x, cls_token)
-        x = self.pre_norm(self.drop_after_pos(x))
+        x, hw = embed_tokens(self, x, cls_token)  # dropout, pre-norm incl.
         outs = []
         for i, layer in enumerate(self.layers):
             x = run_block(layer, x, self.with_cp)

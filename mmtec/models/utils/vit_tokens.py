@@ -13,8 +13,10 @@ def embed_tokens(vit: VisionTransformer,
                  cls_token: Optional[torch.Tensor] = None
                  ) -> Tuple[torch.Tensor, tuple]:
     """Patch embedding, class token and (resized) position embedding, then
-    the registers a DINOv2 file brought (``vit.register_tokens``, without
-    position embedding, after the class token) and CLIP's pre-norm.
+    the position dropout, the registers a DINOv2 file brought
+    (``vit.register_tokens``, without position embedding, after the class
+    token) and the pre-norm (CLIP's; identity otherwise): the sequence
+    MMPretrain's ``VisionTransformer.forward`` feeds its first block.
 
     Args:
         vit (VisionTransformer): A ViT (with or without a class token).
@@ -36,6 +38,7 @@ def embed_tokens(vit: VisionTransformer,
         hw,
         mode=vit.interpolate_mode,
         num_extra_tokens=0 if cls_token is None else 1)
+    x = vit.drop_after_pos(x)  # as MMPretrain's forward (identity in eval)
     registers = getattr(vit, 'register_tokens', None)
     if registers is not None:
         first = 0 if cls_token is None else 1
