@@ -13,7 +13,7 @@ MODULES = [
     'mmtec.models.heads.patch_relation_target_head',
     'mmtec.engine.lr_schedule',
     'mmtec.models.utils.vit_archs',
-    'mmtec.utils.trust_argument',
+    'mmtec.checkpoint.trust',
     # the Fashion-MNIST project (projects/fashion_mnist, on sys.path by
     # conftest.py)
     'fmnist_lab.data_arguments',

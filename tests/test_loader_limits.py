@@ -314,7 +314,7 @@ def test_unknown_model_name_is_a_clear_error(hub_dir):
 # files we write
 # --------------------------------------------------------------------------
 def test_written_files_follow_the_umask(tmp_path):
-    from mmtec.converters.file_writer import save_converted
+    from mmtec.checkpoint import save_converted
     old = os.umask(0o022)
     try:
         for name in ('a.pth', 'a.safetensors'):

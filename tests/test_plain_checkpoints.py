@@ -18,13 +18,13 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-from mmtec.engine.hooks import RNGStateHook
-from mmtec.engine.plain_checkpoint import (
+from mmtec.checkpoint.plain_data import (
     CONVERTED_TYPES_KEY,
     NotPlainDataError,
     from_plain,
     to_plain,
 )
+from mmtec.engine.hooks import RNGStateHook
 from paths import ROOT, TINY_CFG
 
 

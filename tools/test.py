@@ -21,10 +21,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.checkpoint import trust_checkpoint
+from mmtec.checkpoint import add_trust_argument, trust_checkpoint
 from mmtec.utils import (
     adapt_to_cpu,
-    add_trust_argument,
     fit_dataloaders_to_workers,
 )
 from mmtec.utils.cfg_options import check_cfg_options

@@ -22,11 +22,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.checkpoint import trust_checkpoint
+from mmtec.checkpoint import add_trust_argument, trust_checkpoint
 from mmtec.utils import (
     adapt_amp_to_gpu,
     adapt_to_cpu,
-    add_trust_argument,
     apply_gpu_decode,
     check_learning_rates,
     checkpoint_folders,

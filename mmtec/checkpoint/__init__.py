@@ -1,28 +1,40 @@
-"""Reading checkpoint files: the one loader, every MMEngine scheme through
-it, verified downloads, paths/URLs/model names resolved in one place, the
-trust opt-in, one error class per failure."""
+"""Checkpoint files in and out: the one loader, every name a checkpoint can
+have through it, verified downloads, the trust opt-in, numpy and MMEngine
+objects as plain data, atomic writes, one error class per failure."""
+from .atomic_write import (
+    TMP_SUFFIX,
+    atomic_path,
+    fsync_replace,
+    save_converted,
+    write_bytes_atomically,
+    write_text_atomically,
+)
 from .download import load_from_url
 from .errors import (
-                     BackboneCheckpointError,
-                     CheckpointDownloadError,
-                     CheckpointError,
-                     CheckpointLayoutError,
-                     CheckpointNotFoundError,
-                     CorruptCheckpointError,
-                     EmptyCheckpointError,
-                     NotACheckpointError,
-                     UnsafeCheckpointError,
+    BackboneCheckpointError,
+    CheckpointDownloadError,
+    CheckpointError,
+    CheckpointLayoutError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    EmptyCheckpointError,
+    NotACheckpointError,
+    NotPlainDataError,
+    UnsafeCheckpointError,
 )
 from .loader import SAFETENSORS_META_KEY, safe_load
-from .resolve import load_path_url_or_name, weights_url
-from .schemes import register_safe_schemes
-from .trust import is_trusted, trust_checkpoint
+from .plain_data import CONVERTED_TYPES_KEY, from_plain, to_plain
+from .resolve import load_path_url_or_name, register_safe_schemes, weights_url
+from .trust import add_trust_argument, is_trusted, trust_checkpoint
 
 __all__ = [
     'safe_load', 'load_from_url', 'load_path_url_or_name', 'weights_url',
-    'register_safe_schemes',
-    'SAFETENSORS_META_KEY', 'CheckpointError', 'CheckpointNotFoundError',
-    'CheckpointDownloadError', 'EmptyCheckpointError', 'NotACheckpointError',
-    'CorruptCheckpointError', 'UnsafeCheckpointError', 'CheckpointLayoutError',
-    'BackboneCheckpointError', 'trust_checkpoint', 'is_trusted'
+    'register_safe_schemes', 'SAFETENSORS_META_KEY', 'CheckpointError',
+    'CheckpointNotFoundError', 'CheckpointDownloadError',
+    'EmptyCheckpointError', 'NotACheckpointError', 'CorruptCheckpointError',
+    'UnsafeCheckpointError', 'CheckpointLayoutError',
+    'BackboneCheckpointError', 'NotPlainDataError', 'trust_checkpoint',
+    'is_trusted', 'add_trust_argument', 'to_plain', 'from_plain',
+    'CONVERTED_TYPES_KEY', 'TMP_SUFFIX', 'atomic_path', 'fsync_replace',
+    'write_text_atomically', 'write_bytes_atomically', 'save_converted'
 ]

@@ -1,20 +1,13 @@
 """Checkpoints named by an http(s) URL: download, check, then cache.
 
-The file is downloaded under a temporary name next to its place in torch
-hub's cache, checked against the SHA-256 prefix that its name carries
-(``name-<hex>.pth``, torch hub's convention) when it has one, read with
-:func:`~mmtec.checkpoint.safe_load`, and only then moved into the cache.
-A dropped connection, a truncated body, an HTML error page or a file that
-does not match its hash is reported and never cached. The cache is keyed
-by the whole URL, so two URLs ending in the same file name never share it;
-a file that torch hub cached under the URL's own file name is used too
-(its hash checked when its name has one), without the network.
-
-Nothing waits forever: a download stops when no bytes arrive for
-``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default 60), and when the size the
-server announces, or the bytes it sends, pass ``MMTEC_DOWNLOAD_MAX_BYTES``
-(default 8 GiB; a ViT-L checkpoint is 1.2 GB) or the free space of the
-cache folder. The partial file is removed on every failure.
+The download goes to a temporary name next to its place in torch hub's
+cache (keyed by the whole URL), is checked against the SHA-256 prefix its
+name carries (``name-<hex>.pth``, torch hub's convention), read with
+:func:`~mmtec.checkpoint.safe_load`, and only then renamed into the cache;
+nothing else is ever cached. A file torch hub cached under the URL's own
+name is used without the network. A download stops when no bytes arrive
+for ``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default 60) and when its size
+passes ``MMTEC_DOWNLOAD_MAX_BYTES`` (default 8 GiB) or the free space.
 """
 import hashlib
 import http.client
@@ -24,14 +17,14 @@ import re
 import shutil
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from typing import Any, Optional
 from urllib.parse import urlparse
 
 import torch
 from mmengine.logging import print_log
 
-from mmtec.atomic_files import TMP_SUFFIX, fsync_replace
-
+from .atomic_write import TMP_SUFFIX, atomic_path
 from .errors import (
     CheckpointDownloadError,
     CorruptCheckpointError,
@@ -66,32 +59,25 @@ def hash_prefix(url: str) -> Optional[str]:
 
 
 def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _setting(name: str, default: float) -> float:
     value = os.environ.get(name, default)
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0
-    if not number > 0:
-        raise ValueError(f'{name}={value!r}: give a number > 0 (default '
-                         f'{default:g}).')
-    return number
+    with suppress(ValueError):
+        if float(value) > 0:
+            return float(value)
+    raise ValueError(f'{name}={value!r}: give a number > 0 (default '
+                     f'{default:g}).')
 
 
 def _bound(folder: str) -> tuple:
     """The most bytes a download may have, and what sets that bound."""
     limit = int(_setting(MAX_BYTES_ENV, MAX_BYTES))
     free = shutil.disk_usage(folder).free
-    if free < limit:
-        return free, f'the free space of {folder}'
-    return limit, f'{MAX_BYTES_ENV}={limit}'
+    return (free, f'the free space of {folder}') if free < limit else (
+        limit, f'{MAX_BYTES_ENV}={limit}')
 
 
 def _download(url: str, dst: str) -> None:
@@ -175,34 +161,29 @@ def load_from_url(url: str, map_location: Any = None,
         Any: What :func:`~mmtec.checkpoint.safe_load` returns.
 
     Raises:
-        CheckpointDownloadError: The server could not be reached or
-            refused the request.
-        CheckpointError: The download (or the cached copy) is not a usable
-            checkpoint, or does not match its hash; the message names the
-            URL and the file.
+        CheckpointError: The server could not be reached or refused
+            (:class:`CheckpointDownloadError`), or the download (or the
+            cached copy) is not a usable checkpoint or does not match its
+            hash; the message names the URL and the file.
     """
     path = cached_path(url)
     expected = (sha256 or hash_prefix(url) or '').lower()
-    if osp.isfile(path):  # checked before it was cached
-        return _read_cached(path, url, '', map_location)
-    # where torch hub itself caches the URL (or a file was put by hand)
+    # checked before it was cached; where torch hub itself caches the URL
     hub_copy = osp.join(osp.dirname(path), osp.basename(urlparse(url).path))
-    if osp.isfile(hub_copy):
-        return _read_cached(hub_copy, url, expected, map_location)
+    for copy, digest in ((path, ''), (hub_copy, expected)):
+        if osp.isfile(copy):
+            return _read_cached(copy, url, digest, map_location)
     os.makedirs(osp.dirname(path), exist_ok=True)
-    # one partial file per process: ranks that share the cache folder never
-    # write into each other's download
-    partial = f'{path}.{os.getpid()}{TMP_SUFFIX}'
-    cached = False
     try:
-        _download(url, partial)
-        if expected and not _sha256(partial).startswith(expected):
-            raise CorruptCheckpointError(
-                f'The SHA-256 of the file does not start with {expected}, '
-                'the hash its release states.', url)
-        loaded = safe_load(partial, map_location=map_location)
-        fsync_replace(partial, path)
-        cached = True
+        # one partial file per process: ranks sharing the cache folder
+        # never write into each other's download
+        with atomic_path(path, f'.{os.getpid()}{TMP_SUFFIX}') as partial:
+            _download(url, partial)
+            if expected and not _sha256(partial).startswith(expected):
+                raise CorruptCheckpointError(
+                    f'The SHA-256 of the file does not start with '
+                    f'{expected}, the hash its release states.', url)
+            loaded = safe_load(partial, map_location=map_location)
     except _BAD_CONTENT as err:
         raise type(err)(
             f'The download of "{url}" is not a usable checkpoint (a '
@@ -213,7 +194,4 @@ def load_from_url(url: str, map_location: Any = None,
         raise UnsafeCheckpointError(
             f'{err} (downloaded from "{url}"; not cached)', url,
             err.refused) from None
-    finally:
-        if not cached and osp.exists(partial):
-            os.remove(partial)
     return loaded

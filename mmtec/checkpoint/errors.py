@@ -1,9 +1,6 @@
-"""Errors raised while reading a checkpoint file, one class per failure.
-
-All of them derive from :class:`CheckpointError`, itself a
-``RuntimeError`` so that callers catching ``RuntimeError`` keep working.
-Every message names the file and says what to do.
-"""
+"""One error class per way a checkpoint can fail; each message names the
+file and says what to do. All are ``RuntimeError``s (callers catching
+that keep working)."""
 
 
 class CheckpointError(RuntimeError):
@@ -12,30 +9,29 @@ class CheckpointError(RuntimeError):
     Args:
         message (str): What went wrong and what to do about it.
         filename (str, optional): The file concerned.
+        refused (str, optional): What the loader refused, if anything.
     """
 
-    def __init__(self, message: str, filename: str = None):
+    def __init__(self, message: str, filename: str = None,
+                 refused: str = None):
         super().__init__(message)
         # not ``filename``: OSError subclasses would reformat their message
-        self.checkpoint_file = filename
+        self.checkpoint_file, self.refused = filename, refused
 
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The checkpoint path names no file.
-
-    Also a ``FileNotFoundError``, for callers that catch that.
-    """
+    """The path names no file (also a ``FileNotFoundError``)."""
 
     def __new__(cls, message: str, filename: str = None):
         return FileNotFoundError.__new__(cls, message)
 
 
 class CheckpointDownloadError(CheckpointError):
-    """A checkpoint URL could not be fetched (no connection, HTTP error)."""
+    """A URL could not be fetched (no connection, HTTP error, bounds)."""
 
 
 class EmptyCheckpointError(CheckpointError):
-    """The checkpoint file has no bytes (an interrupted save or download)."""
+    """The file has no bytes (an interrupted save or download)."""
 
 
 class NotACheckpointError(CheckpointError):
@@ -47,31 +43,17 @@ class CorruptCheckpointError(CheckpointError):
 
 
 class UnsafeCheckpointError(CheckpointError):
-    """The file holds objects outside the allow-list of the loader.
-
-    Args:
-        message (str): See :class:`CheckpointError`.
-        filename (str, optional): The file concerned.
-        refused (str, optional): The global or construct that was refused.
-    """
-
-    def __init__(self, message: str, filename: str = None,
-                 refused: str = None):
-        super().__init__(message, filename)
-        self.refused = refused
+    """The file holds what the loader does not rebuild (``refused``)."""
 
 
 class CheckpointLayoutError(CheckpointError, ValueError):
-    """A checkpoint is not a ViT in any layout mmtec knows.
-
-    Also a ``ValueError``, as it was before the loader had its own errors.
-    """
+    """A checkpoint is not a ViT in any layout mmtec knows (also a
+    ``ValueError``)."""
 
 
 class BackboneCheckpointError(CheckpointLayoutError):
-    """A backbone checkpoint does not fit the backbone it is loaded into.
+    """A backbone checkpoint does not fit the backbone it is loaded into."""
 
-    Args:
-        message (str): What does not fit (missing, unexpected and
-            shape-mismatched keys) and how to fix it.
-    """
+
+class NotPlainDataError(TypeError):
+    """A checkpoint entry that cannot be saved as plain data."""

@@ -1,25 +1,12 @@
-"""The one loader of every checkpoint file mmtec reads.
+"""The one loader of every checkpoint file mmtec reads: :func:`safe_load`.
 
-Base models, ``--resume``/``load_from`` and every MMEngine checkpoint scheme
-(:mod:`.schemes`), converters, downstream backbones and the analysis tools
-read files through :func:`safe_load`. It
-
-* names what a path is before reading it: missing, not a regular file,
-  empty, text (an HTML error page), another archive, truncated;
-* reads ``.safetensors`` files (tensors and string metadata only);
-* checks a ``torch.save`` zip before unpickling: every CRC matches, no
-  entry is compressed, ``data.pkl`` is of a sane length and names none of
-  the rebuild functions that create more data than the file holds;
-* unpickles with torch's weights-only unpickler and torch's public
-  ``safe_globals``, allowing on top of torch's defaults only what field
-  checkpoints need (:data:`FIELD_GLOBALS`);
-* checks the result is plain data: containers, numbers, strings,
-  ``argparse.Namespace`` and tensors whose elements are all in the file,
-  each container once, nested at most :data:`MAX_DEPTH` deep and holding
-  at most :data:`MAX_PICKLE_OPCODES` items counted along every path.
-
-Anything else is refused, naming the file and what it uses, unless the
-file was explicitly trusted (:mod:`.trust`).
+On top of torch's weights-only unpickler (with torch's public
+``safe_globals``) and safetensors, it does what they do not: names what a
+path is (missing, empty, text, another archive, truncated), checks a
+``torch.save`` zip before unpickling (CRCs, no compressed entry, a bounded
+``data.pkl`` that names no rebuild function expanding data) and the result
+after (plain data, tensors holding their bytes, bounded depth and items).
+Anything else is refused, naming the file, unless the user trusts it.
 """
 import argparse
 import json
@@ -43,6 +30,7 @@ from .errors import (
     NotACheckpointError,
     UnsafeCheckpointError,
 )
+from .plain_data import FIELD_GLOBALS, FOREIGN_PARTS, ForeignObject
 from .trust import how_to_trust, is_trusted
 
 # Key of the JSON metadata under which a converted checkpoint's ``meta``
@@ -55,37 +43,6 @@ MAX_PICKLE_BYTES = 64 << 20
 MAX_PICKLE_OPCODES = 2_000_000
 MAX_DEPTH = 64
 _AGAIN = 'Download or save it again.'
-
-
-class ForeignObject:
-    """What an MMEngine ``HistoryBuffer``, numpy value or ``getattr`` in a
-    training checkpoint of another run becomes: nothing. It keeps none of
-    its arguments or state and calls nothing; the parts of the checkpoint
-    holding it are dropped after loading."""
-    __slots__ = ()
-
-    def __new__(cls, *args, **kwargs):
-        return object.__new__(cls)
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-
-#: Allowed on top of torch's weights-only defaults: the ``args`` that MAE,
-#: TEC, DINO, iBOT and timm save, and the inert stand-in for what MMEngine's
-#: Runner writes (numpy moved its reconstructors to ``numpy._core`` in 2.0).
-FIELD_GLOBALS = [argparse.Namespace] + [
-    (ForeignObject, name) for name in (
-        'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer',
-        'numpy.dtype', 'numpy.ndarray', 'numpy.core.multiarray._reconstruct',
-        'numpy.core.multiarray.scalar', 'numpy._core.multiarray._reconstruct',
-        'numpy._core.multiarray.scalar')
-]
-# where MMEngine's Runner writes objects that are not plain data
-FOREIGN_PARTS = {'message_hub', 'meta'}
 # in torch's defaults, but each builds data that is not in the file (an
 # allocation of any size, an expanded tensor); no ViT checkpoint uses them
 _EXPANDING = {'builtins bytearray', '__builtin__ bytearray'} | {
@@ -198,10 +155,9 @@ def _check_zip(filename: str) -> None:
 def _children(filename: str, value: Any) -> list:
     """``(top-level label, child)`` of a container; [] for anything else.
 
-    A dict's items are read with ``dict.items``, and the attributes that
-    the unpickler's BUILD gives an ``OrderedDict``/``Counter`` are children
-    too: an attribute named like a method (``items``) would hide the items
-    from this check and from every later reader, so it is refused.
+    The attributes that the unpickler's BUILD gives an ``OrderedDict`` or
+    ``Counter`` are children too; one named like a method (``items``)
+    would hide the items from this check and every later reader.
     """
     kind = type(value)
     if kind in (dict, OrderedDict, Counter):
@@ -215,22 +171,17 @@ def _children(filename: str, value: Any) -> list:
             dict.items(value)) + [(None, v) for v in attrs.values()]
     if kind in (list, tuple, set, frozenset, torch.Size):
         return [(None, v) for v in value]
-    if kind is argparse.Namespace:
-        return [(None, vars(value))]
-    return []
+    return [(None, vars(value))] if kind is argparse.Namespace else []
 
 
 def _walk(filename: str, obj: Any) -> Set[Any]:
     """Check ``obj`` is plain data; the top-level keys holding stand-ins.
 
-    Each container is checked once however many references lead to it,
-    so the check's work is bounded by the pickle's opcodes. What it holds
-    is counted along every path, as a naive walk of the loaded checkpoint
-    (an optimizer's ``load_state_dict``) would see it: more than
-    :data:`MAX_PICKLE_OPCODES` items (``x = [x, x]`` sixty times over holds
-    2^61) is refused.
+    Each container is checked once however many references lead to it (the
+    work is bounded by the pickle's opcodes), while what it holds is
+    counted along every path, as a naive walk of the result would see it.
     """
-    checked = {}  # id of a container -> (height, items on every path, foreign)
+    seen = {}  # id of a container -> (height, items on every path, foreign)
 
     def check(value: Any, depth: int):
         kind = type(value)
@@ -251,12 +202,8 @@ def _walk(filename: str, obj: Any) -> Set[Any]:
         if kind not in _CONTAINERS:
             raise _refuse(filename, f'it holds a {kind.__module__}.'
                           f'{kind.__qualname__}, which is not plain data')
-        key = id(value)
-        if key not in checked:
-            if depth > MAX_DEPTH:
-                raise _refuse(filename, f'it nests containers more than '
-                              f'{MAX_DEPTH} deep')
-            checked[key] = None  # met again inside itself: endless nesting
+        if id(value) not in seen and depth <= MAX_DEPTH:
+            seen[id(value)] = None  # met again inside itself: endless
             height, items, foreign = 0, 1, False
             for _, child in _children(filename, value):
                 below, more, holds = check(child, depth + 1)
@@ -267,12 +214,13 @@ def _walk(filename: str, obj: Any) -> Set[Any]:
                                   f'{MAX_PICKLE_OPCODES} items counted along '
                                   'every path (shared references repeat '
                                   'what they hold)')
-            checked[key] = height, items, foreign
+            seen[id(value)] = height, items, foreign
         # a container met again deeper may not pass the limit on this path
-        if checked[key] is None or depth + checked[key][0] > MAX_DEPTH:
+        found = seen.get(id(value))
+        if found is None or depth + found[0] > MAX_DEPTH:
             raise _refuse(filename, f'it nests containers more than '
                           f'{MAX_DEPTH} deep')
-        return checked[key]
+        return found
 
     if type(obj) is ForeignObject:
         return {None}

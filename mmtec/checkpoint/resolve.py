@@ -1,17 +1,27 @@
-"""A checkpoint named by a local path, an http(s) URL or a model-zoo name.
+"""Every name a checkpoint can have, read through the one loader.
 
-Configs name a base model by its public release: an http(s) URL is fetched
-through :func:`~mmtec.checkpoint.load_from_url` (torch hub's cache, checked
-and read before it is cached); a model name of MMPretrain's model hub
-(mmtec's released TEC models included, see ``mmtec/model_zoo.py``) is first
-looked up to the weights URL of its metadata. Everything else is a local
-path for :func:`~mmtec.checkpoint.safe_load`. An existing file always wins
-over a model name of the same spelling.
+A config's base model is a local path, an http(s) URL (fetched by
+:func:`~mmtec.checkpoint.load_from_url`) or a model name of MMPretrain's
+model hub (looked up to its weights URL); an existing file wins over a
+name of the same spelling. MMEngine's ``CheckpointLoader`` prefixes
+(``load_from``, ``--resume``, ``Pretrained`` init) are registered again,
+as its own loaders call ``torch.load`` directly: each ends in
+:func:`~mmtec.checkpoint.safe_load`, and ``pavi://`` is refused.
 """
 import os
 import os.path as osp
 import re
-from typing import Any, Optional
+import tempfile
+from collections import OrderedDict
+from typing import Any, Callable, Optional
+
+from mmengine.runner.checkpoint import (
+    CheckpointLoader,
+    get_deprecated_model_names,
+    get_external_models,
+    get_mmcls_models,
+    get_torchvision_models,
+)
 
 from .download import load_from_url
 from .errors import (
@@ -62,22 +72,16 @@ def weights_url(source: str) -> Optional[str]:
     return model.weights
 
 
-def _local_rank() -> int:
-    """This process's rank on its node: what torchrun (``LOCAL_RANK``) or
-    Slurm (``SLURM_LOCALID``) says; MMEngine's local group is not needed."""
-    return int(os.environ.get('LOCAL_RANK') or
-               os.environ.get('SLURM_LOCALID') or 0)
-
-
 def _load_url_once_per_node(url: str, map_location: Any) -> Any:
-    """In a distributed run, local rank 0 of each node downloads while the
-    other ranks wait, then they read its checked, cached copy: one download
-    per node, not one per process. A failure on any node is raised on every
-    rank (none waits for the others forever)."""
+    """In a distributed run, local rank 0 of each node (torchrun's
+    ``LOCAL_RANK``, Slurm's ``SLURM_LOCALID``) downloads while the other
+    ranks wait, then they read its checked copy. A failure on any node is
+    raised on every rank (none waits for the others forever)."""
     from mmengine.dist import all_gather_object, get_world_size
     if get_world_size() == 1:
         return load_from_url(url, map_location=map_location)
-    first = _local_rank() == 0
+    first = int(os.environ.get('LOCAL_RANK')
+                or os.environ.get('SLURM_LOCALID') or 0) == 0
     loaded = error = None
     if first:
         try:
@@ -112,9 +116,9 @@ def load_path_url_or_name(source: str, map_location: Any = 'cpu',
         Any: The loaded checkpoint.
 
     Raises:
-        CheckpointNotFoundError: ``source`` is neither a file, a URL nor a
-            model name (the message lists the three).
-        CheckpointError: See :func:`~mmtec.checkpoint.safe_load` and
+        CheckpointError: ``source`` is neither a file, a URL nor a model
+            name (:class:`CheckpointNotFoundError`), or see
+            :func:`~mmtec.checkpoint.safe_load` and
             :func:`~mmtec.checkpoint.load_from_url`.
     """
     url = weights_url(source)
@@ -127,3 +131,67 @@ def load_path_url_or_name(source: str, map_location: Any = 'cpu',
             'a name that `python -c "import mmtec, mmpretrain; '
             'print(mmpretrain.list_models())"` lists.', source)
     return safe_load(source, map_location=map_location, trust=trust)
+
+
+def _by_name(table: Callable[[], dict], backbone_only: bool = False):
+    """A loader of ``scheme://name`` through MMEngine's name -> URL table;
+    ``backbone_only``: the backbone of an MMClassification classifier."""
+
+    def load(filename: str, map_location: Any = None) -> Any:
+        name = filename.split('://', 1)[1]
+        name = get_deprecated_model_names().get(name, name)
+        urls = table()
+        if name not in urls:
+            raise CheckpointNotFoundError(
+                f'"{filename}" names no known model ("{name}" is not in '
+                "MMEngine's table for this scheme); give a URL or a path.",
+                filename)
+        if urls[name].startswith(('http://', 'https://')):
+            checkpoint = load_from_url(urls[name], map_location)
+        else:  # open-mmlab:// may name a file under MMEngine's home
+            home = os.getenv('MMENGINE_HOME', osp.join(
+                os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine'))
+            checkpoint = safe_load(
+                osp.join(osp.expanduser(home), urls[name]), map_location)
+        if not backbone_only:
+            return checkpoint
+        state = checkpoint.get('state_dict', checkpoint)
+        return dict(state_dict=OrderedDict(
+            (k[len('backbone.'):], v) for k, v in state.items()
+            if k.startswith('backbone.')))
+
+    return load
+
+
+def _load_object_storage(filename: str, map_location: Any = None) -> Any:
+    from mmengine.fileio import get_file_backend
+    backend = get_file_backend(filename, backend_args={'backend': 'petrel'})
+    with tempfile.TemporaryDirectory() as folder:
+        local = osp.join(folder, osp.basename(filename) or 'checkpoint')
+        with open(local, 'wb') as f:
+            f.write(backend.get(filename))
+        return safe_load(local, map_location)
+
+
+def _refuse_pavi(filename: str, map_location: Any = None) -> Any:
+    raise CheckpointDownloadError(
+        f'"{filename}": pavi:// checkpoints are not supported; download the '
+        'file and give its local path.', filename)
+
+
+def register_safe_schemes() -> None:
+    """Point every prefix of MMEngine's ``CheckpointLoader`` at the one
+    loader (``load_from``, ``--resume``, ``Pretrained`` init,
+    ``get_model(pretrained=...)``)."""
+    for prefixes, loader in {
+            '': safe_load,
+            ('http://', 'https://'): load_from_url,
+            ('modelzoo://', 'torchvision://'): _by_name(
+                get_torchvision_models),
+            ('open-mmlab://', 'openmmlab://'): _by_name(get_external_models),
+            'mmcls://': _by_name(get_mmcls_models, backbone_only=True),
+            (r'(\S+\:)?s3://', r'(\S+\:)?petrel://'): _load_object_storage,
+            'pavi://': _refuse_pavi,
+    }.items():
+        CheckpointLoader.register_scheme(
+            prefixes=prefixes, loader=loader, force=True)

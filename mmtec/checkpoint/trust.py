@@ -1,22 +1,17 @@
-"""The explicit opt-in to load a file that the allow-list refuses.
+"""The explicit opt-in to load a file that the loader refuses.
 
-A refused file may run code when it is loaded without the allow-list, so
-it is loaded that way only when the user named it as trusted, by one of:
-
-* the environment variable ``MMTEC_TRUST_CHECKPOINTS``: ``1`` (every file)
-  or a list of paths separated by ``os.pathsep`` (``:`` on Linux);
-* the ``--trust-checkpoint PATH`` flag of the tools that read files;
-* ``trust=True`` next to ``checkpoint`` in a config (the ``Pretrained``
-  ``init_cfg`` of mmtec's backbones, ``TECTargetGenerator``).
-
-It is off by default, and every use is logged as a WARNING naming the file.
+Such a file may run code when loaded without the checks, so it is loaded
+that way only when the user named it: ``MMTEC_TRUST_CHECKPOINTS`` (``1``
+for every file, or paths separated by ``os.pathsep``), the
+``--trust-checkpoint PATH`` flag of the tools, or ``trust=True`` next to
+``checkpoint`` in a config. Off by default; every use is a WARNING.
 """
+import argparse
 import os
 import os.path as osp
 from typing import Iterable, Set, Union
 
 ENV_VAR = 'MMTEC_TRUST_CHECKPOINTS'
-_ALL = ('1', 'all', 'true', 'yes')
 _trusted: Set[str] = set()
 
 
@@ -25,21 +20,26 @@ def _canonical(path: str) -> str:
 
 
 def trust_checkpoint(paths: Union[str, Iterable[str], None]) -> None:
-    """Trust these files for the rest of the process (the CLI flag)."""
-    if paths is None:
-        return
-    if isinstance(paths, str):
-        paths = [paths]
-    _trusted.update(_canonical(p) for p in paths)
+    """Trust these files for the rest of the process.
+
+    Args:
+        paths (str | Iterable[str] | None): What ``--trust-checkpoint``
+            collected.
+    """
+    _trusted.update(map(_canonical, [paths] if isinstance(paths, str)
+                        else paths or []))
 
 
 def is_trusted(filename: str) -> bool:
-    """Whether ``filename`` was named as trusted."""
+    """Whether ``filename`` was named as trusted.
+
+    Args:
+        filename (str): The refused file.
+    """
     env = os.environ.get(ENV_VAR, '').strip()
-    if env.lower() in _ALL:
+    if env.lower() in ('1', 'all', 'true', 'yes'):
         return True
-    named = set(_trusted)
-    named.update(_canonical(p) for p in env.split(os.pathsep) if p)
+    named = _trusted | {_canonical(p) for p in env.split(os.pathsep) if p}
     return _canonical(filename) in named
 
 
@@ -48,3 +48,25 @@ def how_to_trust(filename: str) -> str:
     return (f'If you trust this file and its source, opt in explicitly: '
             f'{ENV_VAR}={filename}, the --trust-checkpoint flag of the tool, '
             'or trust=True next to the checkpoint in the config.')
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-checkpoint PATH`` (repeatable) to a tool's parser;
+    the tool passes ``args.trust_checkpoint`` to :func:`trust_checkpoint`
+    before it loads anything.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_trust_argument(parser)
+        >>> parser.parse_args(['--trust-checkpoint', 'a.pth',
+        ...                    '--trust-checkpoint', 'b.pth']).trust_checkpoint
+        ['a.pth', 'b.pth']
+    """
+    parser.add_argument(
+        '--trust-checkpoint', action='append', metavar='PATH',
+        help='load this file even if the checkpoint loader refuses it as '
+        'possibly malicious (it may then run code; logged as a WARNING). '
+        'Repeat for several files.')

@@ -3,9 +3,8 @@
 
 Files are read through :mod:`mmtec.checkpoint`'s loader.
 """
-from mmtec.checkpoint import BackboneCheckpointError
+from mmtec.checkpoint import BackboneCheckpointError, save_converted
 
-from .file_writer import save_converted
 from .key_table import mmpretrain_to_timm, timm_to_mmpretrain
 from .layout_reader import (
                             detect_layout,

@@ -25,7 +25,8 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from .file_writer import save_converted
+from mmtec.checkpoint import save_converted
+
 from .layout_reader import read_vit, vit_arch
 
 __all__ = [

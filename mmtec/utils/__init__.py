@@ -14,10 +14,9 @@ from .resume import (
                      checkpoint_folders,
                      find_resumable_checkpoint,
 )
-from .trust_argument import add_trust_argument
 
 __all__ = [
-    'add_trust_argument', 'adapt_amp_to_gpu', 'adapt_to_cpu',
+    'adapt_amp_to_gpu', 'adapt_to_cpu',
     'apply_auto_scale_lr', 'apply_gpu_decode', 'check_learning_rates',
     'check_loaded_checkpoint', 'check_training_length', 'checkpoint_folders',
     'drop_unsupported_fused_optimizer',

@@ -36,9 +36,9 @@ sys.path.insert(0, osp.join(ROOT, 'projects', 'fashion_mnist'))
 
 
 def parse_args(argv=None):
+    from mmtec.checkpoint import add_trust_argument
     from mmtec.evaluation import KNN_K, KNN_TEMPERATURE
     from mmtec.models.utils import BASE_ARCHS
-    from mmtec.utils import add_trust_argument
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('checkpoint', nargs='+',
                         help='checkpoint file(s); "pixels" for raw pixels')

@@ -33,7 +33,7 @@ import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 # isort: split
 
-from mmtec.checkpoint import trust_checkpoint
+from mmtec.checkpoint import add_trust_argument, trust_checkpoint
 from mmtec.converters import (
     canonical_to_mmdet,
     canonical_to_mmpretrain,
@@ -42,7 +42,6 @@ from mmtec.converters import (
     read_vit,
     save_converted,
 )
-from mmtec.utils import add_trust_argument
 from mmtec.utils.cli_errors import one_line_errors
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')

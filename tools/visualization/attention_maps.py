@@ -39,8 +39,8 @@ IMAGENET_STATS = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
 
 
 def parse_args(argv=None):
+    from mmtec.checkpoint import add_trust_argument
     from mmtec.models.utils import BASE_ARCHS
-    from mmtec.utils import add_trust_argument
     parser = argparse.ArgumentParser(
         description='Plot class-token attention maps of ViT checkpoints')
     parser.add_argument('checkpoints', nargs='+',

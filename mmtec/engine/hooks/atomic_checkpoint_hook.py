@@ -10,8 +10,13 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
-from mmtec.atomic_files import TMP_SUFFIX, fsync_replace, write_text_atomically
-from mmtec.engine.plain_checkpoint import from_plain, to_plain
+from mmtec.checkpoint import (
+    TMP_SUFFIX,
+    from_plain,
+    fsync_replace,
+    to_plain,
+    write_text_atomically,
+)
 from mmtec.registry import HOOKS
 
 # Optimizer state tensors kept per parameter, for the size estimate before
@@ -86,7 +91,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     Every checkpoint, whatever the backend, is saved as plain data (tensors,
     numbers, strings, lists, tuples and dicts; see
-    :mod:`mmtec.engine.plain_checkpoint`), so ``torch.load(path,
+    :mod:`mmtec.checkpoint.plain_data`), so ``torch.load(path,
     weights_only=True)`` reads it; the message hub's ``HistoryBuffer``
     objects and numpy values come back when a run loads it. This hook has
     the lowest priority, so it converts what the other hooks added in

@@ -9,7 +9,7 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmtec.atomic_files import write_text_atomically
+from mmtec.checkpoint import write_text_atomically
 from mmtec.registry import HOOKS
 
 _STATE_KEY = 'compute_record'

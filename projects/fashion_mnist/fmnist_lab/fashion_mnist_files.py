@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from mmtec.atomic_files import write_bytes_atomically
+from mmtec.checkpoint import write_bytes_atomically
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 CLASSES = ('T-shirt_top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',

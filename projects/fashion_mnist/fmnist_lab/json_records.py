@@ -4,7 +4,7 @@ import os
 import os.path as osp
 from typing import Optional
 
-from mmtec.atomic_files import write_text_atomically
+from mmtec.checkpoint import write_text_atomically
 
 
 def read_json(path: str) -> Optional[dict]:

@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from typing import List
 
-from mmtec.atomic_files import write_text_atomically
+from mmtec.checkpoint import write_text_atomically
 
 # what follows this line in a report is written by hand and kept when the
 # study rewrites the report from its records
