@@ -3,7 +3,6 @@ have through it, verified downloads, the trust opt-in, numpy and MMEngine
 objects as plain data, atomic writes, one error class per failure."""
 from .atomic_write import (
     TMP_SUFFIX,
-    atomic_path,
     fsync_replace,
     save_converted,
     write_bytes_atomically,
@@ -23,9 +22,9 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .loader import SAFETENSORS_META_KEY, safe_load
-from .plain_data import CONVERTED_TYPES_KEY, from_plain, to_plain
+from .plain_data import from_plain, to_plain
 from .resolve import load_path_url_or_name, register_safe_schemes, weights_url
-from .trust import add_trust_argument, is_trusted, trust_checkpoint
+from .trust import add_trust_argument, trust_checkpoint
 
 __all__ = [
     'safe_load', 'load_from_url', 'load_path_url_or_name', 'weights_url',
@@ -34,7 +33,7 @@ __all__ = [
     'EmptyCheckpointError', 'NotACheckpointError', 'CorruptCheckpointError',
     'UnsafeCheckpointError', 'CheckpointLayoutError',
     'BackboneCheckpointError', 'NotPlainDataError', 'trust_checkpoint',
-    'is_trusted', 'add_trust_argument', 'to_plain', 'from_plain',
-    'CONVERTED_TYPES_KEY', 'TMP_SUFFIX', 'atomic_path', 'fsync_replace',
-    'write_text_atomically', 'write_bytes_atomically', 'save_converted'
+    'add_trust_argument', 'to_plain', 'from_plain', 'TMP_SUFFIX',
+    'fsync_replace', 'write_text_atomically', 'write_bytes_atomically',
+    'save_converted'
 ]

@@ -1,13 +1,13 @@
 """Checkpoints named by an http(s) URL: download, check, then cache.
 
-The download goes to a temporary name next to its place in torch hub's
-cache (keyed by the whole URL), is checked against the SHA-256 prefix its
-name carries (``name-<hex>.pth``, torch hub's convention), read with
-:func:`~mmtec.checkpoint.safe_load`, and only then renamed into the cache;
-nothing else is ever cached. A file torch hub cached under the URL's own
-name is used without the network. A download stops when no bytes arrive
-for ``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default 60) and when its size
-passes ``MMTEC_DOWNLOAD_MAX_BYTES`` (default 8 GiB) or the free space.
+A download goes to a temporary name in torch hub's cache folder, is
+checked against the SHA-256 prefix its name carries (``name-<hex>.pth``,
+torch hub's convention) and read with :func:`~mmtec.checkpoint.safe_load`
+before it is renamed into the cache (keyed by the whole URL). A file torch
+hub cached under the URL's own name is used without the network. Nothing
+waits forever: no bytes for ``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default
+60), or more than ``MMTEC_DOWNLOAD_MAX_BYTES`` (default 8 GiB) or the free
+space, end a download.
 """
 import hashlib
 import http.client
@@ -36,12 +36,12 @@ from .loader import safe_load
 
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')
-# no bytes for this many seconds end a download; more bytes are refused
 TIMEOUT_ENV, TIMEOUT_S = 'MMTEC_DOWNLOAD_TIMEOUT', 60.0
 MAX_BYTES_ENV, MAX_BYTES = 'MMTEC_DOWNLOAD_MAX_BYTES', 8 << 30
 # what a download can turn out to be instead of a checkpoint
 _BAD_CONTENT = (EmptyCheckpointError, NotACheckpointError,
                 CorruptCheckpointError)
+_YOURSELF = 'download the file yourself and give its local path'
 
 
 def cached_path(url: str) -> str:
@@ -50,17 +50,6 @@ def cached_path(url: str) -> str:
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     name = osp.basename(urlparse(url).path) or 'checkpoint'
     return osp.join(torch.hub.get_dir(), 'checkpoints', f'{digest}-{name}')
-
-
-def hash_prefix(url: str) -> Optional[str]:
-    """The SHA-256 prefix that the URL's file name carries, if any."""
-    found = _HASH_IN_NAME.search(osp.basename(urlparse(url).path))
-    return found.group(1) if found else None
-
-
-def _sha256(path: str) -> str:
-    with open(path, 'rb') as f:
-        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _setting(name: str, default: float) -> float:
@@ -72,30 +61,23 @@ def _setting(name: str, default: float) -> float:
                      f'{default:g}).')
 
 
-def _bound(folder: str) -> tuple:
-    """The most bytes a download may have, and what sets that bound."""
-    limit = int(_setting(MAX_BYTES_ENV, MAX_BYTES))
-    free = shutil.disk_usage(folder).free
-    return (free, f'the free space of {folder}') if free < limit else (
-        limit, f'{MAX_BYTES_ENV}={limit}')
-
-
 def _download(url: str, dst: str) -> None:
     """Fetch ``url`` into ``dst``, within the time and size bounds."""
     timeout = _setting(TIMEOUT_ENV, TIMEOUT_S)
-    bound, why = _bound(osp.dirname(dst))
+    bound = int(_setting(MAX_BYTES_ENV, MAX_BYTES))
+    why = f'{MAX_BYTES_ENV}={bound}'
+    if shutil.disk_usage(osp.dirname(dst)).free < bound:
+        bound = shutil.disk_usage(osp.dirname(dst)).free
+        why = f'the free space of {osp.dirname(dst)}'
     request = urllib.request.Request(url, headers={'User-Agent': 'mmtec'})
-    try:
-        # the timeout holds for connecting and for every read: no bytes for
-        # that long ends the download
+    try:  # the timeout holds for connecting and for every read
         with urllib.request.urlopen(request, timeout=timeout) as response:
             announced = -1 if response.length is None else response.length
             if announced > bound:
                 raise CheckpointDownloadError(
                     f'Refused to download "{url}": the server announces '
                     f'{announced} bytes, more than {bound} ({why}). Free '
-                    f'space, raise {MAX_BYTES_ENV}, or download the file '
-                    'yourself and give its local path.', url)
+                    f'space, raise {MAX_BYTES_ENV}, or {_YOURSELF}.', url)
             size = f'{announced / 1e6:.1f} MB' if announced >= 0 else \
                 'size not announced'
             print_log(f'Downloading "{url}" ({size}) to {dst}',
@@ -115,8 +97,8 @@ def _download(url: str, dst: str) -> None:
     except urllib.error.HTTPError as err:
         raise CheckpointDownloadError(
             f'Could not download "{url}": the server answered HTTP '
-            f'{err.code} ({err.reason}). Check the URL, or download the '
-            'file yourself and give its local path.', url) from None
+            f'{err.code} ({err.reason}). Check the URL, or {_YOURSELF}.',
+            url) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         reason = getattr(err, 'reason', err)
         if isinstance(reason, TimeoutError):
@@ -124,27 +106,23 @@ def _download(url: str, dst: str) -> None:
                       f'{TIMEOUT_ENV} to wait longer)')
         raise CheckpointDownloadError(
             f'Could not download "{url}": {reason}. Check the network, or '
-            'download the file yourself and give its local path.',
-            url) from None
+            f'{_YOURSELF}.', url) from None
     if 0 <= announced != received:
         raise CorruptCheckpointError(
             f'The server announced {announced} bytes and sent {received}.',
             url)
 
 
-def _read_cached(copy: str, url: str, expected: str,
-                 map_location: Any) -> Any:
-    if expected and not _sha256(copy).startswith(expected):
-        raise CorruptCheckpointError(
-            f'"{copy}", the cached download of "{url}", does not match the '
-            f'SHA-256 {expected} its name states: delete it to download it '
-            'again.', copy)
-    try:
-        return safe_load(copy, map_location=map_location)
-    except _BAD_CONTENT as err:
-        raise type(err)(
-            f'{err} This is the cached download of "{url}": delete it '
-            'to download it again.', copy) from None
+def _read(path: str, expected: str, map_location: Any) -> Any:
+    """:func:`safe_load` of ``path`` if its SHA-256 starts with
+    ``expected``."""
+    with open(path, 'rb') as f:
+        if expected and not hashlib.file_digest(
+                f, 'sha256').hexdigest().startswith(expected):
+            raise CorruptCheckpointError(
+                f'"{path}" does not match the SHA-256 its name states: its '
+                f'hash does not start with {expected}.', path)
+    return safe_load(path, map_location=map_location)
 
 
 def load_from_url(url: str, map_location: Any = None,
@@ -161,35 +139,33 @@ def load_from_url(url: str, map_location: Any = None,
         Any: What :func:`~mmtec.checkpoint.safe_load` returns.
 
     Raises:
-        CheckpointError: The server could not be reached or refused
-            (:class:`CheckpointDownloadError`), or the download (or the
-            cached copy) is not a usable checkpoint or does not match its
-            hash; the message names the URL and the file.
+        CheckpointError: The download failed, or it (or the cached copy)
+            is not a usable checkpoint; the message names URL and file.
     """
-    path = cached_path(url)
-    expected = (sha256 or hash_prefix(url) or '').lower()
+    path, name = cached_path(url), osp.basename(urlparse(url).path)
+    found = _HASH_IN_NAME.search(name)
+    expected = (sha256 or (found.group(1) if found else '')).lower()
     # checked before it was cached; where torch hub itself caches the URL
-    hub_copy = osp.join(osp.dirname(path), osp.basename(urlparse(url).path))
-    for copy, digest in ((path, ''), (hub_copy, expected)):
+    for copy, digest in ((path, ''), (osp.join(osp.dirname(path), name),
+                                      expected)):
         if osp.isfile(copy):
-            return _read_cached(copy, url, digest, map_location)
+            try:
+                return _read(copy, digest, map_location)
+            except _BAD_CONTENT as err:
+                raise type(err)(
+                    f'{err} This is the cached download of "{url}": delete '
+                    'it to download it again.', copy) from None
     os.makedirs(osp.dirname(path), exist_ok=True)
-    try:
-        # one partial file per process: ranks sharing the cache folder
-        # never write into each other's download
+    try:  # one partial file per process: ranks never share one
         with atomic_path(path, f'.{os.getpid()}{TMP_SUFFIX}') as partial:
             _download(url, partial)
-            if expected and not _sha256(partial).startswith(expected):
-                raise CorruptCheckpointError(
-                    f'The SHA-256 of the file does not start with '
-                    f'{expected}, the hash its release states.', url)
-            loaded = safe_load(partial, map_location=map_location)
+            loaded = _read(partial, expected, map_location)
     except _BAD_CONTENT as err:
         raise type(err)(
             f'The download of "{url}" is not a usable checkpoint (a '
             'dropped connection, an error page served in its place, or a '
-            'changed file). Nothing was cached; run again to retry. '
-            f'{err}', url) from None
+            f'changed file). Nothing was cached; run again to retry. {err}',
+            url) from None
     except UnsafeCheckpointError as err:
         raise UnsafeCheckpointError(
             f'{err} (downloaded from "{url}"; not cached)', url,

@@ -1,12 +1,11 @@
 """The one loader of every checkpoint file mmtec reads: :func:`safe_load`.
 
-On top of torch's weights-only unpickler (with torch's public
-``safe_globals``) and safetensors, it does what they do not: names what a
-path is (missing, empty, text, another archive, truncated), checks a
-``torch.save`` zip before unpickling (CRCs, no compressed entry, a bounded
-``data.pkl`` that names no rebuild function expanding data) and the result
-after (plain data, tensors holding their bytes, bounded depth and items).
-Anything else is refused, naming the file, unless the user trusts it.
+On torch's weights-only unpickler (with torch's public ``safe_globals``)
+and safetensors, it adds what they do not check: what a path is (missing,
+empty, text, another archive), the zip's CRCs, no compressed entry, a
+bounded ``data.pkl`` naming no rebuild function that expands data, and a
+result of plain data with tensors holding their bytes, of bounded depth
+and items. Anything else is refused, naming the file, unless trusted.
 """
 import argparse
 import json
@@ -18,10 +17,12 @@ import pickletools
 import stat
 import zipfile
 from collections import Counter, OrderedDict
-from typing import Any, List, Set
+from contextlib import suppress
+from typing import Any, Set
 
 import torch
 from mmengine.logging import print_log
+from torch import serialization
 
 from .errors import (
     CheckpointNotFoundError,
@@ -31,7 +32,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .plain_data import FIELD_GLOBALS, FOREIGN_PARTS, ForeignObject
-from .trust import how_to_trust, is_trusted
+from .trust import ENV_VAR, is_trusted
 
 # Key of the JSON metadata under which a converted checkpoint's ``meta``
 # travels in a safetensors file (its tensors are the ``state_dict``).
@@ -59,25 +60,23 @@ _CONTAINERS = (dict, OrderedDict, Counter, list, tuple, set, frozenset,
 
 def _refuse(filename: str, what: str) -> UnsafeCheckpointError:
     return UnsafeCheckpointError(
-        f'Refused to load "{filename}": {what}. The checkpoint loader only '
-        'rebuilds tensors and plain data (numbers, strings, containers, '
-        'argparse.Namespace); anything else could run code or take memory '
-        'hidden in the file, which may be malicious. ' +
-        how_to_trust(filename), filename, what)
+        f'Refused to load "{filename}": {what}. The loader only rebuilds '
+        'tensors and plain data; anything else could run code or take '
+        'memory hidden in the file, which may be malicious. If you trust '
+        f'this file and its source, opt in explicitly: {ENV_VAR}='
+        f'{filename}, the --trust-checkpoint flag of the tool, or '
+        'trust=True next to the checkpoint in the config.', filename, what)
 
 
 def _kind(filename: str) -> str:
     """``'zip'``, ``'legacy'`` or ``'safetensors'``, or a clear error."""
-    if not filename.strip():
-        raise CheckpointNotFoundError(
-            'Checkpoint path is empty: the config field, option or '
-            'last_checkpoint file that should name a checkpoint holds no '
-            'path. Give the path of a checkpoint file.', filename)
     if not osp.exists(filename):
         raise CheckpointNotFoundError(
             f'Checkpoint file "{filename}" does not exist. Check the path '
-            '(relative paths are resolved from the current directory).',
-            filename)
+            '(relative paths are resolved from the current directory).'
+            if filename.strip() else 'Checkpoint path is empty: the config '
+            'field, option or last_checkpoint file that should name one '
+            'holds none.', filename)
     mode = os.stat(filename).st_mode
     if not stat.S_ISREG(mode):
         what = 'a directory' if stat.S_ISDIR(mode) else \
@@ -97,12 +96,12 @@ def _kind(filename: str) -> str:
         return 'safetensors'
     if head[:1] == b'\x80':
         return 'legacy'
-    text = head.decode('utf-8', errors='replace')
-    if text.strip() and all(c.isprintable() or c.isspace() for c in text):
+    text = head.decode('utf-8', errors='replace').strip()
+    if text and all(c.isprintable() or c.isspace() for c in text):
         raise NotACheckpointError(
             f'"{filename}" is a text file, not a checkpoint (it starts with '
-            f'"{text.strip().splitlines()[0][:60]}"); a failed download '
-            f'often saves an HTML or error page. {_AGAIN}', filename)
+            f'"{text.splitlines()[0][:60]}"); a failed download often '
+            f'saves an HTML or error page. {_AGAIN}', filename)
     raise NotACheckpointError(
         f'"{filename}" is not a checkpoint: neither a torch.save file nor '
         f'safetensors (first bytes {head[:8]!r}).', filename)
@@ -229,46 +228,40 @@ def _walk(filename: str, obj: Any) -> Set[Any]:
             if check(child, 1)[2]}
 
 
-def _unsafe_globals(filename: str) -> List[str]:
-    try:  # torch's own scan names what its unpickler refused
-        with torch.serialization.safe_globals(FIELD_GLOBALS):
-            return sorted(
-                torch.serialization.get_unsafe_globals_in_checkpoint(
-                    filename))
-    except Exception:  # noqa: BLE001  (only for the message)
-        return []
-
-
 def _load_torch_zip(filename: str, map_location: Any) -> Any:
     _check_zip(filename)
     try:
-        with torch.serialization.safe_globals(FIELD_GLOBALS):
+        with serialization.safe_globals(FIELD_GLOBALS):
             obj = torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        names = ', '.join(_unsafe_globals(filename)) or 'a construct ' \
-            "torch's weights-only unpickler refuses " \
-            f'({str(err).strip().splitlines()[0][:200]})'
-        raise _refuse(filename, f'it uses {names}') from None
+        names = None
+        with suppress(Exception), serialization.safe_globals(FIELD_GLOBALS):
+            # torch's own scan names what its unpickler refused
+            names = ', '.join(sorted(
+                serialization.get_unsafe_globals_in_checkpoint(filename)))
+        raise _refuse(filename, f'it uses {names}' if names else 'it uses '
+                      "a construct torch's weights-only unpickler refuses "
+                      f'({str(err).strip().splitlines()[0][:200]})') from None
     except Exception as err:  # noqa: BLE001
         # the checksums match, so only a crafted or foreign pickle fails
         raise _refuse(filename, 'it is not a pickle that torch.save writes '
                       f'({type(err).__name__}: {str(err).strip()[:200]})'
                       ) from None
     foreign = _walk(filename, obj)
-    if not foreign:
-        return obj
-    if not isinstance(obj, dict) or not foreign <= FOREIGN_PARTS:
+    if foreign and (not isinstance(obj, dict)
+                    or not foreign <= FOREIGN_PARTS):
         raise _refuse(filename, 'it holds MMEngine or numpy objects (under '
                       f'{sorted(map(str, foreign))}) outside the '
                       "message_hub and meta where MMEngine's Runner writes "
                       'them')
-    # a training checkpoint of another MMEngine run: its weights are used
-    print_log(
-        f'"{filename}" is a training checkpoint of another MMEngine run: '
-        f'skipped its {", ".join(sorted(foreign))} (MMEngine and numpy '
-        'objects, not plain data) and read the rest.', logger='current')
-    return {k: v for k, v in obj.items() if k not in foreign}
+    if foreign:  # a training checkpoint of another run: its weights count
+        print_log(
+            f'"{filename}" is a training checkpoint of another MMEngine run: '
+            f'skipped its {", ".join(sorted(foreign))} (MMEngine and numpy '
+            'objects, not plain data) and read the rest.', logger='current')
+        obj = {k: v for k, v in obj.items() if k not in foreign}
+    return obj
 
 
 def _load_safetensors(filename: str, map_location: Any) -> dict:
@@ -303,14 +296,12 @@ def safe_load(filename: str, map_location: Any = 'cpu',
         filename (str): Path of a local ``torch.save`` or safetensors file.
         map_location (Any): Passed to :func:`torch.load` (for safetensors:
             a device). Defaults to 'cpu'.
-        trust (bool): The caller's config marks this file as trusted (see
-            :mod:`mmtec.checkpoint.trust`; the environment variable and the
-            CLI flag count too). Only used when the file is refused.
+        trust (bool): The config marks this file as trusted (see
+            :mod:`mmtec.checkpoint.trust`); used only if it is refused.
 
     Returns:
-        Any: The loaded object, usually a dict. A safetensors file gives
-        its tensors, or ``{'state_dict', 'meta'}`` when written by mmtec's
-        converter.
+        Any: The loaded object; for safetensors its tensors, or
+        ``{'state_dict', 'meta'}`` when written by mmtec's converter.
 
     Raises:
         CheckpointError: One subclass per failure kind, naming the file.

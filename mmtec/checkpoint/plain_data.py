@@ -82,14 +82,49 @@ def _tensor(array: np.ndarray, path) -> torch.Tensor:
         np.array(array, dtype=array.dtype.newbyteorder('='), order='C'))
 
 
-def _to_plain(value, path: tuple, converted: list, walking: set):
-    """``value`` as plain data; each conversion appended to ``converted``;
-    ``walking``: the ids of the containers around ``value``."""
+def _rebuild(value, path: tuple, convert):
+    """``value`` with ``convert(item, its path)`` applied to each item of a
+    dict, list or tuple, or ``value`` itself when no item changes (shared,
+    not copied); an ``OrderedDict`` keeps its attributes (``_metadata``)."""
+    if isinstance(value, dict):
+        items = {key: convert(item, path + (key, ))
+                 for key, item in value.items()}
+        if all(items[key] is value[key] for key in value):
+            return value
+        new = type(value)(items)
+        if type(value) is OrderedDict:
+            new.__dict__.update(vars(value))
+        return new
+    if type(value) in (list, tuple):
+        items = [convert(item, path + (i, )) for i, item in enumerate(value)]
+        same = all(new is old for new, old in zip(items, value))
+        return value if same else type(value)(items)
+    return value
+
+
+def _to_plain(value, path: tuple, converted: list, around: tuple = ()):
+    """``value`` as plain data, each conversion appended to ``converted``;
+    ``around``: the ids of the containers that hold ``value``."""
     kind = type(value)
     if kind in _LEAVES:
         return value
     if kind in _DICTS or kind in (list, tuple):
-        return _container(value, path, converted, walking)
+        if id(value) in around:
+            _refuse(path, 'contains itself')
+        if len(path) > _MAX_DEPTH:
+            _refuse(path, f'is nested deeper than {_MAX_DEPTH} levels')
+        for key in value if kind in _DICTS else ():
+            if type(key) not in _KEYS:
+                _refuse(path, f'has a key of type {type(key).__qualname__} '
+                        f'({key!r:.40}); keys must be strings or numbers')
+        # an OrderedDict's attributes (a state dict's _metadata) are
+        # pickled with it: they must be plain already
+        for name, attr in (vars(value) if kind is OrderedDict else {}).items():
+            if _to_plain(attr, path + (name, ), []) is not attr:
+                _refuse(path, f'has the attribute {name!r}, which holds '
+                        'more than plain data')
+        return _rebuild(value, path, lambda item, where: _to_plain(
+            item, where, converted, around + (id(value), )))
     record = dict(path=list(path))
     if isinstance(value, HistoryBuffer):
         (log, count), record['type'] = value.data, 'HistoryBuffer'
@@ -111,41 +146,6 @@ def _to_plain(value, path: tuple, converted: list, walking: set):
                 f'{kind.__qualname__}')
     converted.append(record)
     return value
-
-
-def _container(value, path: tuple, converted: list, walking: set):
-    if id(value) in walking:
-        _refuse(path, 'contains itself')
-    if len(path) > _MAX_DEPTH:
-        _refuse(path, f'is nested deeper than {_MAX_DEPTH} levels')
-    walking.add(id(value))
-    try:
-        if not isinstance(value, dict):
-            items = [_to_plain(item, path + (i, ), converted, walking)
-                     for i, item in enumerate(value)]
-            same = all(new is old for new, old in zip(items, value))
-            return value if same else type(value)(items)
-        items = {}
-        for key, item in value.items():
-            if type(key) not in _KEYS:
-                _refuse(path, f'has a key of type {type(key).__qualname__} '
-                        f'({key!r:.40}); keys must be strings or numbers')
-            items[key] = _to_plain(item, path + (key, ), converted, walking)
-        # attributes of an OrderedDict (a state dict's _metadata) are
-        # pickled with it; they must be plain already
-        attributes = vars(value) if type(value) is OrderedDict else {}
-        for name, attr in attributes.items():
-            if _to_plain(attr, path + (name, ), [], set()) is not attr:
-                _refuse(path, f'has the attribute {name!r}, which holds '
-                        'more than plain data')
-        if all(items[key] is value[key] for key in value):
-            return value  # already plain: shared, not copied
-        new = type(value)(items)
-        if attributes:
-            new.__dict__.update(attributes)
-        return new
-    finally:
-        walking.discard(id(value))
 
 
 def to_plain(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
@@ -171,7 +171,7 @@ def to_plain(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
         raise NotPlainDataError(
             f'A checkpoint must be a dict, got {type(checkpoint).__name__}.')
     converted = []
-    plain = _to_plain(dict(checkpoint), (), converted, set())
+    plain = _to_plain(dict(checkpoint), (), converted)
     if converted:
         plain[CONVERTED_TYPES_KEY] = list(
             plain.get(CONVERTED_TYPES_KEY, [])) + converted
@@ -243,18 +243,7 @@ def from_plain(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
         if path in records:
             found.add(path)
             return _restore(value, records[path], path)
-        if path not in prefixes:
-            return value
-        if isinstance(value, dict):
-            new = type(value)({key: walk(item, path + (key, ))
-                               for key, item in value.items()})
-            if type(value) is OrderedDict:
-                new.__dict__.update(vars(value))
-            return new
-        if type(value) in (list, tuple):
-            return type(value)(
-                walk(item, path + (i, )) for i, item in enumerate(value))
-        return value
+        return _rebuild(value, path, walk) if path in prefixes else value
 
     restored = {key: walk(value, (key, ))
                 for key, value in checkpoint.items()

@@ -42,19 +42,12 @@ def _looks_like_name(source: str) -> bool:
 
 
 def weights_url(source: str) -> Optional[str]:
-    """The URL that ``source`` stands for, or None for a local path.
+    """The URL that ``source`` stands for: itself, the weights of a
+    model-zoo name, or None for a path (or what is no model name).
 
     Args:
         source (str): An http(s) URL, a model name of
             ``mmpretrain.list_models()`` or a file path.
-
-    Returns:
-        str | None: ``source`` itself for a URL, the weights URL of a
-        model-zoo name, None for a path (an existing file, or a string that
-        is no model name).
-
-    Raises:
-        CheckpointNotFoundError: The model-zoo entry has no weights.
     """
     if source.startswith(('http://', 'https://')):
         return source
@@ -77,9 +70,7 @@ def _load_url_once_per_node(url: str, map_location: Any) -> Any:
     ``LOCAL_RANK``, Slurm's ``SLURM_LOCALID``) downloads while the other
     ranks wait, then they read its checked copy. A failure on any node is
     raised on every rank (none waits for the others forever)."""
-    from mmengine.dist import all_gather_object, get_world_size
-    if get_world_size() == 1:
-        return load_from_url(url, map_location=map_location)
+    from mmengine.dist import all_gather_object
     first = int(os.environ.get('LOCAL_RANK')
                 or os.environ.get('SLURM_LOCALID') or 0) == 0
     loaded = error = None
@@ -107,19 +98,12 @@ def load_path_url_or_name(source: str, map_location: Any = 'cpu',
             released models too).
         map_location (Any): See :func:`~mmtec.checkpoint.safe_load`.
             Defaults to 'cpu'.
-        trust (bool): Trust a local file that the loader refuses (see
-            :func:`~mmtec.checkpoint.safe_load`). Downloads are never
-            trusted: download such a file yourself and trust its path.
-            Defaults to False.
-
-    Returns:
-        Any: The loaded checkpoint.
+        trust (bool): Trust a local file that the loader refuses; never
+            a download. Defaults to False.
 
     Raises:
-        CheckpointError: ``source`` is neither a file, a URL nor a model
-            name (:class:`CheckpointNotFoundError`), or see
-            :func:`~mmtec.checkpoint.safe_load` and
-            :func:`~mmtec.checkpoint.load_from_url`.
+        CheckpointError: Also when ``source`` is neither a file, a URL nor
+            a model name.
     """
     url = weights_url(source)
     if url is not None:

@@ -43,13 +43,6 @@ def is_trusted(filename: str) -> bool:
     return _canonical(filename) in named
 
 
-def how_to_trust(filename: str) -> str:
-    """The opt-in, spelled out for an error message."""
-    return (f'If you trust this file and its source, opt in explicitly: '
-            f'{ENV_VAR}={filename}, the --trust-checkpoint flag of the tool, '
-            'or trust=True next to the checkpoint in the config.')
-
-
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--trust-checkpoint PATH`` (repeatable) to a tool's parser;
     the tool passes ``args.trust_checkpoint`` to :func:`trust_checkpoint`
