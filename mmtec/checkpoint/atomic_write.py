@@ -1,9 +1,5 @@
-"""Files written whole or not at all: a temporary name, fsync, rename.
-
-Checkpoints, ``last_checkpoint``, converted weights, records and downloads
-all land through :func:`fsync_replace`, so a crash or a full disk never
-leaves a half-written file under the real name.
-"""
+"""Files written whole or not at all (a temporary name, fsync, rename):
+a crash or a full disk never leaves a half-written file under its name."""
 import json
 import os
 import os.path as osp
@@ -83,20 +79,6 @@ def write_bytes_atomically(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def _save_safetensors(obj: dict, path: str) -> None:
-    from safetensors.torch import save_file
-    tensors, meta = obj, None
-    if set(obj) <= {'state_dict', 'meta'} and 'state_dict' in obj:
-        tensors, meta = obj['state_dict'], obj.get('meta')
-    bad = [k for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise ValueError(f'safetensors holds tensors only; {bad[:5]} are not.')
-    # safetensors refuses tensors that share memory: each gets its own copy
-    save_file({k: v.detach().contiguous().clone()
-               for k, v in tensors.items()}, path, metadata=None if
-              meta is None else {SAFETENSORS_META_KEY: json.dumps(meta)})
-
-
 def save_converted(obj: dict, path: str, file_format: Optional[str] = None,
                    overwrite: bool = False) -> None:
     """Write a converted checkpoint with ``torch.save`` or as safetensors.
@@ -118,8 +100,16 @@ def save_converted(obj: dict, path: str, file_format: Optional[str] = None,
         raise FileExistsError(f'{path} exists; pass --overwrite to replace '
                               'it.')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    record = set(obj) <= {'state_dict', 'meta'} and 'state_dict' in obj
+    tensors, meta = (obj['state_dict'], obj.get('meta')) if record else (
+        obj, None)
     with atomic_path(path) as tmp:
         if file_format == 'pth':
             torch.save(obj, tmp)
-        else:
-            _save_safetensors(obj, tmp)
+        else:  # safetensors refuses shared memory: each tensor a copy
+            from safetensors.torch import save_file
+            save_file({
+                k: v.detach().contiguous().clone() if isinstance(
+                    v, torch.Tensor) else v for k, v in tensors.items()
+            }, tmp, metadata=None if meta is None else {
+                SAFETENSORS_META_KEY: json.dumps(meta)})

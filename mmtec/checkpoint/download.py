@@ -1,14 +1,7 @@
-"""Checkpoints named by an http(s) URL: download, check, then cache.
-
-A download goes to a temporary name in torch hub's cache folder, is
-checked against the SHA-256 prefix its name carries (``name-<hex>.pth``,
-torch hub's convention) and read with :func:`~mmtec.checkpoint.safe_load`
-before it is renamed into the cache (keyed by the whole URL). A file torch
-hub cached under the URL's own name is used without the network. Nothing
-waits forever: no bytes for ``MMTEC_DOWNLOAD_TIMEOUT`` seconds (default
-60), or more than ``MMTEC_DOWNLOAD_MAX_BYTES`` (default 8 GiB) or the free
-space, end a download.
-"""
+"""Checkpoints named by an http(s) URL: downloaded within time and size
+bounds, checked against the SHA-256 prefix in their name (torch hub's
+``name-<hex>.pth``) and read by :func:`~mmtec.checkpoint.safe_load` before
+they are renamed into torch hub's cache, keyed by the whole URL."""
 import hashlib
 import http.client
 import os
@@ -36,6 +29,7 @@ from .loader import safe_load
 
 # torch hub's convention: the first hex digits of the file's SHA-256
 _HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[a-z]+$')
+# no bytes for this long, or more bytes (or than the disk holds), end it
 TIMEOUT_ENV, TIMEOUT_S = 'MMTEC_DOWNLOAD_TIMEOUT', 60.0
 MAX_BYTES_ENV, MAX_BYTES = 'MMTEC_DOWNLOAD_MAX_BYTES', 8 << 30
 # what a download can turn out to be instead of a checkpoint

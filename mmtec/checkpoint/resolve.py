@@ -1,13 +1,6 @@
-"""Every name a checkpoint can have, read through the one loader.
-
-A config's base model is a local path, an http(s) URL (fetched by
-:func:`~mmtec.checkpoint.load_from_url`) or a model name of MMPretrain's
-model hub (looked up to its weights URL); an existing file wins over a
-name of the same spelling. MMEngine's ``CheckpointLoader`` prefixes
-(``load_from``, ``--resume``, ``Pretrained`` init) are registered again,
-as its own loaders call ``torch.load`` directly: each ends in
-:func:`~mmtec.checkpoint.safe_load`, and ``pavi://`` is refused.
-"""
+"""Every name a checkpoint can have, read through the one loader: a path,
+an http(s) URL, a model name of MMPretrain's model hub, and each prefix of
+MMEngine's ``CheckpointLoader`` (whose own loaders call ``torch.load``)."""
 import os
 import os.path as osp
 import re

@@ -1,11 +1,7 @@
-"""The explicit opt-in to load a file that the loader refuses.
-
-Such a file may run code when loaded without the checks, so it is loaded
-that way only when the user named it: ``MMTEC_TRUST_CHECKPOINTS`` (``1``
-for every file, or paths separated by ``os.pathsep``), the
-``--trust-checkpoint PATH`` flag of the tools, or ``trust=True`` next to
-``checkpoint`` in a config. Off by default; every use is a WARNING.
-"""
+"""The explicit opt-in to load a file that the loader refuses (and that
+may then run code): ``MMTEC_TRUST_CHECKPOINTS`` (``1`` for every file, or
+paths joined by ``os.pathsep``), the tools' ``--trust-checkpoint PATH``,
+or ``trust=True`` next to ``checkpoint`` in a config. Off by default."""
 import argparse
 import os
 import os.path as osp
