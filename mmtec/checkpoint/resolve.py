@@ -63,7 +63,9 @@ def _load_url_once_per_node(url: str, map_location: Any) -> Any:
     ``LOCAL_RANK``, Slurm's ``SLURM_LOCALID``) downloads while the other
     ranks wait, then they read its checked copy. A failure on any node is
     raised on every rank (none waits for the others forever)."""
-    from mmengine.dist import all_gather_object
+    from mmengine.dist import all_gather_object, get_world_size
+    if get_world_size() == 1:
+        return load_from_url(url, map_location=map_location)
     first = int(os.environ.get('LOCAL_RANK')
                 or os.environ.get('SLURM_LOCALID') or 0) == 0
     loaded = error = None
