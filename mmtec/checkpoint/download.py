@@ -11,7 +11,7 @@ import shutil
 import urllib.error
 import urllib.request
 from contextlib import suppress
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -119,15 +119,12 @@ def _read(path: str, expected: str, map_location: Any) -> Any:
     return safe_load(path, map_location=map_location)
 
 
-def load_from_url(url: str, map_location: Any = None,
-                  sha256: Optional[str] = None) -> Any:
+def load_from_url(url: str, map_location: Any = None) -> Any:
     """Load the checkpoint at ``url`` through the cache.
 
     Args:
         url (str): An http(s) URL of a checkpoint file.
         map_location (Any): See :func:`~mmtec.checkpoint.safe_load`.
-        sha256 (str, optional): The file's SHA-256 (or a prefix of it).
-            Defaults to the prefix that the URL's file name carries, if any.
 
     Returns:
         Any: What :func:`~mmtec.checkpoint.safe_load` returns.
@@ -138,7 +135,7 @@ def load_from_url(url: str, map_location: Any = None,
     """
     path, name = cached_path(url), osp.basename(urlparse(url).path)
     found = _HASH_IN_NAME.search(name)
-    expected = (sha256 or (found.group(1) if found else '')).lower()
+    expected = found.group(1) if found else ''
     # checked before it was cached; where torch hub itself caches the URL
     for copy, digest in ((path, ''), (osp.join(osp.dirname(path), name),
                                       expected)):

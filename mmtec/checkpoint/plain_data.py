@@ -149,19 +149,13 @@ def _to_plain(value, path: tuple, converted: list, around: tuple = ()):
 
 
 def to_plain(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
-    """Return ``checkpoint`` as plain data (a new top-level dict).
-
-    Containers that hold plain data only (the model's state dict) are
-    shared, not copied; nothing in ``checkpoint`` is modified; converting
-    twice gives the same result.
+    """``checkpoint`` as plain data, in a new top-level dict listing what
+    was converted under ``converted_types``. Containers already plain (the
+    state dict) are shared, not copied; converting twice changes nothing.
 
     Args:
         checkpoint (dict): A checkpoint as ``Runner.save_checkpoint`` and
-            the hooks build it.
-
-    Returns:
-        dict: The checkpoint with every value plain and, when something was
-        converted, ``converted_types`` listing it.
+            the hooks build it (not modified).
 
     Raises:
         NotPlainDataError: An entry cannot be made plain data; the message
@@ -216,15 +210,12 @@ def _is_record(record) -> bool:
 
 
 def from_plain(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
-    """Give back the objects :func:`to_plain` converted (a new dict); a
-    checkpoint without ``converted_types`` is returned as it is.
+    """The checkpoint with the objects :func:`to_plain` converted back, in
+    a new dict without ``converted_types`` (a checkpoint without it is
+    returned as it is).
 
     Args:
         checkpoint (dict): A checkpoint as loaded from a file.
-
-    Returns:
-        dict: The checkpoint with its HistoryBuffers and numpy values back
-        and without ``converted_types``.
 
     Raises:
         ValueError: ``converted_types`` does not describe the checkpoint.
