@@ -152,12 +152,9 @@ def _check_zip(filename: str) -> None:
 
 
 def _children(filename: str, value: Any) -> list:
-    """``(top-level label, child)`` of a container; [] for anything else.
-
-    The attributes that the unpickler's BUILD gives an ``OrderedDict`` or
-    ``Counter`` are children too; one named like a method (``items``)
-    would hide the items from this check and every later reader.
-    """
+    """``(top-level label, child)`` of a container, [] for anything else;
+    the attributes BUILD gives an ``OrderedDict`` or ``Counter`` too (one
+    named like a method, ``items``, would hide the items from any reader)."""
     kind = type(value)
     if kind in (dict, OrderedDict, Counter):
         attrs = vars(value) if kind is not dict else {}
@@ -175,10 +172,8 @@ def _children(filename: str, value: Any) -> list:
 
 def _walk(filename: str, obj: Any) -> Set[Any]:
     """Check ``obj`` is plain data; the top-level keys holding stand-ins.
-
-    Each container is checked once however many references lead to it (the
-    work is bounded by the pickle's opcodes), while what it holds is
-    counted along every path, as a naive walk of the result would see it.
+    Each container is checked once (the work is bounded by the opcodes);
+    its items are counted along every path, as a naive walk would see them.
     """
     seen = {}  # id of a container -> (height, items on every path, foreign)
 
