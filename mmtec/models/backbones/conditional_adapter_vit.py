@@ -1,5 +1,5 @@
 """TEC's new model: an MAE encoder with the two conditional adapters."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn.bricks.transformer import FFN
@@ -14,19 +14,12 @@ from .encoder_adapter import EncoderAdapter
 
 @MODELS.register_module()
 class ConditionalAdapterViT(MAEViT):
-    """Masked ViT encoder with TEC's input adapter and encoder adapter.
-
-    The encoder is MMPretrain's :class:`MAEViT` (fixed 2-D sin-cos position
-    embedding, per-sample random masking by argsort of uniform noise). TEC
-    adds:
-
-    - the *input adapter*: the class token goes through an MLP (hidden
-      ``4 * C``, GELU) before its position embedding is added; after
-      pretraining its output replaces the class token
-      (:meth:`merged_class_token`, used by the converters);
-    - the *encoder adapter* (:class:`EncoderAdapter`): fuses the outputs of
-      all blocks (the last one after the final norm) into the latent that
-      the decoder sees.
+    """MMPretrain's :class:`MAEViT` (sin-cos position embedding, random
+    masking) with TEC's two adapters: the *input adapter* passes the class
+    token through an MLP (hidden ``4 * C``, GELU; merged into the class
+    token after pretraining, :meth:`merged_class_token`), the *encoder
+    adapter* (:class:`EncoderAdapter`) fuses all block outputs (the last
+    after the final norm) into the latent the decoder sees.
 
     Args:
         arch (str | dict): ViT architecture, as for MMPretrain's
@@ -96,8 +89,6 @@ class ConditionalAdapterViT(MAEViT):
             out_type=out_type,
             mask_ratio=mask_ratio,
             init_cfg=init_cfg)
-        if not 0 <= mask_ratio < 1:
-            raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
         self.input_adapter = FFN(
             embed_dims=self.embed_dims,
             feedforward_channels=4 * self.embed_dims,
@@ -116,22 +107,8 @@ class ConditionalAdapterViT(MAEViT):
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""
-        if self.input_adapter is None:
-            return self.cls_token
-        return self.input_adapter(self.cls_token)
-
-    def _encode(self, tokens: torch.Tensor,
-                pos_cls: torch.Tensor) -> Tuple[torch.Tensor, list]:
-        """Prepend the class token, run all blocks, keep every output."""
-        cls_token = self.merged_class_token() + pos_cls
-        x = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens],
-                      dim=1)
-        outs = []
-        for layer in self.layers:
-            x = run_block(layer, x, self.with_cp)
-            outs.append(x)
-        outs[-1] = self.ln1(outs[-1])
-        return outs[-1], outs
+        return self.cls_token if self.input_adapter is None else \
+            self.input_adapter(self.cls_token)
 
     def forward(
         self,
@@ -151,15 +128,11 @@ class ConditionalAdapterViT(MAEViT):
                 with the final-norm output formatted by ``out_type``.
         """
         tokens, hw = self.patch_embed(x)
-        pos_embed = resize_pos_embed(
-            self.pos_embed,
-            self.patch_resolution,
-            hw,
-            mode=self.interpolate_mode,
-            num_extra_tokens=1)
+        pos_embed = resize_pos_embed(self.pos_embed, self.patch_resolution,
+                                     hw, mode=self.interpolate_mode)
         tokens = tokens + pos_embed[:, 1:]
         if not mask:
-            last, _ = self._encode(tokens, pos_embed[:, :1])
+            last = self._encode(tokens, pos_embed[:, :1])[-1]
             return (self._format_output(last, hw), )
 
         tokens, mask, ids_restore = self.random_masking(
@@ -168,9 +141,22 @@ class ConditionalAdapterViT(MAEViT):
             tokens, pos_embed[:, :1])
         return latent, mask, ids_restore
 
+    def _encode(self, tokens: torch.Tensor,
+                pos_cls: torch.Tensor) -> List[torch.Tensor]:
+        """Every block's output, the last after the final norm."""
+        cls_token = self.merged_class_token() + pos_cls
+        x = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens],
+                      dim=1)
+        outs = []
+        for layer in self.layers:
+            x = run_block(layer, x, self.with_cp)
+            outs.append(x)
+        outs[-1] = self.ln1(x)
+        return outs
+
     def _latent(self, tokens: torch.Tensor,
                 pos_cls: torch.Tensor) -> torch.Tensor:
         """The visible tokens' latent: the encoder adapter's output."""
-        last, outs = self._encode(tokens, pos_cls)
-        return last if self.encoder_adapter is None else \
+        outs = self._encode(tokens, pos_cls)
+        return outs[-1] if self.encoder_adapter is None else \
             self.encoder_adapter(outs)

@@ -1,4 +1,3 @@
-from .attention_map_loss import AttentionMapLoss
-from .patch_norm_feature_loss import PatchNormFeatureLoss
+from .tec_losses import AttentionMapLoss, PatchNormFeatureLoss
 
 __all__ = ['AttentionMapLoss', 'PatchNormFeatureLoss']
