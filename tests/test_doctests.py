@@ -7,7 +7,6 @@ from mmengine.logging import MMLogger
 
 MODULES = [
     'mmtec.models.backbones.conditional_adapter_vit',
-    'mmtec.models.backbones.encoder_adapter',
     'mmtec.models.necks.tec_decoder',
     'mmtec.models.target_generators.tec_target_generator',
     'mmtec.models.heads.patch_relation_target_head',

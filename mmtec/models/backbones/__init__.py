@@ -1,5 +1,4 @@
-from .conditional_adapter_vit import ConditionalAdapterViT
-from .encoder_adapter import EncoderAdapter
+from .conditional_adapter_vit import ConditionalAdapterViT, EncoderAdapter
 from .pretrained_vision_transformer import PretrainedVisionTransformer
 
 __all__ = [
