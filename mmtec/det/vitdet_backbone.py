@@ -1,12 +1,7 @@
-"""A plain ViT backbone for detection in the style of ViTDet.
-
-ViTDet (Li et al., ECCV 2022) keeps the pretrained ViT and changes only its
-attention at high resolution: most blocks attend within windows, a few
-globally, all with a decomposed relative position bias. The blocks are
-MMPretrain's windowed ViT blocks (``mmpretrain.models.backbones.vit_sam``),
-whose module names are those of its ``VisionTransformer``, so plain-ViT
-weights load without renaming.
-"""
+"""ViTDet's backbone (Li et al., ECCV 2022): the pretrained plain ViT with
+windowed attention in most blocks and a decomposed relative position bias,
+on MMPretrain's windowed ViT blocks (``vit_sam``), named as its
+``VisionTransformer``'s so plain-ViT weights load without renaming."""
 import math
 from typing import Optional, Sequence, Tuple
 
@@ -127,12 +122,12 @@ class ViTDetBlock(TransformerEncoderLayer):
 
 @MODELS.register_module()
 class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
-    """Plain ViT backbone for detection (ViTDet style), MMDetection registry.
+    """Plain ViT backbone for detection (ViTDet), MMDetection registry.
 
-    Returns the last map (stride 16) only; :class:`SimpleFeaturePyramid`
-    builds the pyramid from it. The absolute position table keeps its
-    pretraining size (class slot included) and is resized to the input grid
-    in each forward. ``init_cfg=dict(type='Pretrained', checkpoint=PATH,
+    Returns the last map (stride 16) only, for
+    :class:`SimpleFeaturePyramid`. The absolute position table keeps its
+    pretraining size and is resized to the input grid in each forward.
+    ``init_cfg=dict(type='Pretrained', checkpoint=PATH,
     prefix=None)`` loads, checked, a plain ViT in any layout
     :func:`mmtec.converters.read_vit` reads, the layout of
     :func:`mmtec.converters.canonical_to_mmdet` or a whole detector
@@ -149,30 +144,23 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
         num_heads (int): Attention heads. Defaults to 12.
         feedforward_channels (int, optional): MLP hidden channels; None
             means ``mlp_ratio * embed_dims``. Defaults to None.
-        mlp_ratio (float): Used when ``feedforward_channels`` is None.
-            Defaults to 4.
+        mlp_ratio (float): Used without feedforward_channels. Defaults to 4.
         qkv_bias (bool): Bias on qkv. Defaults to True.
         drop_path_rate (float): Stochastic depth, rising linearly over the
             blocks. Defaults to 0.1.
         norm_cfg (dict): Norm of the blocks. Defaults to LN with eps 1e-6.
         act_cfg (dict): MLP activation. Defaults to GELU.
-        use_abs_pos (bool): Add the absolute position table. Defaults to
-            True.
-        use_rel_pos (bool): Decomposed relative position bias in every
-            block. Defaults to True.
-        window_size (int): Window side of the windowed blocks. Defaults
-            to 14.
+        use_abs_pos (bool): Absolute position table. Defaults to True.
+        use_rel_pos (bool): Relative position bias. Defaults to True.
+        window_size (int): Side of the attention windows. Defaults to 14.
         global_attn_indexes (Sequence[int]): Blocks with global attention.
             Defaults to (2, 5, 8, 11) (ViT-B).
         pretrain_img_size (int): Image size of pretraining (size of the
             absolute table). Defaults to 224.
-        pretrain_use_cls_token (bool): The table has a class-token slot
-            (unused, kept so the pretrained table loads as is). Defaults to
-            True.
-        with_cp (bool): Recompute each block's activations in the backward
-            pass. Defaults to False.
+        pretrain_use_cls_token (bool): The table has an (unused) class
+            slot, as the pretrained one. Defaults to True.
+        with_cp (bool): Activation checkpointing. Defaults to False.
         init_cfg (dict, optional): ``Pretrained`` config (see above).
-            Defaults to None (random initialization).
     """
 
     # relative position tables start at zero: the pretrained attention

@@ -1,5 +1,4 @@
-"""MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked, and
-fine-tunes as TEC's authors do."""
+"""The ViT that TEC's models are fine-tuned as."""
 from typing import Sequence
 
 from mmcv.cnn.bricks.transformer import FFN
@@ -33,9 +32,7 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
             released file has it merged already). Defaults to False.
         fixed_pos_embed (bool): Keep the position embedding out of training
             (``requires_grad=False``). Defaults to False.
-        with_cp (bool): Recompute each block's activations in the backward
-            pass instead of keeping them (activation checkpointing).
-            Defaults to False.
+        with_cp (bool): Activation checkpointing. Defaults to False.
         new_by_design (Sequence[str]): Regexes of backbone keys allowed to be
             missing from a pretrained checkpoint. Defaults to the ``fc_norm``
             of ``out_type='avg_featmap'`` (``ln2.*``).
@@ -94,16 +91,8 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         return report
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
-        """MMPretrain's layer-decay depth, but the class token at the top
-        depth (full rate), as TEC's ``param_groups_lrd``.
-
-        Args:
-            param_name (str): The parameter's name.
-            prefix (str): The backbone's prefix in ``param_name``.
-
-        Returns:
-            tuple: ``(depth, number of depths)``.
-        """
+        """MMPretrain's layer-decay ``(depth, number of depths)``, but the
+        class token at the top depth, as TEC's ``param_groups_lrd``."""
         depth, num_depths = super().get_layer_depth(param_name, prefix)
         if param_name == prefix + 'cls_token':
             depth = num_depths - 1

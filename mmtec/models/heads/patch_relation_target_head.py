@@ -22,8 +22,6 @@ class PatchRelationTargetHead(BaseModule):
         init_cfg (dict, optional): Initialization config.
 
     Example:
-        >>> import torch
-        >>> from mmtec.models import PatchRelationTargetHead
         >>> head = PatchRelationTargetHead()
         >>> target, mask = torch.randn(2, 16, 8), torch.ones(2, 16)
         >>> exact = (target - target.mean(1, True)) / (

@@ -1,3 +1,0 @@
-from .tec_losses import AttentionMapLoss, PatchNormFeatureLoss
-
-__all__ = ['AttentionMapLoss', 'PatchNormFeatureLoss']

@@ -81,8 +81,6 @@ class TECDecoder(BaseModule):
         init_cfg (dict, optional): Initialization config.
 
     Example:
-        >>> import torch
-        >>> from mmtec.models import TECDecoder
         >>> decoder = TECDecoder(num_patches=16, in_channels=64,
         ...                      embed_dims=32, num_layers=1, num_heads=4,
         ...                      target_channels=48, target_num_heads=3)
