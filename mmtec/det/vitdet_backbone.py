@@ -69,22 +69,9 @@ class RelPosAttention(Attention):
 
 
 class ViTDetBlock(TransformerEncoderLayer):
-    """MMPretrain's windowed ViT block with ViTDet's stochastic depth on
-    both residual branches (upstream drops the MLP branch only).
-
-    Args:
-        embed_dims (int): Channels of the tokens.
-        num_heads (int): Number of attention heads.
-        feedforward_channels (int): Hidden channels of the MLP.
-        window_size (int): Window side; 0 means global attention.
-        input_size (tuple[int, int]): Token grid of the whole map (sizes the
-            relative position tables of a global block).
-        qkv_bias (bool): Bias on qkv.
-        use_rel_pos (bool): Decomposed relative position bias.
-        drop_path_rate (float): Stochastic depth rate.
-        norm_cfg (dict): Norm config.
-        act_cfg (dict): Activation of the MLP.
-    """
+    """MMPretrain's windowed ViT block (its arguments; ``window_size`` 0:
+    global attention) with :class:`RelPosAttention` and ViTDet's stochastic
+    depth on both residual branches (upstream: on the MLP branch only)."""
 
     def __init__(self, embed_dims: int, num_heads: int,
                  feedforward_channels: int, window_size: int,
@@ -92,16 +79,10 @@ class ViTDetBlock(TransformerEncoderLayer):
                  use_rel_pos: bool, drop_path_rate: float, norm_cfg: dict,
                  act_cfg: dict):
         super().__init__(
-            embed_dims,
-            num_heads,
-            feedforward_channels,
-            drop_path_rate=drop_path_rate,
-            qkv_bias=qkv_bias,
-            act_cfg=act_cfg,
-            norm_cfg=norm_cfg,
-            use_rel_pos=use_rel_pos,
-            window_size=window_size,
-            input_size=input_size)
+            embed_dims, num_heads, feedforward_channels,
+            drop_path_rate=drop_path_rate, qkv_bias=qkv_bias,
+            act_cfg=act_cfg, norm_cfg=norm_cfg, use_rel_pos=use_rel_pos,
+            window_size=window_size, input_size=input_size)
         self.attn = RelPosAttention(
             embed_dims, num_heads, qkv_bias, use_rel_pos,
             (window_size, window_size) if window_size else input_size)
@@ -194,11 +175,9 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
         self.embed_dims = embed_dims
         self.pretrain_use_cls_token = pretrain_use_cls_token
         self.with_cp = with_cp
-        self.patch_embed = PatchEmbed(
-            in_channels=in_channels,
-            embed_dims=embed_dims,
-            kernel_size=patch_size,
-            stride=patch_size)
+        self.patch_embed = PatchEmbed(in_channels, embed_dims,
+                                      kernel_size=patch_size,
+                                      stride=patch_size)
         self.pretrain_grid = (pretrain_img_size // patch_size, ) * 2
         self.pos_embed = nn.Parameter(
             torch.zeros(1,
@@ -208,16 +187,13 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
         dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
         self.layers = ModuleList(
             ViTDetBlock(
-                embed_dims,
-                num_heads,
+                embed_dims, num_heads,
                 feedforward_channels or int(embed_dims * mlp_ratio),
                 window_size=0 if i in global_attn_indexes else window_size,
-                input_size=(grid, grid),
-                qkv_bias=qkv_bias,
-                use_rel_pos=use_rel_pos,
-                drop_path_rate=dpr[i],
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg) for i in range(num_layers))
+                input_size=(grid, grid), qkv_bias=qkv_bias,
+                use_rel_pos=use_rel_pos, drop_path_rate=dpr[i],
+                norm_cfg=norm_cfg, act_cfg=act_cfg)
+            for i in range(num_layers))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
         """Return the last feature map ``[B, C, H/16, W/16]`` in a tuple."""

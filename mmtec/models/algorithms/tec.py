@@ -78,13 +78,9 @@ class TEC(BaseSelfSupervisor):
         if isinstance(head, dict):
             head = dict(head, use_attention_target=use_attention_target)
         super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            target_generator=target_generator,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            backbone=backbone, neck=neck, head=head,
+            target_generator=target_generator, pretrained=pretrained,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.use_attention_target = use_attention_target
         self.save_target_generator = save_target_generator
         self._check_mask_ratio()
@@ -99,16 +95,8 @@ class TEC(BaseSelfSupervisor):
     def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
              data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        """Compute TEC's losses on a batch.
-
-        Args:
-            inputs (Tensor | list[Tensor]): Images ``[B, 3, H, W]`` (the
-                first view when a list).
-            data_samples (list[DataSample]): Unused.
-
-        Returns:
-            dict[str, Tensor]: ``loss_feature`` and ``loss_attention``.
-        """
+        """TEC's losses (``loss_feature``, ``loss_attention``) on images
+        ``[B, 3, H, W]`` (the first view of a list)."""
         img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         # base model, full image: [B, L, C_base], [B, 1+topk, H, L], [B, topk]
         feat_target, attn_target, topk_idx = self.target_generator(img)

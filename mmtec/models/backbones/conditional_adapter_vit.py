@@ -78,26 +78,17 @@ class ConditionalAdapterViT(MAEViT):
                  with_cp: bool = False,
                  init_cfg=None):
         super().__init__(
-            arch=arch,
-            img_size=img_size,
-            patch_size=patch_size,
-            drop_path_rate=drop_path_rate,
-            norm_cfg=norm_cfg,
-            final_norm=True,
-            out_type=out_type,
-            mask_ratio=mask_ratio,
+            arch=arch, img_size=img_size, patch_size=patch_size,
+            drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
+            final_norm=True, out_type=out_type, mask_ratio=mask_ratio,
             init_cfg=init_cfg)
         self.input_adapter = FFN(
-            embed_dims=self.embed_dims,
-            feedforward_channels=4 * self.embed_dims,
-            act_cfg=dict(type='GELU'),
+            self.embed_dims, 4 * self.embed_dims, act_cfg=dict(type='GELU'),
             add_identity=False) if input_adapter else None
         if num_adapters is None:
             num_adapters = self.num_layers // 3
         self.encoder_adapter = EncoderAdapter(
-            self.embed_dims,
-            self.num_layers,
-            num_adapters,
+            self.embed_dims, self.num_layers, num_adapters,
             adapter_hidden_dims,
             norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
         self.compile_cfg = compile
@@ -114,17 +105,11 @@ class ConditionalAdapterViT(MAEViT):
         mask: Optional[bool] = True
     ) -> Union[Tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                Sequence[torch.Tensor]]:
-        """Encode images.
-
-        Args:
-            x (Tensor): Images ``[B, 3, H, W]``.
-            mask (bool, optional): With ``True`` (pretraining), mask
-                ``mask_ratio`` of the patches and return
-                ``(latent [B, 1+V, C], mask [B, L], ids_restore [B, L])``
-                where ``latent`` is the encoder adapter's output. With
-                ``None``/``False``, encode all patches and return a tuple
-                with the final-norm output formatted by ``out_type``.
-        """
+        """Encode images ``x`` ``[B, 3, H, W]``. With ``mask``
+        (pretraining): the visible patches' latent ``[B, 1+V, C]`` (the
+        encoder adapter's output), ``mask`` ``[B, L]`` (1 = masked) and
+        ``ids_restore`` ``[B, L]``; without: a tuple of the final-norm
+        output formatted by ``out_type``."""
         tokens, hw = self.patch_embed(x)
         pos_embed = resize_pos_embed(self.pos_embed, self.patch_resolution,
                                      hw, mode=self.interpolate_mode)
@@ -205,10 +190,8 @@ class EncoderAdapter(BaseModule):
         self.fuse = nn.ModuleList(
             nn.Linear(group_dims, embed_dims) for _ in range(num_adapters))
         self.mlps = nn.ModuleList(
-            FFN(embed_dims=embed_dims,
-                feedforward_channels=hidden_dims,
-                act_cfg=dict(type='GELU'),
-                add_identity=True) for _ in range(num_adapters))
+            FFN(embed_dims, hidden_dims, act_cfg=dict(type='GELU'))
+            for _ in range(num_adapters))
         self.norm_out = build_norm_layer(norm_cfg, embed_dims)[1]
 
     def init_weights(self):
@@ -220,9 +203,6 @@ class EncoderAdapter(BaseModule):
 
     def forward(self, block_outputs: List[torch.Tensor]) -> torch.Tensor:
         """Fuse ``D`` tensors of shape ``[B, N, C]`` into one ``[B, N, C]``."""
-        if len(block_outputs) != self.num_layers:
-            raise ValueError(f'Expected {self.num_layers} block outputs, got '
-                             f'{len(block_outputs)}.')
         x = self.norm_in(torch.cat(block_outputs, dim=-1))
         out = 0
         for group, fuse, mlp in zip(

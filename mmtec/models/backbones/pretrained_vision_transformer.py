@@ -51,9 +51,7 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         super().__init__(*args, **kwargs)
         self.new_by_design = tuple(new_by_design)
         self.input_adapter = FFN(
-            embed_dims=self.embed_dims,
-            feedforward_channels=4 * self.embed_dims,
-            act_cfg=dict(type='GELU'),
+            self.embed_dims, 4 * self.embed_dims, act_cfg=dict(type='GELU'),
             add_identity=False) if input_adapter else None
         if fixed_pos_embed:
             self.pos_embed.requires_grad_(False)

@@ -17,14 +17,9 @@ from ..utils import compiled_method
 
 
 class DecoderBranch(nn.Module):
-    """One branch's own parts: input projection, mask token, norm, output.
-
-    Args:
-        in_channels (int): Encoder width.
-        embed_dims (int): Decoder width.
-        out_channels (int): Width of the branch's prediction.
-        norm_cfg (dict): Norm config.
-    """
+    """One branch's own parts: input projection (encoder width
+    ``in_channels`` to ``embed_dims``), mask token, norm and output Linear
+    (to ``out_channels``)."""
 
     def __init__(self, in_channels: int, embed_dims: int, out_channels: int,
                  norm_cfg: dict):
@@ -118,12 +113,10 @@ class TECDecoder(BaseModule):
         self.decoder_pos_embed = nn.Parameter(
             torch.zeros(1, num_patches + 1, embed_dims), requires_grad=False)
         self.decoder_blocks = nn.ModuleList(
-            TransformerEncoderLayer(
-                embed_dims,
-                num_heads,
-                int(mlp_ratio * embed_dims),
-                qkv_bias=True,
-                norm_cfg=norm_cfg) for _ in range(num_layers))
+            TransformerEncoderLayer(embed_dims, num_heads,
+                                    int(mlp_ratio * embed_dims),
+                                    qkv_bias=True, norm_cfg=norm_cfg)
+            for _ in range(num_layers))
         self.feature_branch = DecoderBranch(in_channels, embed_dims,
                                             target_channels, norm_cfg)
         self.attention_branch = DecoderBranch(
@@ -152,10 +145,9 @@ class TECDecoder(BaseModule):
         channels) for the query rows only, ``k`` for the patch keys only.
 
         Args:
-            x (Tensor): ``[B, 1+L, D]``, the attention branch's normed
-                decoder output.
-            topk_idx (Tensor): ``[B, topk]`` patch indices (0-based, class
-                token excluded) picked by the base model.
+            x (Tensor): The attention branch's output ``[B, 1+L, D]``.
+            topk_idx (Tensor): The base model's ``[B, topk]`` patches
+                (0-based, class token excluded).
 
         Returns:
             Tensor: ``[B, 1+topk, H, L]``.
@@ -185,12 +177,11 @@ class TECDecoder(BaseModule):
             latent (Tensor): Encoder output ``[B, 1+V, C]``.
             ids_restore (Tensor): ``[B, L]`` from the encoder's masking.
             topk_idx (Tensor, optional): ``[B, topk]`` patches whose
-                attention rows are predicted; required with the attention
-                branch.
+                attention rows are predicted (with the attention branch).
 
         Returns:
-            tuple: feature prediction ``[B, L, C_base]`` and attention
-            logits ``[B, 1+topk, H, L]`` (None without the branch).
+            tuple: ``[B, L, C_base]`` features and ``[B, 1+topk, H, L]``
+            attention logits (None without the branch).
         """
         if self.attention_branch is not None and topk_idx is None:
             raise ValueError('The attention branch needs topk_idx.')
