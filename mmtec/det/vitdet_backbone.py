@@ -12,9 +12,8 @@ from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule, ModuleList
-from mmengine.model.weight_init import trunc_normal_
+from mmengine.model.weight_init import initialize, trunc_normal_
 from mmpretrain.models.backbones.vit_sam import (
-    Attention,
     TransformerEncoderLayer,
     get_rel_pos,
     window_partition,
@@ -51,42 +50,29 @@ def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor,
     return bias.reshape(n, H * W, H * W)
 
 
-class RelPosAttention(Attention):
-    """MMPretrain's windowed-ViT attention, computed by the fused kernel
-    (the relative position bias as its additive mask)."""
+class ViTDetBlock(TransformerEncoderLayer):
+    """MMPretrain's windowed ViT block (same arguments; ``window_size`` 0:
+    global attention), its attention computed by the fused kernel, with
+    ViTDet's stochastic depth on both residual branches (upstream: on the
+    MLP branch only)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, C = x.shape
-        qkv = self.qkv(x).reshape(B, H * W, 3, self.num_heads, -1)
+    def __init__(self, *args, drop_path_rate: float = 0., **kwargs):
+        super().__init__(*args, drop_path_rate=drop_path_rate, **kwargs)
+        self.drop_path = DropPath(drop_path_rate)
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.attn`` on ``[B, H, W, C]`` tokens, the relative position
+        bias as the fused kernel's additive mask."""
+        attn, (B, H, W, C) = self.attn, x.shape
+        qkv = attn.qkv(x).reshape(B, H * W, 3, attn.num_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, heads, N, d]
         bias = None
-        if self.use_rel_pos:
-            bias = decomposed_rel_pos_bias(q.flatten(0, 1), self.rel_pos_h,
-                                           self.rel_pos_w, (H, W))
-            bias = bias.view(B, self.num_heads, H * W, H * W).to(q.dtype)
+        if attn.use_rel_pos:
+            bias = decomposed_rel_pos_bias(q.flatten(0, 1), attn.rel_pos_h,
+                                           attn.rel_pos_w, (H, W))
+            bias = bias.view(B, attn.num_heads, H * W, H * W).to(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, C))
-
-
-class ViTDetBlock(TransformerEncoderLayer):
-    """MMPretrain's windowed ViT block (its arguments; ``window_size`` 0:
-    global attention) with :class:`RelPosAttention` and ViTDet's stochastic
-    depth on both residual branches (upstream: on the MLP branch only)."""
-
-    def __init__(self, embed_dims: int, num_heads: int,
-                 feedforward_channels: int, window_size: int,
-                 input_size: Tuple[int, int], qkv_bias: bool,
-                 use_rel_pos: bool, drop_path_rate: float, norm_cfg: dict,
-                 act_cfg: dict):
-        super().__init__(
-            embed_dims, num_heads, feedforward_channels,
-            drop_path_rate=drop_path_rate, qkv_bias=qkv_bias,
-            act_cfg=act_cfg, norm_cfg=norm_cfg, use_rel_pos=use_rel_pos,
-            window_size=window_size, input_size=input_size)
-        self.attn = RelPosAttention(
-            embed_dims, num_heads, qkv_bias, use_rel_pos,
-            (window_size, window_size) if window_size else input_size)
-        self.drop_path = DropPath(drop_path_rate)
+        return attn.proj(out.transpose(1, 2).reshape(B, H, W, C))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the block on ``[B, H, W, C]`` tokens."""
@@ -94,9 +80,10 @@ class ViTDetBlock(TransformerEncoderLayer):
         if self.window_size > 0:
             hw = x.shape[1:3]
             x, pad_hw = window_partition(x, self.window_size)
-            x = window_unpartition(self.attn(x), self.window_size, pad_hw, hw)
+            x = self.attention(x)
+            x = window_unpartition(x, self.window_size, pad_hw, hw)
         else:
-            x = self.attn(x)
+            x = self.attention(x)
         x = shortcut + self.drop_path(x)
         return self.ffn(self.ln2(x), identity=x)
 
@@ -209,14 +196,9 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
         return (x.permute(0, 3, 1, 2).contiguous(), )
 
     def _random_init(self):
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        initialize(self, [
+            dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+            dict(type='Constant', layer='LayerNorm', val=1., bias=0.)])
         if self.pos_embed is not None:
             trunc_normal_(self.pos_embed, std=.02)
 

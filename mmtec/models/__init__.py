@@ -8,8 +8,11 @@ from .backbones.pretrained_vision_transformer import (
     PretrainedVisionTransformer,
 )
 from .classifiers.tec_image_classifier import TECImageClassifier
-from .heads.patch_relation_target_head import PatchRelationTargetHead
-from .losses.tec_losses import AttentionMapLoss, PatchNormFeatureLoss
+from .losses.tec_losses import (
+    AttentionMapLoss,
+    PatchNormFeatureLoss,
+    PatchRelationTargetHead,
+)
 from .necks.tec_decoder import TECDecoder
 from .target_generators import TECTargetGenerator
 

@@ -125,9 +125,7 @@ class TEC(BaseSelfSupervisor):
     @staticmethod
     def derive_settings(backbone: Union[dict, nn.Module],
                         neck: Union[dict, nn.Module],
-                        target_generator: Union[dict, nn.Module]
-                        ) -> Tuple[nn.Module, Union[dict, nn.Module],
-                                   Union[dict, nn.Module]]:
+                        target_generator: Union[dict, nn.Module]) -> tuple:
         """Build the backbone and fill in what follows from it: the
         backbone's ``adapter_hidden_dims`` (4 x the neck's ``embed_dims``),
         the neck's ``in_channels`` and ``num_patches``, the base model's

@@ -161,14 +161,6 @@ class EncoderAdapter(BaseModule):
         norm_cfg (dict): The input and output norms. Defaults to LN with
             eps 1e-5, as TEC's reference (elsewhere 1e-6).
         init_cfg (dict, optional): Initialization config.
-
-    Example:
-        >>> adapter = EncoderAdapter(embed_dims=8, num_layers=6,
-        ...                          num_adapters=2, hidden_dims=32)
-        >>> adapter([torch.randn(2, 5, 8) for _ in range(6)]).shape
-        torch.Size([2, 5, 8])
-        >>> adapter.fuse[0]  # each group fuses 3 layers
-        Linear(in_features=24, out_features=8, bias=True)
     """
 
     def __init__(self,
