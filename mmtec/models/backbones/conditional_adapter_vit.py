@@ -1,5 +1,5 @@
 """TEC's new model: an MAE encoder with the two conditional adapters."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from mmcv.cnn import build_norm_layer
@@ -99,12 +99,8 @@ class ConditionalAdapterViT(MAEViT):
         return self.cls_token if self.input_adapter is None else \
             self.input_adapter(self.cls_token)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        mask: Optional[bool] = True
-    ) -> Union[Tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-               Sequence[torch.Tensor]]:
+    def forward(self, x: torch.Tensor,
+                mask: Optional[bool] = True) -> Tuple[torch.Tensor, ...]:
         """Encode images ``x`` ``[B, 3, H, W]``. With ``mask``
         (pretraining): the visible patches' latent ``[B, 1+V, C]`` (the
         encoder adapter's output), ``mask`` ``[B, L]`` (1 = masked) and

@@ -60,11 +60,8 @@ class PatchRelationTargetHead(BaseModule):
         self.loss_attention = MODELS.build(
             loss_attention) if use_attention_target else None
 
-    def loss(self,
-             feat_pred: torch.Tensor,
-             feat_target: torch.Tensor,
-             mask: torch.Tensor,
-             attn_pred: Optional[torch.Tensor] = None,
+    def loss(self, feat_pred: torch.Tensor, feat_target: torch.Tensor,
+             mask: torch.Tensor, attn_pred: Optional[torch.Tensor] = None,
              attn_target: Optional[torch.Tensor] = None
              ) -> Dict[str, torch.Tensor]:
         """``loss_feature`` (and ``loss_attention``) of the predictions.

@@ -165,12 +165,9 @@ class TECDecoder(BaseModule):
                               k.reshape(B, k.shape[1], H, -1))
         return logits * C**-0.5
 
-    def forward(
-        self,
-        latent: torch.Tensor,
-        ids_restore: torch.Tensor,
-        topk_idx: Optional[torch.Tensor] = None
-    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(self, latent: torch.Tensor, ids_restore: torch.Tensor,
+                topk_idx: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Predict the feature target and (optionally) the attention target.
 
         Args:
