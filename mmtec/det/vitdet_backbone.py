@@ -42,12 +42,12 @@ def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor,
     Returns:
         Tensor: ``[N, H * W, H * W]``.
     """
-    (H, W), n = hw, q.shape[0]
-    r_q = q.reshape(n, H, W, -1)
+    H, W = hw
+    r_q = q.reshape(q.shape[0], H, W, -1)
     rel_h = torch.einsum('nhwc,hkc->nhwk', r_q, get_rel_pos(H, H, rel_pos_h))
     rel_w = torch.einsum('nhwc,wkc->nhwk', r_q, get_rel_pos(W, W, rel_pos_w))
     bias = rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]
-    return bias.reshape(n, H * W, H * W)
+    return bias.reshape(q.shape[0], H * W, H * W)
 
 
 class ViTDetBlock(TransformerEncoderLayer):
@@ -63,7 +63,8 @@ class ViTDetBlock(TransformerEncoderLayer):
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """``self.attn`` on ``[B, H, W, C]`` tokens, the relative position
         bias as the fused kernel's additive mask."""
-        attn, (B, H, W, C) = self.attn, x.shape
+        attn = self.attn
+        B, H, W, C = x.shape
         qkv = attn.qkv(x).reshape(B, H * W, 3, attn.num_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, heads, N, d]
         bias = None
@@ -76,15 +77,14 @@ class ViTDetBlock(TransformerEncoderLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the block on ``[B, H, W, C]`` tokens."""
-        shortcut, x = x, self.ln1(x)
+        y = self.ln1(x)
         if self.window_size > 0:
-            hw = x.shape[1:3]
-            x, pad_hw = window_partition(x, self.window_size)
-            x = self.attention(x)
-            x = window_unpartition(x, self.window_size, pad_hw, hw)
+            y, pad_hw = window_partition(y, self.window_size)
+            y = window_unpartition(self.attention(y), self.window_size,
+                                   pad_hw, x.shape[1:3])
         else:
-            x = self.attention(x)
-        x = shortcut + self.drop_path(x)
+            y = self.attention(y)
+        x = x + self.drop_path(y)
         return self.ffn(self.ln2(x), identity=x)
 
 
@@ -95,10 +95,9 @@ class ViTDetBackbone(CheckedPretrainedMixin, BaseModule):
     Returns the last map (stride 16) only, for
     :class:`SimpleFeaturePyramid`. The absolute position table keeps its
     pretraining size and is resized to the input grid in each forward.
-    ``init_cfg=dict(type='Pretrained', checkpoint=PATH,
-    prefix=None)`` loads, checked, a plain ViT in any layout
-    :func:`mmtec.converters.read_vit` reads, the layout of
-    :func:`mmtec.converters.canonical_to_mmdet` or a whole detector
+    ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` loads, checked,
+    a plain ViT in any layout :func:`mmtec.converters.read_vit` reads, the
+    layout of :func:`mmtec.converters.canonical_to_mmdet` or a whole detector
     (``prefix='backbone.'``): every weight but the zero relative position
     tables must come from the file (report in ``pretrained_load_report``).
 
