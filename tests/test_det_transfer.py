@@ -35,9 +35,8 @@ from mmtec.converters import (  # noqa: E402
     canonical_to_mmdet,
     save_mmdet_checkpoint,
 )
-from mmtec.det import (  # noqa: E402
-    SimpleFeaturePyramid,
-    ViTDetBackbone,
+from mmtec.det import SimpleFeaturePyramid, ViTDetBackbone  # noqa: E402
+from mmtec.det.vitdet_backbone import (  # noqa: E402
     decomposed_rel_pos_bias,
     window_partition,
     window_unpartition,

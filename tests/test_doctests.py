@@ -7,10 +7,9 @@ from mmengine.logging import MMLogger
 
 MODULES = [
     'mmtec.models.backbones.conditional_adapter_vit',
-    'mmtec.models.backbones.encoder_adapter',
     'mmtec.models.necks.tec_decoder',
     'mmtec.models.target_generators.tec_target_generator',
-    'mmtec.models.heads.patch_relation_target_head',
+    'mmtec.models.losses.tec_losses',
     'mmtec.engine.lr_schedule',
     'mmtec.models.utils.vit_archs',
     'mmtec.checkpoint.trust',

@@ -471,7 +471,7 @@ def test_forward_equals_mmpretrains_vit_with_pre_norm():
     also for a pre-norm (CLIP-style) ViT."""
     from mmpretrain.models import VisionTransformer
 
-    from mmtec.models.backbones import PretrainedVisionTransformer
+    from mmtec.models import PretrainedVisionTransformer
     torch.manual_seed(0)
     kw = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
                         feedforward_channels=64),

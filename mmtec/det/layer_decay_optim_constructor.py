@@ -1,9 +1,6 @@
-"""Layer-wise learning-rate decay for a plain ViT inside a detector.
-
-MMDetection 3.3 on PyPI ships no layer-decay constructor (ViTDet's lives in
-its ``projects/``, which the package lacks), so this one is registered in
-MMDetection's ``OPTIM_WRAPPER_CONSTRUCTORS``.
-"""
+"""Layer-wise learning-rate decay for a plain ViT inside a detector (the
+MMDetection package has none for a ViT: ViTDet's is in its ``projects/``;
+MMPretrain's needs a ``get_layer_depth`` of the whole model)."""
 import re
 from typing import List
 
@@ -14,11 +11,13 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 
 
 def get_vit_layer_id(name: str, num_layers: int) -> int:
-    """Depth of a parameter for layer decay (as ViTDet counts it).
+    """Depth of a parameter for layer decay, as ViTDet counts it: the stem
+    (``backbone.patch_embed``/``pos_embed``/``cls_token``) 0, block ``i``
+    ``i + 1``, everything else ``num_layers + 1``.
 
-    ``backbone.patch_embed``/``pos_embed``/``cls_token`` -> 0, block ``i``
-    -> ``i + 1``, everything else (rest of the backbone, neck, heads) ->
-    ``num_layers + 1``.
+    Args:
+        name (str): The parameter's name in the detector.
+        num_layers (int): Depth of the ViT.
     """
     if name.startswith(('backbone.patch_embed', 'backbone.pos_embed',
                         'backbone.cls_token')):
@@ -33,13 +32,11 @@ def get_vit_layer_id(name: str, num_layers: int) -> int:
 class ViTDetLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Optimizer with layer-wise lr decay over a plain-ViT backbone.
 
-    A parameter at depth ``d`` (see :func:`get_vit_layer_id`) gets
-    ``lr * decay_rate ** (num_layers + 1 - d)``: the last block is scaled
-    by ``decay_rate``, the patch embedding by ``decay_rate ** (L + 1)``, the
-    neck and heads keep the base lr (ViTDet: 0.7 for ViT-B, 0.8 for
-    ViT-L). One-dimensional parameters (biases, norms), the absolute
-    position table and the class token get no weight decay; the relative
-    position tables are decayed like other weights, as in ViTDet.
+    A parameter at depth ``d`` (:func:`get_vit_layer_id`) gets
+    ``lr * decay_rate ** (num_layers + 1 - d)`` (ViTDet: 0.7 for ViT-B, 0.8
+    for ViT-L). One-dimensional parameters, the absolute position table and
+    the class token get no weight decay; the relative position tables do,
+    as in ViTDet.
 
     Args:
         optim_wrapper_cfg (dict): Optim wrapper config (``optimizer`` with

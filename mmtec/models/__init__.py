@@ -1,8 +1,24 @@
 """TEC's models, registered in MMPretrain's ``MODELS``."""
-from .algorithms import *  # noqa: F401,F403
-from .backbones import *  # noqa: F401,F403
-from .classifiers import *  # noqa: F401,F403
-from .heads import *  # noqa: F401,F403
-from .losses import *  # noqa: F401,F403
-from .necks import *  # noqa: F401,F403
-from .target_generators import *  # noqa: F401,F403
+from .algorithms.tec import TEC
+from .backbones.conditional_adapter_vit import (
+    ConditionalAdapterViT,
+    EncoderAdapter,
+)
+from .backbones.pretrained_vision_transformer import (
+    PretrainedVisionTransformer,
+)
+from .classifiers.tec_image_classifier import TECImageClassifier
+from .losses.tec_losses import (
+    AttentionMapLoss,
+    PatchNormFeatureLoss,
+    PatchRelationTargetHead,
+)
+from .necks.tec_decoder import TECDecoder
+from .target_generators import TECTargetGenerator
+
+__all__ = [
+    'TEC', 'ConditionalAdapterViT', 'EncoderAdapter',
+    'PretrainedVisionTransformer', 'TECImageClassifier',
+    'PatchRelationTargetHead', 'AttentionMapLoss', 'PatchNormFeatureLoss',
+    'TECDecoder', 'TECTargetGenerator'
+]

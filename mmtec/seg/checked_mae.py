@@ -9,29 +9,21 @@ from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 
 @MODELS.register_module()
 class CheckedMAE(CheckedPretrainedMixin, MAE):
-    """``MAE`` (BEiT-style ViT with zero-initialised relative position bias
-    and layer scale) whose pretrained load refuses checkpoints that do not
-    fit.
+    """MMSegmentation's ``MAE`` backbone (BEiT-style ViT, zero relative
+    position bias and layer scale) whose pretrained load is checked.
 
-    The network is MMSegmentation's ``MAE`` unchanged; only
-    ``init_weights`` differs. Upstream loads with ``strict=False`` and says
-    nothing, so a wrong file yields random weights. Here every weight except
-    the relative position tables (new by design, zero) must come from the
-    checkpoint with the right shape, or a
-    :class:`~mmtec.checkpoint.BackboneCheckpointError` is raised. Plain-ViT
-    checkpoints (canonical MMPretrain layout, or any layout
-    :func:`mmtec.converters.read_vit` reads) are converted on the fly
-    with :func:`mmtec.converters.canonical_to_mmseg_state_dict`; the
-    absolute position table is resized as upstream does. The class name
-    contains ``MAE`` so that MMSegmentation's
+    Upstream loads with ``strict=False`` and says nothing; here every weight
+    but the relative position tables must come from the checkpoint with the
+    right shape, or a :class:`~mmtec.checkpoint.BackboneCheckpointError` is
+    raised. Any layout :func:`mmtec.converters.read_vit` reads is converted
+    on the fly (:func:`mmtec.converters.canonical_to_mmseg_state_dict`).
+    The name contains ``MAE``, so MMSegmentation's
     ``LayerDecayOptimizerConstructor`` treats it as a ViT.
 
     Args:
-        **kwargs: Arguments of ``mmseg.models.backbones.MAE`` (``img_size``,
-            ``embed_dims``, ``num_layers``, ``num_heads``, ``out_indices``,
-            ``init_values``, ``norm_cfg``, ..., ``init_cfg``). The
-            ``Pretrained`` ``init_cfg`` may carry a ``prefix`` to select
-            and strip (e.g. ``'backbone.'``) and ``trust`` (see
+        **kwargs: Arguments of ``mmseg.models.backbones.MAE``. Its
+            ``Pretrained`` ``init_cfg`` may carry ``prefix`` (selected and
+            stripped, e.g. ``'backbone.'``) and ``trust`` (see
             :mod:`mmtec.checkpoint.trust`).
     """
 

@@ -1,3 +1,0 @@
-from .tec import TEC
-
-__all__ = ['TEC']

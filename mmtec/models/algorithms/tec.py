@@ -1,4 +1,4 @@
-"""The TEC self-supervised algorithm."""
+"""The TEC self-supervised algorithm; one step is :meth:`TEC.loss`."""
 import inspect
 import math
 from typing import Dict, List, Optional, Tuple, Union
@@ -21,9 +21,7 @@ def _arguments(type_name: str) -> dict:
 
 def _setting(cfg: dict, key: str):
     """``cfg[key]``, or the default of that argument of ``cfg['type']``."""
-    if key in cfg:
-        return cfg[key]
-    return _arguments(cfg['type'])[key].default
+    return cfg[key] if key in cfg else _arguments(cfg['type'])[key].default
 
 
 def _int_if_square(size: Tuple[int, int]) -> Union[int, Tuple[int, int]]:
@@ -35,24 +33,13 @@ class TEC(BaseSelfSupervisor):
     """Target-Enhanced Conditional pretraining.
 
     A frozen pretrained base model (``target_generator``) sees the full
-    image and gives patch-relation enhanced targets; the new model
-    (``backbone``) sees a masked image and, through the decoder (``neck``),
-    predicts them; the ``head`` computes the losses.
-
-    Each fact is stated once in a config; what follows from it is filled in
-    here (a value a config sets explicitly is kept):
-
-    - the neck's ``in_channels`` and ``num_patches`` from the backbone;
-    - the backbone's ``adapter_hidden_dims`` as 4 x the neck's
-      ``embed_dims``;
-    - the base model's ``img_size`` and ``patch_size`` from the backbone;
-    - the neck's ``target_channels`` and ``target_num_heads`` from the base
-      model;
-    - ``use_attention_target`` (the same argument of the target generator,
-      the neck and the head) is set in all three from this one.
-
-    The base model is not saved in checkpoints unless
-    ``save_target_generator`` is True: it is rebuilt from its own file.
+    image and gives the targets; the new model (``backbone``) sees a masked
+    image and, through the decoder (``neck``), predicts them; the ``head``
+    computes the losses. What follows from one config fact is derived here
+    (:meth:`derive_settings`; an explicit config value is kept), and
+    ``use_attention_target`` is set in the base model, neck and head alike.
+    The base model is rebuilt from its own file, so it is not saved unless
+    ``save_target_generator``.
 
     Args:
         backbone (dict): The new model, e.g. ``ConditionalAdapterViT``.
@@ -81,10 +68,9 @@ class TEC(BaseSelfSupervisor):
                  init_cfg: Optional[dict] = None):
         backbone, neck, target_generator = self.derive_settings(
             backbone, neck, target_generator)
-        if not isinstance(target_generator, torch.nn.Module):
-            target_generator = dict(target_generator)
-            target_generator['use_attention_target'] = use_attention_target
-            target_generator = MODELS.build(target_generator)
+        if isinstance(target_generator, dict):
+            target_generator = MODELS.build(dict(
+                target_generator, use_attention_target=use_attention_target))
         if isinstance(neck, dict):
             neck.setdefault('target_channels', target_generator.embed_dims)
             neck.setdefault('target_num_heads', target_generator.num_heads)
@@ -92,19 +78,34 @@ class TEC(BaseSelfSupervisor):
         if isinstance(head, dict):
             head = dict(head, use_attention_target=use_attention_target)
         super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            target_generator=target_generator,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            backbone=backbone, neck=neck, head=head,
+            target_generator=target_generator, pretrained=pretrained,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.use_attention_target = use_attention_target
         self.save_target_generator = save_target_generator
         self._check_mask_ratio()
         self._register_state_dict_hook(self._drop_target_generator)
         self.register_load_state_dict_post_hook(
             self._ignore_missing_target_generator)
+
+    def extract_feat(self, inputs: torch.Tensor):
+        """Features of the new model on unmasked images."""
+        return self.backbone(inputs, mask=False)
+
+    def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+             data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """TEC's losses (``loss_feature``, ``loss_attention``) on images
+        ``[B, 3, H, W]`` (the first view of a list)."""
+        img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        # base model, full image: [B, L, C_base], [B, 1+topk, H, L], [B, topk]
+        feat_target, attn_target, topk_idx = self.target_generator(img)
+        # new model, visible patches: [B, 1+V, C], [B, L] (1 = masked), [B, L]
+        latent, mask, ids_restore = self.backbone(img)
+        # decoder: the predicted targets, shaped as the targets
+        feat_pred, attn_pred = self.neck(latent, ids_restore, topk_idx)
+        return self.head.loss(feat_pred, feat_target, mask, attn_pred,
+                              attn_target)
 
     def _check_mask_ratio(self) -> None:
         """Refuse a mask ratio that leaves no visible or no masked patch."""
@@ -124,10 +125,11 @@ class TEC(BaseSelfSupervisor):
     @staticmethod
     def derive_settings(backbone: Union[dict, nn.Module],
                         neck: Union[dict, nn.Module],
-                        target_generator: Union[dict, nn.Module]
-                        ) -> Tuple[nn.Module, Union[dict, nn.Module],
-                                   Union[dict, nn.Module]]:
-        """Build the backbone and fill in what follows from it.
+                        target_generator: Union[dict, nn.Module]) -> tuple:
+        """Build the backbone and fill in what follows from it: the
+        backbone's ``adapter_hidden_dims`` (4 x the neck's ``embed_dims``),
+        the neck's ``in_channels`` and ``num_patches``, the base model's
+        ``img_size`` and ``patch_size``.
 
         Args:
             backbone (dict | nn.Module): The new model.
@@ -135,15 +137,13 @@ class TEC(BaseSelfSupervisor):
             target_generator (dict | nn.Module): The base model.
 
         Returns:
-            tuple: The built backbone and copies of the neck and target
-            generator configs with the derived fields set (modules are
-            returned as they are).
+            tuple: The built backbone, the neck and the target generator
+            (configs copied and completed, modules as they are).
         """
         if isinstance(backbone, dict):
             backbone = dict(backbone)
             if isinstance(neck, dict) and 'adapter_hidden_dims' in \
                     _arguments(backbone['type']):
-                # TEC's adapter MLPs are 4 x the decoder width wide
                 backbone.setdefault('adapter_hidden_dims',
                                     4 * _setting(neck, 'embed_dims'))
             backbone = MODELS.build(backbone)
@@ -164,10 +164,8 @@ class TEC(BaseSelfSupervisor):
     @staticmethod
     def _drop_target_generator(module, state_dict, prefix, local_metadata):
         if not module.save_target_generator:
-            for key in [
-                    k for k in state_dict
-                    if k.startswith(prefix + 'target_generator.')
-            ]:
+            base = prefix + 'target_generator.'
+            for key in [k for k in state_dict if k.startswith(base)]:
                 del state_dict[key]
         return state_dict
 
@@ -178,35 +176,10 @@ class TEC(BaseSelfSupervisor):
         missing[:] = [k for k in missing if 'target_generator.' not in k]
 
     def init_weights(self):
-        """Initialise the new model; the base model keeps its weights."""
-        # a model-level init_cfg (e.g. Xavier on every Linear) would
-        # otherwise reach the loaded base model too
+        """Initialise the new model; the base model keeps its weights
+        (a model-level ``init_cfg`` would reach it too)."""
         base = self._modules.pop('target_generator')
         try:
             super().init_weights()
         finally:
             self._modules['target_generator'] = base
-
-    def extract_feat(self, inputs: torch.Tensor):
-        """Features of the new model on unmasked images."""
-        return self.backbone(inputs, mask=False)
-
-    def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
-             data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
-        """Compute TEC's losses on a batch.
-
-        Args:
-            inputs (Tensor | list[Tensor]): Images ``[B, 3, H, W]`` (the
-                first view when a list).
-            data_samples (list[DataSample]): Unused.
-
-        Returns:
-            dict[str, Tensor]: ``loss_feature`` and ``loss_attention``.
-        """
-        img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        feat_target, attn_target, topk_idx = self.target_generator(img)
-        latent, mask, ids_restore = self.backbone(img)
-        feat_pred, attn_pred = self.neck(latent, ids_restore, topk_idx)
-        return self.head.loss(feat_pred, feat_target, mask, attn_pred,
-                              attn_target)

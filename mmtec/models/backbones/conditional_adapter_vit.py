@@ -1,32 +1,27 @@
 """TEC's new model: an MAE encoder with the two conditional adapters."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
+from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks.transformer import FFN
+from mmengine.model import BaseModule
 from mmpretrain.models.selfsup.mae import MAEViT
 from mmpretrain.models.utils import resize_pos_embed
+from torch import nn
 
 from mmtec.registry import MODELS
 
 from ..utils import compiled_method, run_block
-from .encoder_adapter import EncoderAdapter
 
 
 @MODELS.register_module()
 class ConditionalAdapterViT(MAEViT):
-    """Masked ViT encoder with TEC's input adapter and encoder adapter.
-
-    The encoder is MMPretrain's :class:`MAEViT` (fixed 2-D sin-cos position
-    embedding, per-sample random masking by argsort of uniform noise). TEC
-    adds:
-
-    - the *input adapter*: the class token goes through an MLP (hidden
-      ``4 * C``, GELU) before its position embedding is added; after
-      pretraining its output replaces the class token
-      (:meth:`merged_class_token`, used by the converters);
-    - the *encoder adapter* (:class:`EncoderAdapter`): fuses the outputs of
-      all blocks (the last one after the final norm) into the latent that
-      the decoder sees.
+    """MMPretrain's :class:`MAEViT` (sin-cos position embedding, random
+    masking) with TEC's two adapters: the *input adapter* passes the class
+    token through an MLP (hidden ``4 * C``, GELU; merged into the class
+    token after pretraining, :meth:`merged_class_token`), the *encoder
+    adapter* (:class:`EncoderAdapter`) fuses all block outputs (the last
+    after the final norm) into the latent the decoder sees.
 
     Args:
         arch (str | dict): ViT architecture, as for MMPretrain's
@@ -47,17 +42,13 @@ class ConditionalAdapterViT(MAEViT):
         norm_cfg (dict): Norm config. Defaults to LN with eps 1e-6.
         out_type (str): Output of the unmasked forward (``mask=False``), as
             in ``VisionTransformer``. Defaults to 'raw'.
-        compile (bool | dict): ``torch.compile`` the masked encoder's blocks
-            and encoder adapter (True or ``torch.compile`` keyword
-            arguments); the random masking stays eager. Defaults to False.
-        with_cp (bool): Recompute each block's activations in the backward
-            pass instead of keeping them (activation checkpointing, for
-            ViT-L/H on smaller GPUs). Defaults to False.
+        compile (bool | dict): ``torch.compile`` (True or its keyword
+            arguments) the masked encoder after the random masking.
+            Defaults to False.
+        with_cp (bool): Activation checkpointing. Defaults to False.
         init_cfg (dict, optional): Initialization config.
 
     Example:
-        >>> import torch
-        >>> from mmtec.models import ConditionalAdapterViT
         >>> arch = dict(embed_dims=64, num_layers=3, num_heads=4,
         ...             feedforward_channels=128)
         >>> vit = ConditionalAdapterViT(arch, img_size=32, patch_size=8,
@@ -87,28 +78,17 @@ class ConditionalAdapterViT(MAEViT):
                  with_cp: bool = False,
                  init_cfg=None):
         super().__init__(
-            arch=arch,
-            img_size=img_size,
-            patch_size=patch_size,
-            drop_path_rate=drop_path_rate,
-            norm_cfg=norm_cfg,
-            final_norm=True,
-            out_type=out_type,
-            mask_ratio=mask_ratio,
+            arch=arch, img_size=img_size, patch_size=patch_size,
+            drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
+            final_norm=True, out_type=out_type, mask_ratio=mask_ratio,
             init_cfg=init_cfg)
-        if not 0 <= mask_ratio < 1:
-            raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
         self.input_adapter = FFN(
-            embed_dims=self.embed_dims,
-            feedforward_channels=4 * self.embed_dims,
-            act_cfg=dict(type='GELU'),
+            self.embed_dims, 4 * self.embed_dims, act_cfg=dict(type='GELU'),
             add_identity=False) if input_adapter else None
         if num_adapters is None:
             num_adapters = self.num_layers // 3
         self.encoder_adapter = EncoderAdapter(
-            self.embed_dims,
-            self.num_layers,
-            num_adapters,
+            self.embed_dims, self.num_layers, num_adapters,
             adapter_hidden_dims,
             norm_cfg=adapter_norm_cfg) if num_adapters > 0 else None
         self.compile_cfg = compile
@@ -116,50 +96,22 @@ class ConditionalAdapterViT(MAEViT):
 
     def merged_class_token(self) -> torch.Tensor:
         """The class token as the encoder sees it (input adapter applied)."""
-        if self.input_adapter is None:
-            return self.cls_token
-        return self.input_adapter(self.cls_token)
+        return self.cls_token if self.input_adapter is None else \
+            self.input_adapter(self.cls_token)
 
-    def _encode(self, tokens: torch.Tensor,
-                pos_cls: torch.Tensor) -> Tuple[torch.Tensor, list]:
-        """Prepend the class token, run all blocks, keep every output."""
-        cls_token = self.merged_class_token() + pos_cls
-        x = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens],
-                      dim=1)
-        outs = []
-        for layer in self.layers:
-            x = run_block(layer, x, self.with_cp)
-            outs.append(x)
-        outs[-1] = self.ln1(outs[-1])
-        return outs[-1], outs
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        mask: Optional[bool] = True
-    ) -> Union[Tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-               Sequence[torch.Tensor]]:
-        """Encode images.
-
-        Args:
-            x (Tensor): Images ``[B, 3, H, W]``.
-            mask (bool, optional): With ``True`` (pretraining), mask
-                ``mask_ratio`` of the patches and return
-                ``(latent [B, 1+V, C], mask [B, L], ids_restore [B, L])``
-                where ``latent`` is the encoder adapter's output. With
-                ``None``/``False``, encode all patches and return a tuple
-                with the final-norm output formatted by ``out_type``.
-        """
+    def forward(self, x: torch.Tensor,
+                mask: Optional[bool] = True) -> Tuple[torch.Tensor, ...]:
+        """Encode images ``x`` ``[B, 3, H, W]``. With ``mask``
+        (pretraining): the visible patches' latent ``[B, 1+V, C]`` (the
+        encoder adapter's output), ``mask`` ``[B, L]`` (1 = masked) and
+        ``ids_restore`` ``[B, L]``; without: a tuple of the final-norm
+        output formatted by ``out_type``."""
         tokens, hw = self.patch_embed(x)
-        pos_embed = resize_pos_embed(
-            self.pos_embed,
-            self.patch_resolution,
-            hw,
-            mode=self.interpolate_mode,
-            num_extra_tokens=1)
+        pos_embed = resize_pos_embed(self.pos_embed, self.patch_resolution,
+                                     hw, mode=self.interpolate_mode)
         tokens = tokens + pos_embed[:, 1:]
         if not mask:
-            last, _ = self._encode(tokens, pos_embed[:, :1])
+            last = self._encode(tokens, pos_embed[:, :1])[-1]
             return (self._format_output(last, hw), )
 
         tokens, mask, ids_restore = self.random_masking(
@@ -168,9 +120,80 @@ class ConditionalAdapterViT(MAEViT):
             tokens, pos_embed[:, :1])
         return latent, mask, ids_restore
 
+    def _encode(self, tokens: torch.Tensor,
+                pos_cls: torch.Tensor) -> List[torch.Tensor]:
+        """Every block's output, the last after the final norm."""
+        cls_token = self.merged_class_token() + pos_cls
+        x = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens],
+                      dim=1)
+        outs = []
+        for layer in self.layers:
+            x = run_block(layer, x, self.with_cp)
+            outs.append(x)
+        outs[-1] = self.ln1(x)
+        return outs
+
     def _latent(self, tokens: torch.Tensor,
                 pos_cls: torch.Tensor) -> torch.Tensor:
         """The visible tokens' latent: the encoder adapter's output."""
-        last, outs = self._encode(tokens, pos_cls)
-        return last if self.encoder_adapter is None else \
+        outs = self._encode(tokens, pos_cls)
+        return outs[-1] if self.encoder_adapter is None else \
             self.encoder_adapter(outs)
+
+
+@MODELS.register_module()
+class EncoderAdapter(BaseModule):
+    """TEC's encoder adapter: the block outputs, concatenated along channels
+    and normalised, are split into ``num_adapters`` groups of consecutive
+    layers; each group is projected to ``C`` and refined by a residual MLP;
+    the groups are summed and normalised.
+
+    Args:
+        embed_dims (int): Channels ``C`` of one encoder block output.
+        num_layers (int): Number of encoder blocks ``D`` that are fused.
+        num_adapters (int): Number of groups; must divide ``num_layers``.
+        hidden_dims (int): Hidden width of each residual MLP (TEC uses
+            ``4 * decoder width``).
+        norm_cfg (dict): The input and output norms. Defaults to LN with
+            eps 1e-5, as TEC's reference (elsewhere 1e-6).
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_layers: int,
+                 num_adapters: int,
+                 hidden_dims: int,
+                 norm_cfg: dict = dict(type='LN', eps=1e-5),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if num_adapters <= 0 or num_layers % num_adapters:
+            raise ValueError(
+                f'num_adapters={num_adapters} must be a positive divisor of '
+                f'the encoder depth {num_layers}.')
+        self.num_layers = num_layers
+        self.num_adapters = num_adapters
+        group_dims = embed_dims * (num_layers // num_adapters)
+        self.norm_in = build_norm_layer(norm_cfg, embed_dims * num_layers)[1]
+        self.fuse = nn.ModuleList(
+            nn.Linear(group_dims, embed_dims) for _ in range(num_adapters))
+        self.mlps = nn.ModuleList(
+            FFN(embed_dims, hidden_dims, act_cfg=dict(type='GELU'))
+            for _ in range(num_adapters))
+        self.norm_out = build_norm_layer(norm_cfg, embed_dims)[1]
+
+    def init_weights(self):
+        super().init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, block_outputs: List[torch.Tensor]) -> torch.Tensor:
+        """Fuse ``D`` tensors of shape ``[B, N, C]`` into one ``[B, N, C]``."""
+        x = self.norm_in(torch.cat(block_outputs, dim=-1))
+        out = 0
+        for group, fuse, mlp in zip(
+                x.chunk(self.num_adapters, dim=-1), self.fuse, self.mlps):
+            out = out + mlp(fuse(group))
+        return self.norm_out(out)

@@ -1,5 +1,4 @@
-"""MMPretrain's ViT that loads any TEC/ViT checkpoint layout, checked, and
-fine-tunes as TEC's authors do."""
+"""The ViT that TEC's models are fine-tuned as."""
 from typing import Sequence
 
 from mmcv.cnn.bricks.transformer import FFN
@@ -14,39 +13,26 @@ from mmtec.registry import MODELS
 
 @MODELS.register_module()
 class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
-    """A plain ViT for transfer that reads TEC checkpoints directly.
+    """MMPretrain's ``VisionTransformer`` that loads TEC checkpoints,
+    checked, and fine-tunes as TEC's authors do.
 
-    The architecture is MMPretrain's ``VisionTransformer``. With
-    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` the file may be in
-    any layout mmtec reads (mmtec pretraining, TEC released or raw training
-    checkpoints, MAE/iBOT/DeiT, MMPretrain, converted files). Unlike
-    MMEngine's non-strict loading, every backbone weight must come from the
-    file except ``new_by_design`` ones, and the log states what was loaded,
-    so a wrong file never leaves random weights behind. The ``init_cfg`` may
-    carry ``prefix`` (used when the file has it) and ``trust`` (see
-    :mod:`mmtec.checkpoint.trust`).
-
-    TEC's fine-tuning model (``main_finetune.py --mlp_token``) differs from
-    a plain ViT in three ways, each an argument here:
-
-    - ``input_adapter=True``: the class token passes through the
-      pretraining input adapter (Linear-GELU-Linear, hidden ``4 * C``),
-      loaded from a raw TEC or mmtec pretraining checkpoint and trained.
-      With False the adapter of such a file is merged into the class token
-      (a released, converted file has none: it is already merged);
-    - ``fixed_pos_embed=True``: the (sin-cos) position embedding is loaded
-      and never trained;
-    - :meth:`get_layer_depth` puts the class token (and the adapter) in the
-      top layer-decay group, as TEC's ``param_groups_lrd``.
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` reads any layout
+    mmtec reads (:class:`CheckedPretrainedMixin`; ``prefix`` is used when
+    the file has it, ``trust``: :mod:`mmtec.checkpoint.trust`): every
+    backbone weight but ``new_by_design`` ones must come from the file, so
+    a wrong file never leaves random weights. TEC's fine-tuning model
+    (``main_finetune.py --mlp_token``) differs from a plain ViT by the
+    arguments below and by :meth:`get_layer_depth`.
 
     Args:
         input_adapter (bool): Pass the class token through the pretraining
-            input adapter. Defaults to False.
+            input adapter (Linear-GELU-Linear, hidden ``4 * C``), loaded
+            from a raw TEC or mmtec pretraining file and trained. With
+            False such a file's adapter is merged into the class token (a
+            released file has it merged already). Defaults to False.
         fixed_pos_embed (bool): Keep the position embedding out of training
             (``requires_grad=False``). Defaults to False.
-        with_cp (bool): Recompute each block's activations in the backward
-            pass instead of keeping them (activation checkpointing).
-            Defaults to False.
+        with_cp (bool): Activation checkpointing. Defaults to False.
         new_by_design (Sequence[str]): Regexes of backbone keys allowed to be
             missing from a pretrained checkpoint. Defaults to the ``fc_norm``
             of ``out_type='avg_featmap'`` (``ln2.*``).
@@ -65,9 +51,7 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         super().__init__(*args, **kwargs)
         self.new_by_design = tuple(new_by_design)
         self.input_adapter = FFN(
-            embed_dims=self.embed_dims,
-            feedforward_channels=4 * self.embed_dims,
-            act_cfg=dict(type='GELU'),
+            self.embed_dims, 4 * self.embed_dims, act_cfg=dict(type='GELU'),
             add_identity=False) if input_adapter else None
         if fixed_pos_embed:
             self.pos_embed.requires_grad_(False)
@@ -94,8 +78,8 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         return state
 
     def load_pretrained(self, *args, **kwargs) -> dict:
-        """As :meth:`CheckedPretrainedMixin.load_pretrained`; says so when
-        a raw checkpoint's input adapter was merged rather than kept."""
+        """:meth:`CheckedPretrainedMixin.load_pretrained`, saying so when a
+        raw checkpoint's input adapter is merged rather than kept."""
         report = super().load_pretrained(*args, **kwargs)
         if report['input_adapter'] == 'merged':
             print_log(
@@ -105,17 +89,8 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         return report
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
-        """Layer-decay depth as TEC's ``param_groups_lrd``: MMPretrain's,
-        except that the class token learns at the full rate (top depth);
-        the input adapter is there already (not a stem parameter).
-
-        Args:
-            param_name (str): The parameter's name.
-            prefix (str): The backbone's prefix in ``param_name``.
-
-        Returns:
-            tuple: ``(depth, number of depths)``.
-        """
+        """MMPretrain's layer-decay ``(depth, number of depths)``, but the
+        class token at the top depth, as TEC's ``param_groups_lrd``."""
         depth, num_depths = super().get_layer_depth(param_name, prefix)
         if param_name == prefix + 'cls_token':
             depth = num_depths - 1

@@ -1,3 +1,0 @@
-from .tec_image_classifier import TECImageClassifier
-
-__all__ = ['TECImageClassifier']

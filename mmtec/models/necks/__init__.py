@@ -1,3 +1,0 @@
-from .tec_decoder import TECDecoder
-
-__all__ = ['TECDecoder']

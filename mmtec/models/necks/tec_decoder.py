@@ -17,14 +17,9 @@ from ..utils import compiled_method
 
 
 class DecoderBranch(nn.Module):
-    """One branch's own parts: input projection, mask token, norm, output.
-
-    Args:
-        in_channels (int): Encoder width.
-        embed_dims (int): Decoder width.
-        out_channels (int): Width of the branch's prediction.
-        norm_cfg (dict): Norm config.
-    """
+    """One branch's own parts: input projection (encoder width
+    ``in_channels`` to ``embed_dims``), mask token, norm and output Linear
+    (to ``out_channels``)."""
 
     def __init__(self, in_channels: int, embed_dims: int, out_channels: int,
                  norm_cfg: dict):
@@ -52,21 +47,14 @@ class DecoderBranch(nn.Module):
 class TECDecoder(BaseModule):
     """The decoder neck of TEC.
 
-    Two branches share the decoder blocks and the fixed 2-D sin-cos decoder
-    position embedding; each has its own input projection and mask token.
-
-    - *feature branch*: predicts the base model's patch features
-      ``[B, L, target_channels]`` (class token dropped);
-    - *attention branch*: predicts ``q`` and ``k`` of width
-      ``target_channels`` split into ``target_num_heads`` heads and returns
-      the logits of the class token and the ``topk`` patches picked by the
-      base model against all patch keys, ``[B, 1+topk, H, L]``, scaled by
-      ``target_channels ** -0.5`` (the full prediction width, as TEC does).
-
-    Both branches pass through the shared blocks as one batch, and ``q`` is
-    projected only for the ``1 + topk`` query rows, ``k`` only for the patch
-    keys: the same result as two passes and a full ``q``/``k`` projection
-    (``tests/test_reference_step.py``) with fewer kernels and less work.
+    Two branches share MMPretrain's decoder blocks and the fixed 2-D sin-cos
+    position embedding; each has its own input projection, mask token, norm
+    and output Linear (:class:`DecoderBranch`). The *feature branch*
+    predicts the base model's patch features ``[B, L, target_channels]``;
+    the *attention branch* predicts ``q`` and ``k`` (``target_num_heads``
+    heads) and returns the logits of the class token and the base model's
+    ``topk`` patches against all patch keys, ``[B, 1+topk, H, L]``, scaled
+    by ``target_channels ** -0.5`` (as TEC does).
 
     Args:
         num_patches (int): Patches per image ``L``. Defaults to 196.
@@ -88,8 +76,6 @@ class TECDecoder(BaseModule):
         init_cfg (dict, optional): Initialization config.
 
     Example:
-        >>> import torch
-        >>> from mmtec.models import TECDecoder
         >>> decoder = TECDecoder(num_patches=16, in_channels=64,
         ...                      embed_dims=32, num_layers=1, num_heads=4,
         ...                      target_channels=48, target_num_heads=3)
@@ -127,12 +113,10 @@ class TECDecoder(BaseModule):
         self.decoder_pos_embed = nn.Parameter(
             torch.zeros(1, num_patches + 1, embed_dims), requires_grad=False)
         self.decoder_blocks = nn.ModuleList(
-            TransformerEncoderLayer(
-                embed_dims,
-                num_heads,
-                int(mlp_ratio * embed_dims),
-                qkv_bias=True,
-                norm_cfg=norm_cfg) for _ in range(num_layers))
+            TransformerEncoderLayer(embed_dims, num_heads,
+                                    int(mlp_ratio * embed_dims),
+                                    qkv_bias=True, norm_cfg=norm_cfg)
+            for _ in range(num_layers))
         self.feature_branch = DecoderBranch(in_channels, embed_dims,
                                             target_channels, norm_cfg)
         self.attention_branch = DecoderBranch(
@@ -154,43 +138,16 @@ class TECDecoder(BaseModule):
             if isinstance(m, DecoderBranch):
                 nn.init.normal_(m.mask_token, std=.02)
 
-    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.decoder_pos_embed
-        for block in self.decoder_blocks:
-            x = block(x)
-        return x
-
-    def _decode(self, branch: DecoderBranch, latent: torch.Tensor,
-                ids_restore: torch.Tensor) -> torch.Tensor:
-        return branch.norm(self._blocks(branch.tokens(latent, ids_restore)))
-
-    def _decode_both(self, latent: torch.Tensor, ids_restore: torch.Tensor
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Both branches' normed decoder outputs ``[B, 1+L, D]``."""
-        feat_branch, attn_branch = self.feature_branch, self.attention_branch
-        # one pass through the shared blocks: twice the batch, half the
-        # kernel launches; blocks act on each sample independently
-        x = self._blocks(
-            torch.cat([
-                feat_branch.tokens(latent, ids_restore),
-                attn_branch.tokens(latent, ids_restore)
-            ]))
-        feat, attn = x.split(latent.shape[0])
-        return feat_branch.norm(feat), attn_branch.norm(attn)
-
     def attention_logits(self, x: torch.Tensor,
                          topk_idx: torch.Tensor) -> torch.Tensor:
-        """Logits of the selected queries against all patch keys.
-
-        The attention branch's output Linear gives ``q`` (first half of its
-        channels) and ``k`` (second half); ``q`` is computed for the query
-        rows only and ``k`` for the patch keys only.
+        """Logits of the selected queries against all patch keys: the
+        attention branch's output Linear gives ``q`` (first half of its
+        channels) for the query rows only, ``k`` for the patch keys only.
 
         Args:
-            x (Tensor): ``[B, 1+L, D]``, the attention branch's normed
-                decoder output.
-            topk_idx (Tensor): ``[B, topk]`` patch indices (0-based, class
-                token excluded) picked by the base model.
+            x (Tensor): The attention branch's output ``[B, 1+L, D]``.
+            topk_idx (Tensor): The base model's ``[B, topk]`` patches
+                (0-based, class token excluded).
 
         Returns:
             Tensor: ``[B, 1+topk, H, L]``.
@@ -199,8 +156,7 @@ class TECDecoder(BaseModule):
         H, C = self.target_num_heads, self.target_channels
         pred = self.attention_branch.pred
         # token rows of the class token and the topk patches [B, 1+topk]
-        rows = torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1],
-                         dim=1)
+        rows = torch.cat([torch.zeros_like(topk_idx[:, :1]), topk_idx + 1], 1)
         rows = torch.gather(x, 1, rows[:, :, None].expand(-1, -1, D))
         q = F.linear(rows, pred.weight[:C], pred.bias[:C])
         k = F.linear(x[:, 1:], pred.weight[C:], pred.bias[C:])
@@ -209,24 +165,20 @@ class TECDecoder(BaseModule):
                               k.reshape(B, k.shape[1], H, -1))
         return logits * C**-0.5
 
-    def forward(
-        self,
-        latent: torch.Tensor,
-        ids_restore: torch.Tensor,
-        topk_idx: Optional[torch.Tensor] = None
-    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(self, latent: torch.Tensor, ids_restore: torch.Tensor,
+                topk_idx: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Predict the feature target and (optionally) the attention target.
 
         Args:
             latent (Tensor): Encoder output ``[B, 1+V, C]``.
             ids_restore (Tensor): ``[B, L]`` from the encoder's masking.
             topk_idx (Tensor, optional): ``[B, topk]`` patches whose
-                attention rows are predicted; required with the attention
-                branch.
+                attention rows are predicted (with the attention branch).
 
         Returns:
-            tuple: feature prediction ``[B, L, C_base]`` and attention
-            logits ``[B, 1+topk, H, L]`` (None without the branch).
+            tuple: ``[B, L, C_base]`` features and ``[B, 1+topk, H, L]``
+            attention logits (None without the branch).
         """
         if self.attention_branch is not None and topk_idx is None:
             raise ValueError('The attention branch needs topk_idx.')
@@ -236,10 +188,16 @@ class TECDecoder(BaseModule):
     def _predict(self, latent: torch.Tensor, ids_restore: torch.Tensor,
                  topk_idx: Optional[torch.Tensor]
                  ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        branches = [self.feature_branch, self.attention_branch]
+        branches = [b for b in branches if b is not None]
+        # the branches pass the shared blocks as one batch (fewer launches)
+        x = torch.cat([b.tokens(latent, ids_restore) for b in branches])
+        x = x + self.decoder_pos_embed
+        for block in self.decoder_blocks:
+            x = block(x)
+        x = [b.norm(y) for b, y in zip(branches, x.split(latent.shape[0]))]
+        # the class token's feature prediction is not used
+        feat = self.feature_branch.pred(x[0][:, 1:])
         if self.attention_branch is None:
-            x = self._decode(self.feature_branch, latent, ids_restore)
-            # the class token's prediction is not used: project patches only
-            return self.feature_branch.pred(x[:, 1:]), None
-        feat_x, attn_x = self._decode_both(latent, ids_restore)
-        return (self.feature_branch.pred(feat_x[:, 1:]),
-                self.attention_logits(attn_x, topk_idx))
+            return feat, None
+        return feat, self.attention_logits(x[1], topk_idx)

@@ -1,3 +1,0 @@
-from .patch_relation_target_head import PatchRelationTargetHead
-
-__all__ = ['PatchRelationTargetHead']
