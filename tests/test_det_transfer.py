@@ -29,9 +29,11 @@ pytest.importorskip('mmdet')
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmtec.det  # noqa: E402,F401
-from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (  # noqa: E402
+from mmtec.checkpoint import (  # noqa: E402
     BackboneCheckpointError,
+    CheckpointLayoutError,
+)
+from mmtec.converters import (  # noqa: E402
     canonical_to_mmdet,
     save_mmdet_checkpoint,
 )

@@ -27,9 +27,11 @@ pytest.importorskip('mmseg')
 
 
 import mmtec.seg  # noqa: E402,F401
-from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (  # noqa: E402
+from mmtec.checkpoint import (  # noqa: E402
     BackboneCheckpointError,
+    CheckpointLayoutError,
+)
+from mmtec.converters import (  # noqa: E402
     canonical_to_mmseg,
     save_mmseg_checkpoint,
 )

@@ -27,7 +27,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 
-from mmtec.converters.mmdet_layout import canonical_to_mmdet_state_dict
+from mmtec.converters import canonical_to_mmdet_state_dict
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 
 

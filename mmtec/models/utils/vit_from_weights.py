@@ -8,7 +8,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
 from mmtec.checkpoint import CheckpointLayoutError
-from mmtec.converters import resize_abs_pos_embed
+from mmtec.converters import drop_final_norm, resize_abs_pos_embed
 
 from .vit_archs import arch_name, default_num_heads, resolve_arch
 
@@ -20,16 +20,14 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
                      quick_gelu: bool = False,
                      norm_cfg: Optional[dict] = None,
                      final_norm: bool = False) -> VisionTransformer:
-    """The one builder of a ViT from the weights the layout reader read.
+    """The one builder of a ViT from the weights ``read_vit`` read.
 
-    Width, depth, MLP width, patch size, layer scale, SwiGLU MLPs (DINOv2
-    ViT-g), CLIP's pre-norm, qkv biases and DINOv2's registers come from the
-    file (:func:`~mmtec.converters.vit_arch`); the heads, which no file
-    stores, from the width (:func:`default_num_heads`) unless ``arch``
-    says. Registers become the model's ``register_tokens``, put after the
-    class token by :func:`~mmtec.models.utils.embed_tokens`. The position
-    table is resized to ``img_size`` the way the file's producer resizes
-    it. What was found is logged.
+    Width, depth, MLP width, patch size, layer scale, SwiGLU MLPs, CLIP's
+    pre-norm, qkv biases and DINOv2's registers (``register_tokens``, see
+    :func:`~mmtec.models.utils.embed_tokens`) come from the file; the heads,
+    which no file stores, from :func:`default_num_heads` unless ``arch``
+    says. The position table is resized to ``img_size`` as the file's
+    producer does. What was found is logged.
 
     Args:
         state (dict): Canonical weights (``read_vit``).
@@ -90,8 +88,8 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
     if info['num_registers']:
         vit.register_tokens = nn.Parameter(
             torch.zeros(1, info['num_registers'], settings['embed_dims']))
-    state = {k: v for k, v in state.items()
-             if vit.final_norm or not k.startswith('ln1.')}
+    if not vit.final_norm:
+        state = drop_final_norm(state)
     state['pos_embed'] = resize_abs_pos_embed(
         state['pos_embed'], vit.pos_embed.shape[1], 1, vit.interpolate_mode,
         **info['pos_embed_resize'])

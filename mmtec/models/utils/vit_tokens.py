@@ -1,5 +1,7 @@
-"""The token sequence an MMPretrain ViT's first block sees, and one block
-call that may recompute its activations in the backward pass."""
+"""Inside an MMPretrain ViT: the token sequence its first block sees, one
+block call that may recompute its activations in the backward pass, and a
+block's queries and keys (its ``TransformerEncoderLayer`` returns only its
+output; attention targets and maps need the logits)."""
 from typing import Optional, Tuple
 
 import torch
@@ -68,3 +70,26 @@ def run_block(block: torch.nn.Module, x: torch.Tensor,
     if with_cp and torch.is_grad_enabled():
         return checkpoint(block, x, use_reentrant=False)
     return block(x)
+
+
+def block_qkv(layer, x: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``q, k, v``, each ``[B, H, N, head_dims]``, of an MMPretrain ViT
+    block (``ln1`` then ``attn.qkv``) on its input tokens ``x``
+    ``[B, N, C]``.
+
+    Args:
+        layer (TransformerEncoderLayer): The block.
+        x (Tensor): The block's input (before ``ln1``).
+    """
+    attn = layer.attn
+    B, N, _ = x.shape
+    qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads,
+                                         attn.head_dims)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return q, k, v
+
+
+def attention_scale(layer) -> float:
+    """The block's logit scale ``head_dims ** -0.5``."""
+    return layer.attn.head_dims**-0.5

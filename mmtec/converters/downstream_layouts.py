@@ -1,0 +1,179 @@
+"""Canonical plain ViT -> the layouts downstream code loads.
+
+One small converter per target: MMPretrain's classifier, a bare timm file
+(TEC's released layout), ``mmtec.det.ViTDetBackbone`` and MMSegmentation's
+``MAE``. Renames come from :mod:`.key_table`, the final norm is dropped by
+:func:`~.layout_reader.drop_final_norm`. Imports neither MMDetection nor
+MMSegmentation.
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, List, Tuple, Union
+
+import torch
+
+from .file_writer import save_converted
+from .key_table import MMSEG, TIMM, rename_keys
+from .layout_reader import drop_final_norm, read_vit, vit_arch
+
+State = Dict[str, torch.Tensor]
+
+
+def canonical_to_mmpretrain(state_dict: State, meta: dict = None) -> dict:
+    """A checkpoint MMPretrain's ``VisionTransformer`` loads with
+    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
+    (or ``load_from`` into an ``ImageClassifier``).
+
+    Args:
+        state_dict (dict): Canonical plain-ViT state dict.
+        meta (dict, optional): Stored as the checkpoint's ``meta``.
+    """
+    return dict(
+        state_dict=OrderedDict(
+            ('backbone.' + k, v.clone()) for k, v in state_dict.items()),
+        meta=dict(meta or {}))
+
+
+def canonical_to_timm(state_dict: State) -> dict:
+    """A bare timm-style ViT state dict (the TEC released layout).
+
+    Args:
+        state_dict (dict): Canonical plain-ViT state dict.
+    """
+    return OrderedDict((k, v.clone()) for k, v in rename_keys(
+        state_dict, TIMM, to_source=True).items())
+
+
+def canonical_to_mmdet_state_dict(state_dict: State
+                                  ) -> Tuple[State, List[str]]:
+    """Canonical ViT keys -> ``ViTDetBackbone`` keys (backbone-local).
+
+    ``ViTDetBackbone`` names its modules as the canonical layout, less the
+    class token (ViTDet runs on patches; the table keeps its class slot),
+    the final norm (the simple feature pyramid normalises itself) and layer
+    scale, folded exactly into the projections it scales. Its relative
+    position tables start at zero (new by design). Idempotent.
+
+    Args:
+        state_dict (dict): Canonical plain-ViT state dict.
+
+    Returns:
+        tuple: ``(state_dict, dropped)``, ``dropped`` naming the keys left
+        out or folded away.
+    """
+    state = drop_final_norm(state_dict)
+    state.pop('cls_token', None)
+    for key in list(state):
+        m = re.match(r'^layers\.(\d+)\.(attn\.gamma1|ffn\.gamma2)\.weight$',
+                     key)
+        if m:  # gamma * Linear(x) is a Linear: exact, no new module
+            gamma = state.pop(key).float()
+            lin = f'layers.{m.group(1)}.' + (
+                'attn.proj.' if m.group(2) == 'attn.gamma1' else
+                'ffn.layers.1.')
+            w, b = state[lin + 'weight'], state[lin + 'bias']
+            state[lin + 'weight'] = (w.float() * gamma[:, None]).to(w.dtype)
+            state[lin + 'bias'] = (b.float() * gamma).to(b.dtype)
+    return state, [k for k in state_dict if k not in state]
+
+
+def canonical_to_mmseg_state_dict(state_dict: State
+                                  ) -> Tuple[State, List[str]]:
+    """Canonical ViT keys -> MMSegmentation ``MAE`` keys (backbone-local).
+
+    ``MAE`` is a BEiT whose blocks have a full fused ``attn.qkv.bias`` and
+    MMPretrain's module names; it keeps the class token and a ``pos_embed``
+    with a class slot. Its layer scale ``gamma_1/2`` is MMPretrain's
+    renamed, else ones (exactly a plain ViT); its relative position bias
+    tables start at zero (new by design); the MAE recipe has no final norm.
+    Idempotent.
+
+    Args:
+        state_dict (dict): Canonical plain-ViT state dict.
+
+    Returns:
+        tuple: ``(state_dict, dropped)``.
+    """
+    kept = drop_final_norm(state_dict)
+    state = rename_keys(kept, MMSEG, to_source=True)
+    stem = state['patch_embed.projection.weight']
+    for i in sorted({int(k.split('.')[1]) for k in state
+                     if re.match(r'^layers\.\d+\.', k)}):
+        for name in ('gamma_1', 'gamma_2'):
+            state.setdefault(f'layers.{i}.{name}',
+                             torch.ones(stem.shape[0], dtype=stem.dtype))
+    return state, [k for k in state_dict if k not in kept]
+
+
+def _downstream(src: Union[str, dict], layout: str, new_by_design: list
+                ) -> dict:
+    """``{'state_dict', 'meta'}`` of ``src`` in ``layout``, weights-only
+    safe (plain tensors, plain meta)."""
+    canonical, _ = read_vit(src, strict=False)
+    to_layout, converter = dict(
+        mmdet=('mmtec.ViTDetBackbone', canonical_to_mmdet_state_dict),
+        mmseg=('mmseg.MAE', canonical_to_mmseg_state_dict))[layout]
+    state, dropped = converter(canonical)
+    meta = dict(layout=to_layout, source_layout='mmpretrain.VisionTransformer',
+                arch=vit_arch(canonical), dropped_keys=sorted(dropped),
+                new_by_design=new_by_design,
+                converter=f'mmtec.converters.canonical_to_{layout}')
+    return dict(state_dict=state, meta=meta)
+
+
+def canonical_to_mmdet(src: Union[str, dict]) -> dict:
+    """The checkpoint ``ViTDetBackbone`` loads.
+
+    Args:
+        src (str | dict): A canonical plain-ViT state dict, or any
+            checkpoint (path or dict) :func:`~.read_vit` understands.
+
+    Returns:
+        dict: ``{'state_dict', 'meta'}``, backbone-local keys.
+    """
+    return _downstream(src, 'mmdet', [
+        'layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'])
+
+
+def canonical_to_mmseg(src: Union[str, dict]) -> dict:
+    """The checkpoint MMSegmentation's ``MAE`` (and ``mmtec.seg.CheckedMAE``)
+    loads from ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+
+    Args:
+        src (str | dict): As :func:`canonical_to_mmdet`.
+
+    Returns:
+        dict: ``{'state_dict', 'meta'}``, backbone-local keys.
+    """
+    return _downstream(src, 'mmseg', [
+        'layers.N.attn.relative_position_bias_table',
+        'layers.N.attn.relative_position_index'])
+
+
+def save_mmdet_checkpoint(src: Union[str, dict], out_file: str,
+                          file_format: str = None) -> dict:
+    """Convert ``src`` with :func:`canonical_to_mmdet` and save it.
+
+    Args:
+        src (str | dict): See :func:`canonical_to_mmdet`.
+        out_file (str): Where to write (replaced if it exists).
+        file_format (str, optional): ``'pth'`` or ``'safetensors'``;
+            defaults to the extension of ``out_file``.
+    """
+    ckpt = canonical_to_mmdet(src)
+    save_converted(ckpt, out_file, file_format, overwrite=True)
+    return ckpt
+
+
+def save_mmseg_checkpoint(src: Union[str, dict], out_file: str,
+                          file_format: str = None) -> dict:
+    """Convert ``src`` with :func:`canonical_to_mmseg` and save it.
+
+    Args:
+        src (str | dict): See :func:`canonical_to_mmseg`.
+        out_file (str): As :func:`save_mmdet_checkpoint`.
+        file_format (str, optional): As :func:`save_mmdet_checkpoint`.
+    """
+    ckpt = canonical_to_mmseg(src)
+    save_converted(ckpt, out_file, file_format, overwrite=True)
+    return ckpt
