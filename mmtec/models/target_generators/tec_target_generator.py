@@ -1,4 +1,5 @@
 """The frozen base model that computes TEC's targets."""
+from contextlib import nullcontext
 from typing import Optional, Tuple, Union
 
 import torch
@@ -25,40 +26,32 @@ from ..utils import (
 class TECTargetGenerator(BaseModule):
     """Frozen pretrained ViT that produces TEC's feature and attention targets.
 
-    Its weights come from ``checkpoint`` in any layout mmtec recognises (MAE,
-    iBOT/DINO, DeiT/timm incl. DeiT-III, DINOv2 with or without registers,
-    OpenCLIP/OpenAI CLIP, MMPretrain, TEC released or raw, mmtec
-    pretraining), and so does its architecture: the file says what it is
-    (:func:`~mmtec.models.utils.vit_from_weights`, which logs what it
-    found). It never runs from random weights: a missing file or an
-    architecture mismatch raises an error. It stays in eval mode and has
-    no trainable parameters.
+    Weights and architecture come from ``checkpoint`` in any layout
+    :func:`~mmtec.converters.read_vit` reads (MAE, iBOT/DINO, timm/DeiT-III,
+    DINOv2, CLIP, MMPretrain, TEC, mmtec), built by
+    :func:`~mmtec.models.utils.vit_from_weights`, which logs what it found;
+    a missing file or a mismatch raises, never random weights. Always in
+    eval mode, no trainable parameters.
 
     ``img_size`` / ``patch_size`` are the new model's: the targets are on
-    its patch grid. A base with another patch size sees the image resized
-    (bicubic, antialiased) to that grid times its own patch (224 px under
-    patch 16 -> 196 px for a base with patch 14); its position table is
-    resized once from the release's resolution as its producer does.
+    its patch grid. A base of another patch size sees the image resized
+    (bicubic, antialiased) to that grid times its own patch; its position
+    table is resized once, as its producer does.
 
-    On the unmasked image it returns
-
-    - the *feature target*: patch tokens (not the class token, not DINOv2's
-      registers) of the last ``last_layers`` block outputs (before the final
-      norm), averaged, ``[B, L, C]``;
-    - the *attention target*: the last block's pre-softmax logits of the
-      class token and the ``topk`` patches (ranked by the head-averaged
-      class-token logits over the patches) against all patch keys,
-      ``[B, 1+topk, H, L]``, and the picked patch indices ``[B, topk]``.
-
-    Every block but the last uses fused attention; only the rows of the last
-    block's logits that form the target are materialised.
+    On the unmasked image it returns the *feature target*: the patch tokens
+    (no class token, no registers) of the last ``last_layers`` block
+    outputs (before the final norm), averaged, ``[B, L, C]``; and the
+    *attention target*: the last block's pre-softmax logits of the class
+    token and the ``topk`` patches (ranked by the head-averaged class-token
+    logits) against all patch keys, ``[B, 1+topk, H, L]``, with the picked
+    patch indices ``[B, topk]``. Only those rows of the last block's logits
+    are materialised; the other blocks use fused attention.
 
     Args:
         checkpoint (str): The base model's weights: a file path, an
-            http(s) URL (downloaded once into torch hub's cache, checked
-            and read before it is cached), or a model name of
-            ``mmpretrain.list_models()`` (TEC's released models included),
-            whose weights URL is taken from the model zoo. Required.
+            http(s) URL (checked, then kept in torch hub's cache) or a model
+            name of ``mmpretrain.list_models()`` (TEC's released models
+            included). Required.
         arch (str | dict, optional): Overrides the architecture read off the
             file (which must fit it): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
             dict with ``embed_dims``, ``num_layers``, ``num_heads``,
@@ -81,14 +74,12 @@ class TECTargetGenerator(BaseModule):
             loader refuses it as possibly malicious (it may then run code;
             logged as a WARNING). Defaults to False.
         weights_dtype (str, optional): Hold the frozen weights in this dtype
-            (``'bfloat16'`` or ``'float16'``) and run the base model in it
-            with autocast off, so no weight is cast at each step; targets
-            are returned in that dtype (the losses compute in fp32).
-            ``'auto'``: bfloat16 where the machine computes it natively (a
-            CUDA GPU with bf16, a CPU with AVX512-BF16/AMX-BF16), else fp32;
-            the choice is logged. None (or ``'float32'``) keeps fp32 weights
-            (and follows any surrounding autocast): reproducible numbers.
-            Defaults to None.
+            (``'bfloat16'``, ``'float16'``) and run in it with autocast off
+            (no per-step weight casts); targets come in that dtype (the
+            losses compute in fp32). ``'auto'``: bfloat16 where the machine
+            computes it natively (:func:`~mmtec.models.utils.native_bf16`),
+            else fp32, logged. None (or ``'float32'``): fp32 weights that
+            follow any surrounding autocast. Defaults to None.
         compile (bool | dict): ``torch.compile`` the target computation
             (True or ``torch.compile`` keyword arguments). Defaults to
             False.
@@ -99,12 +90,11 @@ class TECTargetGenerator(BaseModule):
         >>> from mmtec.models import TECTargetGenerator
         >>> arch = dict(embed_dims=128, num_layers=3, num_heads=2,
         ...             feedforward_channels=256)
-        >>> # a tiny base model (patch 8) saved in MMPretrain's layout
+        >>> # a tiny base model (patch 8) in MMPretrain's layout
         >>> base = VisionTransformer(arch, img_size=32, patch_size=8)
         >>> tmp = tempfile.TemporaryDirectory()
         >>> path = osp.join(tmp.name, 'base.pth')
-        >>> torch.save({'state_dict': {'backbone.' + k: v for k, v in
-        ...                            base.state_dict().items()}}, path)
+        >>> torch.save({'state_dict': base.state_dict()}, path)
         >>> # the file says what it is; the new model: 64 px, patch 16
         >>> generator = TECTargetGenerator(path, img_size=64, patch_size=16,
         ...                                topk=5)
@@ -158,8 +148,7 @@ class TECTargetGenerator(BaseModule):
         num_patches = grid[0] * grid[1]
         if use_attention_target and not 1 <= topk <= num_patches:
             raise ValueError(f'topk={topk} must be in [1, {num_patches}]')
-        self.last_layers = last_layers
-        self.topk = topk
+        self.last_layers, self.topk = last_layers, topk
         self.use_attention_target = use_attention_target
         self.checkpoint = checkpoint
         self._is_init = True
@@ -235,16 +224,13 @@ class TECTargetGenerator(BaseModule):
         # with MMPretrain's numpy drop-path rates): compiled runs use no_grad
         grad_off = torch.no_grad() if self.compile_cfg \
             else torch.inference_mode()
-        with grad_off:
-            if self.weights_dtype is None:
-                return self._run(img)
-            # low-precision weights: run in their dtype, autocast off, so
-            # that no weight is re-cast at every step
-            with torch.autocast(img.device.type, enabled=False):
-                return self._run(img.to(self.weights_dtype))
-
-    def _run(self, img: torch.Tensor):
-        return compiled_method(self, '_targets', self.compile_cfg)(img)
+        # low-precision weights: run in their dtype, autocast off, so that
+        # no weight is re-cast at every step
+        low = self.weights_dtype is not None
+        with grad_off, torch.autocast(img.device.type, enabled=False) \
+                if low else nullcontext():
+            return compiled_method(self, '_targets', self.compile_cfg)(
+                img.to(self.weights_dtype) if low else img)
 
     def _targets(self, img: torch.Tensor):
         vit, n = self.vit, num_prefix_tokens(self.vit)

@@ -5,21 +5,6 @@ import torch
 from torch import nn
 
 
-def maybe_compile(fn: Callable, compile_cfg: Union[bool, dict]) -> Callable:
-    """``fn`` compiled with ``torch.compile(**compile_cfg)``, or ``fn``.
-
-    Args:
-        fn (Callable): The computation to compile.
-        compile_cfg (bool | dict): False: no compilation; True: default
-            options; a dict: keyword arguments of ``torch.compile`` (e.g.
-            ``dict(mode='max-autotune')``).
-    """
-    if not compile_cfg:
-        return fn
-    kwargs = {} if compile_cfg is True else dict(compile_cfg)
-    return torch.compile(fn, **kwargs)
-
-
 def compiled_method(module: nn.Module, name: str,
                     compile_cfg: Union[bool, dict]) -> Callable:
     """``module.<name>``, compiled once on first use when configured.
@@ -27,11 +12,19 @@ def compiled_method(module: nn.Module, name: str,
     The compiled callable is cached on the instance but created lazily, so
     the module stays picklable/deep-copyable until it first runs, and moving
     it between devices before that costs nothing.
+
+    Args:
+        module (nn.Module): The method's owner.
+        name (str): The method's name.
+        compile_cfg (bool | dict): False: no compilation; True: default
+            options; a dict: keyword arguments of ``torch.compile`` (e.g.
+            ``dict(mode='max-autotune')``).
     """
     method = getattr(module, name)
     if not compile_cfg:
         return method
     key = f'_compiled_{name}'
     if key not in module.__dict__:
-        module.__dict__[key] = maybe_compile(method, compile_cfg)
+        kwargs = {} if compile_cfg is True else dict(compile_cfg)
+        module.__dict__[key] = torch.compile(method, **kwargs)
     return module.__dict__[key]

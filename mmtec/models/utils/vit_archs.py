@@ -16,15 +16,8 @@ BASE_ARCHS = {
     'h': dict(embed_dims=1280, num_layers=32, num_heads=16,
               feedforward_channels=5120),
 }
-
-_ARCH_ALIASES = {
-    alias: key
-    for key, names in dict(
-        s=('small', 'vit-s'),
-        b=('base', 'vit-b'),
-        l=('large', 'vit-l'),
-        h=('huge', 'vit-h')).items() for alias in (key, *names)
-}
+_ALIASES = dict(small='s', base='b', large='l', huge='h',
+                **{'vit-' + k: k for k in 'sblh'})
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -36,11 +29,12 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
     """
     if isinstance(arch, dict):
         return dict(arch)
-    if arch.lower() not in _ARCH_ALIASES:
+    name = _ALIASES.get(arch.lower(), arch.lower())
+    if name not in BASE_ARCHS:
         raise ValueError(f'Unknown ViT arch {arch!r}: use one of '
                          f'{list(BASE_ARCHS)} or a dict with embed_dims, '
                          'num_layers, num_heads, feedforward_channels.')
-    return dict(BASE_ARCHS[_ARCH_ALIASES[arch.lower()]])
+    return dict(BASE_ARCHS[name])
 
 
 def standard_arch(embed_dims: int, num_layers: int) -> Optional[str]:
@@ -50,10 +44,9 @@ def standard_arch(embed_dims: int, num_layers: int) -> Optional[str]:
         >>> standard_arch(1280, 32), standard_arch(192, 6)
         ('h', None)
     """
-    for name, cfg in BASE_ARCHS.items():
-        if (cfg['embed_dims'], cfg['num_layers']) == (embed_dims, num_layers):
-            return name
-    return None
+    return next((name for name, cfg in BASE_ARCHS.items()
+                 if (cfg['embed_dims'], cfg['num_layers']) == (
+                     embed_dims, num_layers)), None)
 
 
 def default_num_heads(embed_dims: int, num_layers: int) -> int:
@@ -66,9 +59,3 @@ def default_num_heads(embed_dims: int, num_layers: int) -> int:
     """
     name = standard_arch(embed_dims, num_layers)
     return BASE_ARCHS[name]['num_heads'] if name else max(1, embed_dims // 64)
-
-
-def arch_name(embed_dims: int, num_layers: int) -> str:
-    """How an error message names the arch setting for these sizes."""
-    name = standard_arch(embed_dims, num_layers)
-    return f"'{name}'" if name else 'a dict arch'

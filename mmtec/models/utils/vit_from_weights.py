@@ -10,7 +10,7 @@ from torch import nn
 from mmtec.checkpoint import CheckpointLayoutError
 from mmtec.converters import drop_final_norm, resize_abs_pos_embed
 
-from .vit_archs import arch_name, default_num_heads, resolve_arch
+from .vit_archs import default_num_heads, resolve_arch, standard_arch
 
 
 def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
@@ -61,12 +61,14 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
                 # SwiGLUFFNFused (MMPretrain's, DINOv2's) shrinks the MLP
                 (int(ffn * 2 / 3) + 7) // 8 * 8 if swiglu else ffn)
     if expected != found:
+        name = standard_arch(*found[:2])
+        name = f"'{name}'" if name else 'a dict arch'
         raise CheckpointLayoutError(
             f'Base checkpoint {source} ({info["layout"]} layout) is a ViT '
             f'with embed_dims={found[0]}, depth={found[1]}, mlp={found[2]}, '
             f'but the arch set expects embed_dims={expected[0]}, '
             f'depth={expected[1]}, mlp={expected[2]}. Leave arch unset (the '
-            f'file says what it is), set it to {arch_name(*found[:2])} (a '
+            f'file says what it is), set it to {name} (a '
             'dict arch for other heads), or use the matching checkpoint.')
     if found[0] % heads:
         raise ValueError(f'embed_dims={found[0]} of {source} is not '
