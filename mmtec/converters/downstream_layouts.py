@@ -1,11 +1,6 @@
-"""Canonical plain ViT -> the layouts downstream code loads.
-
-One small converter per target: MMPretrain's classifier, a bare timm file
-(TEC's released layout), ``mmtec.det.ViTDetBackbone`` and MMSegmentation's
-``MAE``. Renames come from :mod:`.key_table`, the final norm is dropped by
-:func:`~.layout_reader.drop_final_norm`. Imports neither MMDetection nor
-MMSegmentation.
-"""
+"""Canonical plain ViT -> the layouts downstream code loads: one small
+converter per target (MMPretrain, timm, ViTDet, MMSegmentation's MAE) on
+the key tables of :mod:`.key_table`."""
 import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple, Union
@@ -136,14 +131,10 @@ def canonical_to_mmdet(src: Union[str, dict]) -> dict:
 
 
 def canonical_to_mmseg(src: Union[str, dict]) -> dict:
-    """The checkpoint MMSegmentation's ``MAE`` (and ``mmtec.seg.CheckedMAE``)
-    loads from ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+    """The checkpoint MMSegmentation's ``MAE`` (and ``CheckedMAE``) loads.
 
     Args:
-        src (str | dict): As :func:`canonical_to_mmdet`.
-
-    Returns:
-        dict: ``{'state_dict', 'meta'}``, backbone-local keys.
+        src (str | dict): See :func:`canonical_to_mmdet`.
     """
     return _downstream(src, 'mmseg', [
         'layers.N.attn.relative_position_bias_table',
@@ -170,9 +161,9 @@ def save_mmseg_checkpoint(src: Union[str, dict], out_file: str,
     """Convert ``src`` with :func:`canonical_to_mmseg` and save it.
 
     Args:
-        src (str | dict): See :func:`canonical_to_mmseg`.
-        out_file (str): As :func:`save_mmdet_checkpoint`.
-        file_format (str, optional): As :func:`save_mmdet_checkpoint`.
+        src (str | dict): See :func:`canonical_to_mmdet`.
+        out_file (str): Where to write (replaced if it exists).
+        file_format (str, optional): See :func:`save_mmdet_checkpoint`.
     """
     ckpt = canonical_to_mmseg(src)
     save_converted(ckpt, out_file, file_format, overwrite=True)

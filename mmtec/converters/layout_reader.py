@@ -1,15 +1,9 @@
-"""The one layout reader: any ViT checkpoint -> the canonical plain ViT.
+"""The one layout reader: any ViT checkpoint -> the canonical plain ViT,
+the key layout of MMPretrain's ``VisionTransformer`` (``pos_embed`` with a
+class slot, the final norm ``ln1.*``) plus DINOv2's ``register_tokens``.
 
-:func:`read_vit` reads a file through :mod:`mmtec.checkpoint`'s loader,
-finds the weights, names the layout and hands them to that layout's small
-converter. The *canonical* layout is MMPretrain's ``VisionTransformer``
-(``cls_token``, ``pos_embed`` with a class slot, ``patch_embed.projection``,
-``layers.N.*`` with SwiGLU ``ffn.w12/w3``, layer scale ``attn.gamma1`` /
-``ffn.gamma2`` and CLIP's ``pre_norm`` where the file has them, the final
-norm ``ln1.*``) plus DINOv2's ``register_tokens``. Also here: the
-architecture read off the shapes (:func:`vit_arch`), the one switch that
-drops the final norm (:func:`drop_final_norm`) and the one resizer of
-position tables (:func:`resize_abs_pos_embed`).
+Also here: the architecture read off the shapes, the one switch that drops
+the final norm and the one resizer of position tables.
 """
 import math
 import re
@@ -152,15 +146,15 @@ _ARCH_LIMITS = dict(embed_dims=8192, num_layers=256, patch_size=64,
 
 
 def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
-    """The architecture of a canonical ViT state dict, read off its shapes.
+    """The architecture of a canonical ViT state dict, read off its shapes:
+    ``embed_dims``, ``num_layers``, ``patch_size``, ``in_channels``,
+    ``feedforward_channels`` (for SwiGLU one half's), ``num_patches`` (no
+    class slot), ``has_final_norm``, ``swiglu``, ``layer_scale``,
+    ``pre_norm``, ``qkv_bias`` and ``num_registers``.
 
-    Returns:
-        dict: ``embed_dims``, ``num_layers``, ``patch_size``,
-        ``in_channels``, ``feedforward_channels`` (the hidden width, for
-        SwiGLU that of one of its two halves), ``num_patches`` (position
-        table rows without the class slot), ``has_final_norm``, and what
-        the blocks have: ``swiglu``, ``layer_scale``, ``pre_norm``,
-        ``qkv_bias`` and ``num_registers``.
+    Args:
+        state (dict): Canonical weights.
+        source (str): Where they came from, for messages.
     """
     swiglu = 'layers.0.ffn.w12.weight' in state
     fc1 = 'layers.0.ffn.w12.weight' if swiglu else \
@@ -206,13 +200,9 @@ def read_vit(checkpoint: Union[str, dict],
              trust: bool = False,
              merge_input_adapter: bool = True
              ) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Read a ViT checkpoint of any supported layout as the canonical one.
-
-    The file is read once through
-    :func:`~mmtec.checkpoint.load_path_url_or_name`, its weights found
-    (``state_dict``/``model``/``teacher``/``student``/``module``, then
-    ``module.``/``backbone.``/``encoder.`` wrappers), its layout named and
-    converted by that layout's converter.
+    """Read a ViT checkpoint of any supported layout as the canonical one:
+    the file through :func:`~mmtec.checkpoint.load_path_url_or_name`, the
+    weights found in it, its layout named and converted.
 
     Args:
         checkpoint (str | dict): A file path, an http(s) URL, a model name
@@ -226,10 +216,9 @@ def read_vit(checkpoint: Union[str, dict],
         trust (bool): The config marks the file as trusted (see
             :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
         merge_input_adapter (bool): Evaluate a TEC input adapter into the
-            class token (a plain ViT). With False a TEC raw or mmtec
-            pretraining checkpoint keeps its raw class token and the
-            adapter as ``input_adapter.layers.{0.0,1}.*``, for fine-tuning
-            the adapter as the authors do. Defaults to True.
+            class token (a plain ViT); with False the adapter is kept as
+            ``input_adapter.*``, to fine-tune it as the authors do.
+            Defaults to True.
 
     Returns:
         tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
@@ -312,12 +301,9 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
                          num_extra_tokens: int = 1,
                          mode: str = 'bicubic', antialias: bool = False,
                          offset: float = 0.) -> torch.Tensor:
-    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens.
-
-    MMPretrain's ``resize_pos_embed`` does the work (bicubic,
-    ``align_corners=False`` by default); the extra (class) tokens are kept.
-    ``antialias`` and ``offset`` resize as a producer does (``read_vit``'s
-    ``info['pos_embed_resize']``), in fp32.
+    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens with
+    MMPretrain's ``resize_pos_embed``, or in fp32 as a producer does
+    (``antialias``, ``offset``: ``read_vit``'s ``info['pos_embed_resize']``).
 
     Args:
         pos_embed (Tensor): The checkpoint's table.

@@ -161,7 +161,6 @@ class TECTargetGenerator(BaseModule):
 
     @staticmethod
     def _parse_dtype(name: Optional[str]) -> Optional[torch.dtype]:
-        dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16)
         if name == 'auto':
             why = native_bf16()
             MMLogger.get_current_instance().info(
@@ -169,14 +168,13 @@ class TECTargetGenerator(BaseModule):
                 (f'bfloat16 (native on {why})' if why else
                  'float32 (no native bf16 on this machine)'))
             return torch.bfloat16 if why else None
-        if name is None or name == 'float32':
-            return None
-        if name not in dtypes:
+        dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16,
+                      float32=None)
+        if name is not None and name not in dtypes:
             raise ValueError(
                 f'model.target_generator.weights_dtype={name!r} is not '
-                f'supported: use one of {sorted(dtypes)}, \'auto\' or None '
-                '(fp32).')
-        return dtypes[name]
+                f'supported: use one of {sorted(dtypes)}, \'auto\' or None.')
+        return dtypes.get(name)
 
     def init_weights(self):
         """Keep the loaded weights: the base model is never re-initialised."""

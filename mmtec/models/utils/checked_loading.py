@@ -1,6 +1,6 @@
 """Load weights into a backbone, refusing anything that does not fit."""
 import re
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -19,87 +19,17 @@ def _short(keys: List[str], n: int = 8) -> str:
                             if len(keys) > n else '')
 
 
-def load_state_dict_checked(module: torch.nn.Module,
-                            state_dict: Dict[str, torch.Tensor],
-                            new_by_design: Iterable[str] = (),
-                            ignored: Iterable[str] = (),
-                            source: str = '<dict>',
-                            logger=None) -> dict:
-    """Load weights into a backbone, refusing anything that does not fit.
-
-    Every parameter/buffer of ``module`` must come from ``state_dict``
-    except those matching ``new_by_design``; checkpoint keys the module
-    does not have must match ``ignored``; shapes must agree. Otherwise a
-    :class:`BackboneCheckpointError` says what is wrong, so a wrong
-    architecture or layout never ends in silently random weights.
-
-    Args:
-        module (nn.Module): The backbone.
-        state_dict (dict): Backbone-local weights, already resized.
-        new_by_design (Iterable[str]): Regexes of module keys that may be
-            absent from the checkpoint (relative position tables, ...).
-        ignored (Iterable[str]): Regexes of checkpoint keys to skip.
-        source (str): Where the weights came from, for messages.
-        logger: An MMEngine logger or ``'current'``; None means current.
-
-    Returns:
-        dict: ``loaded``, ``expected``, ``new``, ``ignored`` key lists.
-    """
-    own = module.state_dict()
-    expected = [k for k in own
-                if not any(re.search(p, k) for p in new_by_design)]
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own
-                  and not any(re.search(p, k) for p in ignored)]
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or mismatched:
-        hint = ''
-        if not any(k in own for k in state_dict):
-            hint = (' None of its keys belong to this backbone: convert the '
-                    'checkpoint first (mmtec.converters / tools/'
-                    'model_converters/tec2vit.py) or set the right '
-                    '`prefix`.')
-        raise BackboneCheckpointError(
-            f'Checkpoint {source} does not fit {type(module).__name__}: '
-            f'{len(missing)} missing, {len(unexpected)} unexpected, '
-            f'{len(mismatched)} shape-mismatched keys.'
-            + (f'\n  missing: {_short(missing)}' if missing else '')
-            + (f'\n  unexpected: {_short(unexpected)}' if unexpected else '')
-            + (f'\n  mismatched: {mismatched[:8]}' if mismatched else '')
-            + '\nCheck that the config architecture (embed_dims, num_layers,'
-            ' patch_size, ...) matches the checkpoint.' + hint)
-    loadable = {k: v for k, v in state_dict.items() if k in own}
-    module.load_state_dict(loadable, strict=False)
-    new = [k for k in own if k not in loadable]
-    skipped = [k for k in state_dict if k not in own]
-    print_log(
-        f'{type(module).__name__}: loaded {len(loadable)}/{len(expected)} '
-        f'expected keys from {source}; new by design (not in checkpoint): '
-        f'{_short(new, 4)}; ignored from checkpoint: {_short(skipped, 4)}',
-        logger=logger or 'current')
-    return dict(loaded=sorted(loadable), expected=sorted(expected),
-                new=sorted(new), ignored=sorted(skipped))
-
-
 class CheckedPretrainedMixin:
-    """Checked loading of pretrained ViT weights, for downstream backbones.
+    """Checked loading of pretrained ViT weights, for downstream backbones
+    (MMEngine's ``PretrainedInit`` only warns on a misfit).
 
-    :meth:`load_pretrained` reads any file or dict the layout reader knows
-    as the canonical plain ViT, drops its final norm where the backbone
-    has none (``final_norm=False``), lets the backbone turn it into its own
-    layout (:meth:`_to_own_layout`), resizes the absolute position table
-    and loads it with :func:`load_state_dict_checked`. MMEngine's
-    ``PretrainedInit`` (``strict=False``, a warning) is not used.
-
-    A backbone sets ``new_by_design`` (regexes of its keys a plain ViT does
-    not have) and overrides :meth:`_to_own_layout` (and
-    :meth:`_ignored_keys` for checkpoint keys of no use). With
-    ``prefix_optional`` a ``prefix`` that no key has is ignored (for
-    backbones that read whole-model and backbone-only files alike).
+    :meth:`load_pretrained` reads any layout as the canonical plain ViT
+    (:func:`~mmtec.converters.read_vit`), drops its final norm where the
+    backbone has none (``final_norm=False``), converts it to the backbone's
+    layout (:meth:`_to_own_layout`), resizes the position table and loads
+    it, checked. A backbone sets
+    ``new_by_design`` (regexes of its keys a plain ViT lacks) and, with
+    ``prefix_optional``, ignores a ``prefix`` no key has.
     """
 
     new_by_design: Tuple[str, ...] = ()
@@ -157,16 +87,14 @@ class CheckedPretrainedMixin:
         """Load (and check) pretrained weights.
 
         Args:
-            checkpoint (str | dict): Path or loaded checkpoint in any layout
-                the layout reader knows.
+            checkpoint (str | dict): Path or loaded checkpoint, any layout.
             prefix (str, optional): Key prefix to select and strip.
             logger: MMEngine logger; None means the current one.
             trust (bool): The config marks the file as trusted.
 
         Returns:
-            dict: The load report (``loaded``, ``expected``, ``new``,
-            ``ignored`` key lists and what became of a TEC input adapter,
-            ``input_adapter``: see :func:`~mmtec.converters.read_vit`),
+            dict: ``loaded``, ``expected``, ``new``, ``ignored`` keys and
+            ``input_adapter`` (see :func:`~mmtec.converters.read_vit`),
             also kept in ``self.pretrained_load_report``.
         """
         merge = not self._keeps_input_adapter()
@@ -186,10 +114,50 @@ class CheckedPretrainedMixin:
                 ck.shape[-1] == own.shape[-1]:  # else the check reports it
             state['pos_embed'] = resize_abs_pos_embed(
                 ck, own.shape[1], self._pos_embed_extra_tokens())
-        report = load_state_dict_checked(
-            self, state, new_by_design=self.new_by_design,
-            ignored=self._ignored_keys(), source=info['source'],
-            logger=logger)
-        report['input_adapter'] = info['input_adapter']
-        self.pretrained_load_report = report
-        return report
+        self.pretrained_load_report = dict(
+            self._load_checked(state, info['source'], logger),
+            input_adapter=info['input_adapter'])
+        return self.pretrained_load_report
+
+    def _load_checked(self, state: Dict[str, torch.Tensor], source: str,
+                      logger) -> dict:
+        """Load ``state``, or raise saying what does not fit: a weight not
+        in it (but ``new_by_design``), a key the backbone lacks (but
+        :meth:`_ignored_keys`) or a shape; never random weights."""
+        own, name = self.state_dict(), type(self).__name__
+        expected = [k for k in own
+                    if not any(re.search(p, k) for p in self.new_by_design)]
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in own and not any(
+            re.search(p, k) for p in self._ignored_keys())]
+        mismatched = [
+            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+            for k, v in state.items()
+            if k in own and tuple(v.shape) != tuple(own[k].shape)
+        ]
+        if missing or unexpected or mismatched:
+            hint = '' if any(k in own for k in state) else (
+                ' None of its keys belong to this backbone: convert the '
+                'checkpoint first (mmtec.converters / tools/model_converters/'
+                'tec2vit.py) or set the right `prefix`.')
+            raise BackboneCheckpointError(
+                f'Checkpoint {source} does not fit {name}: '
+                f'{len(missing)} missing, {len(unexpected)} unexpected, '
+                f'{len(mismatched)} shape-mismatched keys.'
+                + (f'\n  missing: {_short(missing)}' if missing else '')
+                + (f'\n  unexpected: {_short(unexpected)}'
+                   if unexpected else '')
+                + (f'\n  mismatched: {mismatched[:8]}' if mismatched else '')
+                + '\nCheck that the config architecture (embed_dims, '
+                'num_layers, patch_size, ...) matches the checkpoint.' + hint)
+        loadable = {k: v for k, v in state.items() if k in own}
+        self.load_state_dict(loadable, strict=False)
+        new = [k for k in own if k not in loadable]
+        skipped = [k for k in state if k not in own]
+        print_log(
+            f'{name}: loaded {len(loadable)}/{len(expected)} expected keys '
+            f'from {source}; new by design (not in checkpoint): '
+            f'{_short(new, 4)}; ignored from checkpoint: {_short(skipped, 4)}',
+            logger=logger or 'current')
+        return dict(loaded=sorted(loadable), expected=sorted(expected),
+                    new=sorted(new), ignored=sorted(skipped))

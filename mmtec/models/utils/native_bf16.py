@@ -31,10 +31,8 @@ def native_bf16(cpuinfo: str = '/proc/cpuinfo') -> str:
         cpuinfo (str): Where the CPU's flags are read without CUDA.
     """
     if torch.cuda.is_available():
-        if torch.cuda.is_bf16_supported():
-            return f'CUDA ({torch.cuda.get_device_name()})'
-        return ''
+        return f'CUDA ({torch.cuda.get_device_name()})' \
+            if torch.cuda.is_bf16_supported() else ''
     flags = cpu_bf16_flags(cpuinfo)
-    if flags:
-        return f'CPU flags {", ".join(flags)} ({platform.machine()})'
-    return ''
+    return f'CPU flags {", ".join(flags)} ({platform.machine()})' \
+        if flags else ''

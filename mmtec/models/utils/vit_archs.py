@@ -5,17 +5,12 @@ the evaluation read it from here.
 """
 from typing import Optional, Union
 
-# Self-supervised ViT names; note that MMPretrain's own 's' is not ViT-S.
-BASE_ARCHS = {
-    's': dict(embed_dims=384, num_layers=12, num_heads=6,
-              feedforward_channels=1536),
-    'b': dict(embed_dims=768, num_layers=12, num_heads=12,
-              feedforward_channels=3072),
-    'l': dict(embed_dims=1024, num_layers=24, num_heads=16,
-              feedforward_channels=4096),
-    'h': dict(embed_dims=1280, num_layers=32, num_heads=16,
-              feedforward_channels=5120),
-}
+from mmpretrain.models import VisionTransformer
+
+# Self-supervised ViT names, sizes from MMPretrain's table; note that
+# MMPretrain's own 's' is not ViT-S (its 'deit-s' is)
+BASE_ARCHS = {name: dict(VisionTransformer.arch_zoo[key]) for name, key in
+              dict(s='deit-s', b='b', l='l', h='h').items()}
 _ALIASES = dict(small='s', base='b', large='l', huge='h',
                 **{'vit-' + k: k for k in 'sblh'})
 

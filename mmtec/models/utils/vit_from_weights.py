@@ -32,17 +32,15 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
     Args:
         state (dict): Canonical weights (``read_vit``).
         info (dict): What ``read_vit`` read.
-        arch (str | dict, optional): Overrides the detected sizes (``'s'``,
-            ``'b'``, ``'l'``, ``'h'`` or a dict with ``embed_dims``,
-            ``num_layers``, ``num_heads``, ``feedforward_channels``); must
-            fit the file. Defaults to None (detected).
+        arch (str | dict, optional): Overrides the detected sizes (see
+            :func:`resolve_arch`); must fit the file. Defaults to None.
         num_heads (int, optional): Overrides the detected heads only.
         img_size (int, optional): Input size the position table is laid out
             for. Defaults to the release's (its grid times its patch).
         quick_gelu (bool): MLPs use QuickGELU, as OpenAI's CLIP models (the
             file cannot tell). Defaults to False (GELU).
-        norm_cfg (dict, optional): Defaults to LN with eps 1e-5 for OpenCLIP
-            files (PyTorch's default, which CLIP uses), 1e-6 otherwise.
+        norm_cfg (dict, optional): Defaults to LN, eps 1e-5 for OpenCLIP
+            files (as CLIP), else 1e-6.
         final_norm (bool): Keep the file's final norm, when it has one.
             Defaults to False.
     """
@@ -90,8 +88,7 @@ def vit_from_weights(state: Dict[str, torch.Tensor], info: dict,
     if info['num_registers']:
         vit.register_tokens = nn.Parameter(
             torch.zeros(1, info['num_registers'], settings['embed_dims']))
-    if not vit.final_norm:
-        state = drop_final_norm(state)
+    state = dict(state) if vit.final_norm else drop_final_norm(state)
     state['pos_embed'] = resize_abs_pos_embed(
         state['pos_embed'], vit.pos_embed.shape[1], 1, vit.interpolate_mode,
         **info['pos_embed_resize'])

@@ -14,11 +14,10 @@ def embed_tokens(vit: VisionTransformer,
                  img: torch.Tensor,
                  cls_token: Optional[torch.Tensor] = None
                  ) -> Tuple[torch.Tensor, tuple]:
-    """Patch embedding, class token and (resized) position embedding, then
-    the position dropout, the registers a DINOv2 file brought
-    (``vit.register_tokens``, without position embedding, after the class
-    token) and the pre-norm (CLIP's; identity otherwise): the sequence
-    MMPretrain's ``VisionTransformer.forward`` feeds its first block.
+    """The sequence MMPretrain's ``VisionTransformer.forward`` feeds its
+    first block: patches, class token, (resized) position embedding, its
+    dropout, DINOv2's ``vit.register_tokens`` (after the class token, no
+    position embedding) and the pre-norm (CLIP's; else identity).
 
     Args:
         vit (VisionTransformer): A ViT (with or without a class token).
@@ -35,10 +34,7 @@ def embed_tokens(vit: VisionTransformer,
     if cls_token is not None:
         x = torch.cat([cls_token.expand(x.shape[0], -1, -1), x], dim=1)
     x = x + resize_pos_embed(
-        vit.pos_embed,
-        vit.patch_resolution,
-        hw,
-        mode=vit.interpolate_mode,
+        vit.pos_embed, vit.patch_resolution, hw, mode=vit.interpolate_mode,
         num_extra_tokens=0 if cls_token is None else 1)
     x = vit.drop_after_pos(x)  # as MMPretrain's forward (identity in eval)
     registers = getattr(vit, 'register_tokens', None)
@@ -74,13 +70,11 @@ def run_block(block: torch.nn.Module, x: torch.Tensor,
 
 def block_qkv(layer, x: torch.Tensor
               ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``q, k, v``, each ``[B, H, N, head_dims]``, of an MMPretrain ViT
-    block (``ln1`` then ``attn.qkv``) on its input tokens ``x``
-    ``[B, N, C]``.
+    """``q, k, v`` ``[B, H, N, head_dims]`` of a block on its input.
 
     Args:
         layer (TransformerEncoderLayer): The block.
-        x (Tensor): The block's input (before ``ln1``).
+        x (Tensor): The block's input ``[B, N, C]`` (before ``ln1``).
     """
     attn = layer.attn
     B, N, _ = x.shape
