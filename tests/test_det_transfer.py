@@ -20,6 +20,7 @@ from transfer_helpers import (
     assert_started_from,
     make_plain_vit,
     sample_photo,
+    save_mmdet_checkpoint,
     train_at_constant_lr,
 )
 from vit_checkpoints import convert_tec_checkpoint
@@ -33,10 +34,7 @@ from mmtec.checkpoint import (  # noqa: E402
     BackboneCheckpointError,
     CheckpointLayoutError,
 )
-from mmtec.converters import (  # noqa: E402
-    canonical_to_mmdet,
-    save_mmdet_checkpoint,
-)
+from mmtec.converters import canonical_to_mmdet  # noqa: E402
 from mmtec.det import (  # noqa: E402
     SimpleFeaturePyramid,
     ViTDetBackbone,

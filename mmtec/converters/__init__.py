@@ -1,30 +1,27 @@
 """Checkpoint layouts: any ViT layout -> the canonical plain ViT
 (:func:`read_vit`), and the canonical ViT -> downstream layouts and files."""
 from .downstream_layouts import (
-                                 canonical_to_mmdet,
-                                 canonical_to_mmdet_state_dict,
-                                 canonical_to_mmpretrain,
-                                 canonical_to_mmseg,
-                                 canonical_to_mmseg_state_dict,
-                                 canonical_to_timm,
-                                 save_mmdet_checkpoint,
-                                 save_mmseg_checkpoint,
+    canonical_to_mmdet,
+    canonical_to_mmdet_state_dict,
+    canonical_to_mmpretrain,
+    canonical_to_mmseg,
+    canonical_to_mmseg_state_dict,
+    canonical_to_timm,
 )
 from .file_writer import save_converted
 from .key_table import mmpretrain_to_timm, timm_to_mmpretrain
 from .layout_reader import (
-                                 drop_final_norm,
-                                 is_bare_vit_key,
-                                 read_vit,
-                                 resize_abs_pos_embed,
-                                 vit_arch,
+    drop_final_norm,
+    is_bare_vit_key,
+    read_vit,
+    resize_abs_pos_embed,
+    vit_arch,
 )
 
 __all__ = [
     'read_vit', 'vit_arch', 'is_bare_vit_key', 'drop_final_norm',
     'resize_abs_pos_embed', 'mmpretrain_to_timm', 'timm_to_mmpretrain',
     'canonical_to_mmpretrain', 'canonical_to_timm', 'canonical_to_mmdet',
-    'canonical_to_mmdet_state_dict', 'save_mmdet_checkpoint',
-    'canonical_to_mmseg', 'canonical_to_mmseg_state_dict',
-    'save_mmseg_checkpoint', 'save_converted'
+    'canonical_to_mmdet_state_dict', 'canonical_to_mmseg',
+    'canonical_to_mmseg_state_dict', 'save_converted'
 ]

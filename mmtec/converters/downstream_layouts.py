@@ -7,7 +7,6 @@ from typing import Dict, List, Tuple, Union
 
 import torch
 
-from .file_writer import save_converted
 from .key_table import MMSEG, TIMM, rename_keys
 from .layout_reader import drop_final_norm, read_vit, vit_arch
 
@@ -41,13 +40,10 @@ def canonical_to_timm(state_dict: State) -> dict:
 
 def canonical_to_mmdet_state_dict(state_dict: State
                                   ) -> Tuple[State, List[str]]:
-    """Canonical ViT keys -> ``ViTDetBackbone`` keys (backbone-local).
-
-    ``ViTDetBackbone`` names its modules as the canonical layout, less the
-    class token (ViTDet runs on patches; the table keeps its class slot),
-    the final norm (the simple feature pyramid normalises itself) and layer
-    scale, folded exactly into the projections it scales. Its relative
-    position tables start at zero (new by design). Idempotent.
+    """Canonical ViT keys -> ``ViTDetBackbone`` keys (backbone-local): the
+    same names less the class token (the table keeps its slot), the final
+    norm and layer scale, folded exactly into the projections it scales.
+    The relative position tables start at zero (new by design).
 
     Args:
         state_dict (dict): Canonical plain-ViT state dict.
@@ -74,14 +70,10 @@ def canonical_to_mmdet_state_dict(state_dict: State
 
 def canonical_to_mmseg_state_dict(state_dict: State
                                   ) -> Tuple[State, List[str]]:
-    """Canonical ViT keys -> MMSegmentation ``MAE`` keys (backbone-local).
-
-    ``MAE`` is a BEiT whose blocks have a full fused ``attn.qkv.bias`` and
-    MMPretrain's module names; it keeps the class token and a ``pos_embed``
-    with a class slot. Its layer scale ``gamma_1/2`` is MMPretrain's
-    renamed, else ones (exactly a plain ViT); its relative position bias
-    tables start at zero (new by design); the MAE recipe has no final norm.
-    Idempotent.
+    """Canonical ViT keys -> MMSegmentation ``MAE`` keys (backbone-local):
+    a BEiT with MMPretrain's names and a fused ``attn.qkv.bias``, its layer
+    scale ``gamma_1/2`` MMPretrain's or ones (a plain ViT), no final norm;
+    the relative position tables start at zero (new by design).
 
     Args:
         state_dict (dict): Canonical plain-ViT state dict.
@@ -139,32 +131,3 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
     return _downstream(src, 'mmseg', [
         'layers.N.attn.relative_position_bias_table',
         'layers.N.attn.relative_position_index'])
-
-
-def save_mmdet_checkpoint(src: Union[str, dict], out_file: str,
-                          file_format: str = None) -> dict:
-    """Convert ``src`` with :func:`canonical_to_mmdet` and save it.
-
-    Args:
-        src (str | dict): See :func:`canonical_to_mmdet`.
-        out_file (str): Where to write (replaced if it exists).
-        file_format (str, optional): ``'pth'`` or ``'safetensors'``;
-            defaults to the extension of ``out_file``.
-    """
-    ckpt = canonical_to_mmdet(src)
-    save_converted(ckpt, out_file, file_format, overwrite=True)
-    return ckpt
-
-
-def save_mmseg_checkpoint(src: Union[str, dict], out_file: str,
-                          file_format: str = None) -> dict:
-    """Convert ``src`` with :func:`canonical_to_mmseg` and save it.
-
-    Args:
-        src (str | dict): See :func:`canonical_to_mmdet`.
-        out_file (str): Where to write (replaced if it exists).
-        file_format (str, optional): See :func:`save_mmdet_checkpoint`.
-    """
-    ckpt = canonical_to_mmseg(src)
-    save_converted(ckpt, out_file, file_format, overwrite=True)
-    return ckpt

@@ -1,16 +1,12 @@
-"""The one key-mapping approach: tables of ``(source, canonical)`` names.
+"""The one key mapping: tables of ``(source, canonical)`` names, read
+forwards by the layout reader and backwards by the timm and MMSeg writers.
 
 A name ending in ``.`` renames a prefix, any other a whole key; ``{i}`` is a
-block index. The first matching row wins, so layer scale comes before the
-generic ``attn.`` row. Reading uses the tables forwards (timm, MAE, iBOT,
-DINOv2, DeiT-III, TEC and OpenCLIP files -> canonical), the timm and MMSeg
-writers backwards.
+block index; the first matching row wins (layer scale before ``attn.``).
 """
 import re
 from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
-
-Table = Sequence[Tuple[str, str]]
 
 TIMM = (
     ('patch_embed.proj.', 'patch_embed.projection.'),
@@ -53,7 +49,7 @@ MMSEG = (
 )
 
 
-def rename_keys(state_dict: Dict, table: Table,
+def rename_keys(state_dict: Dict, table: Sequence[Tuple[str, str]],
                 to_source: bool = False) -> Dict:
     """Rename the keys of ``state_dict`` by ``table``; others are kept.
 

@@ -32,7 +32,7 @@ _IGNORED = re.compile(
     r'^(head\.|fc_norm\.|neck\.|decoder|mask_token|target_generator\.|'
     r'data_preprocessor\.|forward_fea_decoder\.|forward_att_decoder\.|'
     r'encoder_adaptor\.|encoder_adapter\.|pre_logits\.|masked_embed)')
-# mmtec's input adapter (an FFN), in the argument order of merge_class_token
+# mmtec's input adapter (an FFN): fc1 weight and bias, fc2 weight and bias
 _ADAPTER_KEYS = tuple(f'input_adapter.layers.{layer}.{name}'
                       for layer in ('0.0', '1') for name in ('weight', 'bias'))
 FINAL_NORM = 'ln1.'  # the canonical name of the final norm
@@ -43,20 +43,6 @@ def drop_final_norm(state: Dict[str, torch.Tensor]
     """``state`` without the final norm, for models that have none."""
     return OrderedDict(
         (k, v) for k, v in state.items() if not k.startswith(FINAL_NORM))
-
-
-def _unwrap(checkpoint: dict, source: str) -> Tuple[Dict, str]:
-    """The weights inside a loaded checkpoint, and their container key."""
-    if not isinstance(checkpoint, dict):
-        raise CheckpointLayoutError(
-            f'{source}: expected a dict of weights, got '
-            f'{type(checkpoint).__name__}.')
-    for key in _CONTAINER_KEYS:
-        value = checkpoint.get(key)
-        if isinstance(value, dict) and any(
-                isinstance(v, torch.Tensor) for v in value.values()):
-            return value, key
-    return checkpoint, ''
 
 
 def _strip_wrappers(state: Dict) -> Tuple[Dict, List[str]]:
@@ -99,17 +85,6 @@ def _layout(state: Dict, outer: List[str], source: str) -> str:
         f'{sorted(state)[:8]}. Supported: MAE, iBOT/DINO, DeiT/timm, DINOv2,'
         ' OpenCLIP, MMPretrain, TEC released, TEC raw training and mmtec '
         'pretraining checkpoints of a ViT.')
-
-
-def merge_class_token(cls_token: torch.Tensor, fc1_weight: torch.Tensor,
-                      fc1_bias: torch.Tensor, fc2_weight: torch.Tensor,
-                      fc2_bias: torch.Tensor) -> torch.Tensor:
-    """Evaluate an input adapter (Linear-GELU-Linear) on the class token:
-    after pretraining it replaces the learned one (a plain ViT)."""
-    hidden = F.gelu(F.linear(cls_token.float(), fc1_weight.float(),
-                             fc1_bias.float()))
-    merged = F.linear(hidden, fc2_weight.float(), fc2_bias.float())
-    return merged.to(cls_token.dtype)
 
 
 # one small converter per layout, from wrapper-free keys to canonical
@@ -240,7 +215,16 @@ def read_vit(checkpoint: Union[str, dict],
     source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
         checkpoint = load_path_url_or_name(checkpoint, trust=trust)
-    state, container = _unwrap(checkpoint, source)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointLayoutError(
+            f'{source}: expected a dict of weights, got '
+            f'{type(checkpoint).__name__}.')
+    # the weights: in a container (the first that holds tensors) or bare
+    container = next((k for k in _CONTAINER_KEYS
+                      if isinstance(checkpoint.get(k), dict) and any(
+                          isinstance(v, torch.Tensor)
+                          for v in checkpoint[k].values())), '')
+    state = checkpoint[container] if container else checkpoint
     if prefix:
         keys, state = sorted(state)[:5], {
             k[len(prefix):]: v for k, v in state.items()
@@ -254,8 +238,12 @@ def read_vit(checkpoint: Union[str, dict],
     state = _CONVERTERS[layout](state)
     has_adapter = _ADAPTER_KEYS[0] in state
     if has_adapter and merge_input_adapter:
-        state['cls_token'] = merge_class_token(
-            state['cls_token'], *(state.pop(k) for k in _ADAPTER_KEYS))
+        # the adapter (Linear-GELU-Linear) evaluated on the class token
+        # replaces it after pretraining: a plain ViT
+        w1, b1, w2, b2 = (state.pop(k).float() for k in _ADAPTER_KEYS)
+        cls = state['cls_token']
+        state['cls_token'] = F.linear(F.gelu(F.linear(cls.float(), w1, b1)),
+                                      w2, b2).to(cls.dtype)
     vit, unknown = OrderedDict(), []
     for key, value in state.items():
         if key in ('cls_token', 'pos_embed', 'register_tokens') or \

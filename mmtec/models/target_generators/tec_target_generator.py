@@ -52,27 +52,23 @@ class TECTargetGenerator(BaseModule):
             http(s) URL (checked, then kept in torch hub's cache) or a model
             name of ``mmpretrain.list_models()`` (TEC's released models
             included). Required.
-        arch (str | dict, optional): Overrides the architecture read off the
-            file (which must fit it): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
-            dict with ``embed_dims``, ``num_layers``, ``num_heads``,
-            ``feedforward_channels``. Defaults to None: all from the file,
-            heads 64 wide (ViT-H: 16).
+        arch (str | dict, optional): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
+            dict of sizes, which must fit the file. Defaults to None: all
+            from the file, heads 64 wide (ViT-H: 16).
         img_size (int): Input size of the new model. Defaults to 224.
         patch_size (int): Patch size of the new model. Defaults to 16.
         last_layers (int): Blocks averaged for the feature target.
             Defaults to 2.
-        topk (int): Patch query rows kept in the attention target.
-            Defaults to 15.
+        topk (int): Patch rows of the attention target. Defaults to 15.
         use_attention_target (bool): Compute the attention target.
             Defaults to True.
-        norm_cfg (dict, optional): Norm config. Defaults to LN with eps 1e-5
-            for OpenCLIP files, 1e-6 otherwise.
-        quick_gelu (bool): The base's MLPs use QuickGELU, as OpenAI's CLIP
-            models do; their files cannot tell it from LAION's (GELU).
-            Defaults to False.
-        trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
-            loader refuses it as possibly malicious (it may then run code;
-            logged as a WARNING). Defaults to False.
+        norm_cfg (dict, optional): Norm config. Defaults to LN, eps 1e-5
+            for OpenCLIP files, else 1e-6.
+        quick_gelu (bool): QuickGELU MLPs, as OpenAI's CLIP (its files
+            cannot tell it from LAION's GELU). Defaults to False.
+        trust_checkpoint (bool): Load ``checkpoint`` even if the loader
+            refuses it as possibly malicious (it may then run code; logged
+            as a WARNING). Defaults to False.
         weights_dtype (str, optional): Hold the frozen weights in this dtype
             (``'bfloat16'``, ``'float16'``) and run in it with autocast off
             (no per-step weight casts); targets come in that dtype (the
@@ -81,8 +77,7 @@ class TECTargetGenerator(BaseModule):
             else fp32, logged. None (or ``'float32'``): fp32 weights that
             follow any surrounding autocast. Defaults to None.
         compile (bool | dict): ``torch.compile`` the target computation
-            (True or ``torch.compile`` keyword arguments). Defaults to
-            False.
+            (True or its keyword arguments). Defaults to False.
 
     Example:
         >>> import os.path as osp, tempfile, torch
@@ -148,7 +143,8 @@ class TECTargetGenerator(BaseModule):
         num_patches = grid[0] * grid[1]
         if use_attention_target and not 1 <= topk <= num_patches:
             raise ValueError(f'topk={topk} must be in [1, {num_patches}]')
-        self.last_layers, self.topk = last_layers, topk
+        self.last_layers = last_layers
+        self.topk = topk
         self.use_attention_target = use_attention_target
         self.checkpoint = checkpoint
         self._is_init = True
@@ -177,7 +173,7 @@ class TECTargetGenerator(BaseModule):
         return dtypes.get(name)
 
     def init_weights(self):
-        """Keep the loaded weights: the base model is never re-initialised."""
+        """Keep the loaded weights: never re-initialised."""
 
     def train(self, mode: bool = True):
         """The base model always stays in eval mode."""

@@ -26,14 +26,11 @@ def random_resized_crop_params(height: int, width: int,
 class GPUJPEGDataPreprocessor(SelfSupDataPreprocessor):
     """JPEG decode + RandomResizedCrop + flip + normalise on the device.
 
-    Takes the encoded files packed by ``PackJPEGBytes`` and decodes them in
-    one batched ``torchvision.io.decode_jpeg`` call on the model's device
-    (CUDA's nvJPEG; on a CPU it decodes there too, which is only for tests).
-    Per image: a random crop with ``scale``/``ratio`` as the recipe's
-    ``RandomResizedCrop``, bicubic resize (antialiased, as Pillow) to
-    ``crop_size``, horizontal flip with ``flip_prob``, then the usual
-    normalisation. Images come out RGB, so ``mean``/``std`` are RGB.
-    Batches that are already tensors pass through the parent unchanged.
+    Decodes the files packed by ``PackJPEGBytes`` in one batched
+    ``torchvision.io.decode_jpeg`` call on the model's device (nvJPEG; on a
+    CPU only for tests), then per image: the recipe's random crop, bicubic
+    antialiased resize (as Pillow) to ``crop_size``, a flip with
+    ``flip_prob``, RGB normalisation. Tensor batches go to the parent.
 
     Args:
         crop_size (int): Output side. Defaults to 224.
