@@ -14,9 +14,8 @@ State = Dict[str, torch.Tensor]
 
 
 def canonical_to_mmpretrain(state_dict: State, meta: dict = None) -> dict:
-    """A checkpoint MMPretrain's ``VisionTransformer`` loads with
-    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
-    (or ``load_from`` into an ``ImageClassifier``).
+    """A checkpoint MMPretrain's ``VisionTransformer`` loads (``Pretrained``
+    with ``prefix='backbone.'``, or ``load_from`` into a classifier).
 
     Args:
         state_dict (dict): Canonical plain-ViT state dict.
@@ -49,19 +48,16 @@ def canonical_to_mmdet_state_dict(state_dict: State
         state_dict (dict): Canonical plain-ViT state dict.
 
     Returns:
-        tuple: ``(state_dict, dropped)``, ``dropped`` naming the keys left
-        out or folded away.
+        tuple: The state dict and the keys left out or folded away.
     """
     state = drop_final_norm(state_dict)
     state.pop('cls_token', None)
     for key in list(state):
-        m = re.match(r'^layers\.(\d+)\.(attn\.gamma1|ffn\.gamma2)\.weight$',
-                     key)
+        m = re.match(r'^layers\.(\d+)\.(attn|ffn)\.gamma[12]\.weight$', key)
         if m:  # gamma * Linear(x) is a Linear: exact, no new module
             gamma = state.pop(key).float()
-            lin = f'layers.{m.group(1)}.' + (
-                'attn.proj.' if m.group(2) == 'attn.gamma1' else
-                'ffn.layers.1.')
+            lin = f'layers.{m.group(1)}.' + dict(
+                attn='attn.proj.', ffn='ffn.layers.1.')[m.group(2)]
             w, b = state[lin + 'weight'], state[lin + 'bias']
             state[lin + 'weight'] = (w.float() * gamma[:, None]).to(w.dtype)
             state[lin + 'bias'] = (b.float() * gamma).to(b.dtype)
@@ -92,34 +88,30 @@ def canonical_to_mmseg_state_dict(state_dict: State
     return state, [k for k in state_dict if k not in kept]
 
 
-def _downstream(src: Union[str, dict], layout: str, new_by_design: list
-                ) -> dict:
-    """``{'state_dict', 'meta'}`` of ``src`` in ``layout``, weights-only
-    safe (plain tensors, plain meta)."""
+def _downstream(src: Union[str, dict], converter, layout: str,
+                new_by_design: list) -> dict:
+    """``{'state_dict', 'meta'}`` of ``src`` converted by ``converter``,
+    weights-only safe (plain tensors, plain meta)."""
     canonical, _ = read_vit(src, strict=False)
-    to_layout, converter = dict(
-        mmdet=('mmtec.ViTDetBackbone', canonical_to_mmdet_state_dict),
-        mmseg=('mmseg.MAE', canonical_to_mmseg_state_dict))[layout]
     state, dropped = converter(canonical)
-    meta = dict(layout=to_layout, source_layout='mmpretrain.VisionTransformer',
+    meta = dict(layout=layout, source_layout='mmpretrain.VisionTransformer',
                 arch=vit_arch(canonical), dropped_keys=sorted(dropped),
                 new_by_design=new_by_design,
-                converter=f'mmtec.converters.canonical_to_{layout}')
+                converter='mmtec.converters.' + converter.__name__)
     return dict(state_dict=state, meta=meta)
 
 
 def canonical_to_mmdet(src: Union[str, dict]) -> dict:
-    """The checkpoint ``ViTDetBackbone`` loads.
+    """The checkpoint (``state_dict`` and ``meta``) ``ViTDetBackbone``
+    loads.
 
     Args:
         src (str | dict): A canonical plain-ViT state dict, or any
             checkpoint (path or dict) :func:`~.read_vit` understands.
-
-    Returns:
-        dict: ``{'state_dict', 'meta'}``, backbone-local keys.
     """
-    return _downstream(src, 'mmdet', [
-        'layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'])
+    return _downstream(src, canonical_to_mmdet_state_dict,
+                       'mmtec.ViTDetBackbone',
+                       ['layers.N.attn.rel_pos_h', 'layers.N.attn.rel_pos_w'])
 
 
 def canonical_to_mmseg(src: Union[str, dict]) -> dict:
@@ -128,6 +120,6 @@ def canonical_to_mmseg(src: Union[str, dict]) -> dict:
     Args:
         src (str | dict): See :func:`canonical_to_mmdet`.
     """
-    return _downstream(src, 'mmseg', [
+    return _downstream(src, canonical_to_mmseg_state_dict, 'mmseg.MAE', [
         'layers.N.attn.relative_position_bias_table',
         'layers.N.attn.relative_position_index'])

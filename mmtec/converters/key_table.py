@@ -1,13 +1,11 @@
 """The one key mapping: tables of ``(source, canonical)`` names, read
 forwards by the layout reader and backwards by the timm and MMSeg writers.
-
-A name ending in ``.`` renames a prefix, any other a whole key; ``{i}`` is a
-block index; the first matching row wins (layer scale before ``attn.``).
-"""
+A name ending in ``.`` is a prefix; ``{i}`` is a block index."""
 import re
 from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
 
+# the first matching row wins: layer scale before the generic ``attn.``
 TIMM = (
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('blocks.{i}.ls1.gamma', 'layers.{i}.attn.gamma1.weight'),

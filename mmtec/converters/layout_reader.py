@@ -1,10 +1,7 @@
-"""The one layout reader: any ViT checkpoint -> the canonical plain ViT,
-the key layout of MMPretrain's ``VisionTransformer`` (``pos_embed`` with a
-class slot, the final norm ``ln1.*``) plus DINOv2's ``register_tokens``.
-
-Also here: the architecture read off the shapes, the one switch that drops
-the final norm and the one resizer of position tables.
-"""
+"""The one layout reader: any ViT checkpoint -> the canonical plain ViT
+(MMPretrain's ``VisionTransformer`` keys, ``pos_embed`` with a class slot,
+plus DINOv2's ``register_tokens``); also the one final-norm switch and the
+one resizer of position tables."""
 import math
 import re
 from collections import OrderedDict
@@ -60,10 +57,8 @@ def _strip_wrappers(state: Dict) -> Tuple[Dict, List[str]]:
 
 
 def _layout(state: Dict, outer: List[str], source: str) -> str:
-    """Name the layout of wrapper-free weights: ``'mmtec'`` (pretraining),
-    ``'mmpretrain'``, ``'tec_raw'`` (TEC authors' training checkpoint),
-    ``'openclip'``, ``'dinov2'`` (its ``mask_token`` is ``[1, C]``) or
-    ``'timm'`` (MAE, iBOT, DINO, DeiT, TEC released)."""
+    """The layout of wrapper-free weights; ``'tec_raw'`` is the TEC
+    authors' training checkpoint, ``'timm'`` also MAE, iBOT, DINO, DeiT."""
     if any(k.endswith('visual.class_embedding') for k in state):
         return 'openclip'
     if any(k.startswith(('input_adapter.', 'encoder_adapter.'))
@@ -109,9 +104,8 @@ def _from_openclip(state: Dict) -> Dict:
     return rename_keys(visual, OPENCLIP)
 
 
-_CONVERTERS = dict(mmtec=dict, mmpretrain=dict, tec_raw=_from_timm,
-                   timm=_from_timm, dinov2=_from_timm,
-                   openclip=_from_openclip)
+_CONVERTERS = dict(mmtec=dict, mmpretrain=dict, openclip=_from_openclip,
+                   tec_raw=_from_timm, timm=_from_timm, dinov2=_from_timm)
 
 # beyond any ViT in use (ViT-G has 1664 dims, 48 blocks, patch 14): a file
 # claiming more is refused before a model is built from its shapes
@@ -122,10 +116,8 @@ _ARCH_LIMITS = dict(embed_dims=8192, num_layers=256, patch_size=64,
 
 def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
     """The architecture of a canonical ViT state dict, read off its shapes:
-    ``embed_dims``, ``num_layers``, ``patch_size``, ``in_channels``,
-    ``feedforward_channels`` (for SwiGLU one half's), ``num_patches`` (no
-    class slot), ``has_final_norm``, ``swiglu``, ``layer_scale``,
-    ``pre_norm``, ``qkv_bias`` and ``num_registers``.
+    sizes (``feedforward_channels`` for SwiGLU one half's, ``num_patches``
+    without the class slot) and block options (``has_final_norm``, ...).
 
     Args:
         state (dict): Canonical weights.
@@ -185,9 +177,8 @@ def read_vit(checkpoint: Union[str, dict],
         prefix (str, optional): Keep only the keys under this prefix and
             strip it (a backbone's ``init_cfg``), before anything else.
         strict (bool): Raise on keys that are neither ViT weights nor known
-            extras (heads, decoders, adapters). With False they are kept,
-            for backbones that have them (e.g. relative position tables).
-            Defaults to True.
+            extras (heads, decoders); with False they are kept (e.g.
+            relative position tables). Defaults to True.
         trust (bool): The config marks the file as trusted (see
             :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
         merge_input_adapter (bool): Evaluate a TEC input adapter into the
@@ -196,11 +187,9 @@ def read_vit(checkpoint: Union[str, dict],
             Defaults to True.
 
     Returns:
-        tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
-        ``container``, ``source``, ``pos_embed_resize`` (how the producer
-        resizes its table), ``input_adapter`` (``'merged'``, ``'kept'`` or
-        None: the file has none) and, when the weights have a ViT stem, the
-        architecture (:func:`vit_arch`).
+        tuple: ``(state_dict, info)``, ``info`` with ``layout``,
+        ``container``, ``source``, ``pos_embed_resize``, ``input_adapter``
+        (``'merged'``, ``'kept'`` or None) and the :func:`vit_arch` facts.
 
     Example:
         >>> import torch
@@ -289,17 +278,16 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
                          num_extra_tokens: int = 1,
                          mode: str = 'bicubic', antialias: bool = False,
                          offset: float = 0.) -> torch.Tensor:
-    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens with
-    MMPretrain's ``resize_pos_embed``, or in fp32 as a producer does
-    (``antialias``, ``offset``: ``read_vit``'s ``info['pos_embed_resize']``).
+    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens
+    (MMPretrain's ``resize_pos_embed``, or as its producer does, in fp32).
 
     Args:
         pos_embed (Tensor): The checkpoint's table.
         dst_tokens (int): Tokens of the model's table, extra ones included.
         num_extra_tokens (int): Leading tokens that are not on the grid.
         mode (str): Interpolation mode. Defaults to 'bicubic'.
-        antialias (bool): Antialias when shrinking (OpenCLIP, DINOv2 with
-            registers). Defaults to False.
+        antialias (bool): Antialias (``read_vit``'s
+            ``info['pos_embed_resize']``). Defaults to False.
         offset (float): Interpolate by the scale factor ``(d + offset) /
             s`` instead of to the size ``d`` (DINOv2: 0.1). Defaults to 0.
     """

@@ -27,16 +27,12 @@ class TECTargetGenerator(BaseModule):
     """Frozen pretrained ViT that produces TEC's feature and attention targets.
 
     Weights and architecture come from ``checkpoint`` in any layout
-    :func:`~mmtec.converters.read_vit` reads (MAE, iBOT/DINO, timm/DeiT-III,
-    DINOv2, CLIP, MMPretrain, TEC, mmtec), built by
-    :func:`~mmtec.models.utils.vit_from_weights`, which logs what it found;
-    a missing file or a mismatch raises, never random weights. Always in
-    eval mode, no trainable parameters.
-
-    ``img_size`` / ``patch_size`` are the new model's: the targets are on
-    its patch grid. A base of another patch size sees the image resized
-    (bicubic, antialiased) to that grid times its own patch; its position
-    table is resized once, as its producer does.
+    :func:`~mmtec.converters.read_vit` reads, built by
+    :func:`~mmtec.models.utils.vit_from_weights` (logged); a missing file
+    or a mismatch raises, never random weights. Frozen, always in eval mode.
+    The targets are on the new model's grid (``img_size`` / ``patch_size``):
+    a base of another patch size sees the image resized (bicubic,
+    antialiased) to that grid times its own patch.
 
     On the unmasked image it returns the *feature target*: the patch tokens
     (no class token, no registers) of the last ``last_layers`` block
@@ -206,13 +202,9 @@ class TECTargetGenerator(BaseModule):
     def forward(
         self, img: torch.Tensor
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Compute the targets of a batch of unmasked images.
-
-        Returns:
-            tuple: feature target ``[B, L, C]``, attention target
-            ``[B, 1+topk, H, L]`` and ``topk_idx`` ``[B, topk]`` (both None
-            when ``use_attention_target`` is False).
-        """
+        """The targets of unmasked images: feature target ``[B, L, C]``,
+        attention target ``[B, 1+topk, H, L]`` and ``topk_idx``
+        ``[B, topk]`` (both None without ``use_attention_target``)."""
         # inference_mode: no version counters or view tracking; but
         # torch.compile's guards trip over inference tensors (a dynamo bug
         # with MMPretrain's numpy drop-path rates): compiled runs use no_grad

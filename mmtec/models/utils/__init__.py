@@ -1,12 +1,10 @@
 from .checked_loading import CheckedPretrainedMixin
-from .compile import compiled_method
 from .gpu_jpeg_data_preprocessor import (
     GPUJPEGDataPreprocessor,
     random_resized_crop_params,
 )
-from .native_bf16 import native_bf16
-from .vit_archs import BASE_ARCHS, resolve_arch
-from .vit_from_weights import vit_from_weights
+from .speed_switches import compiled_method, native_bf16
+from .vit_archs import BASE_ARCHS, resolve_arch, vit_from_weights
 from .vit_tokens import (
     attention_scale,
     block_qkv,

@@ -14,22 +14,17 @@ from mmtec.converters import (
 
 
 def _short(keys: List[str], n: int = 8) -> str:
-    keys = sorted(keys)
-    return str(keys[:n]) + (f' ... ({len(keys)} in all)'
-                            if len(keys) > n else '')
+    more = f' ... ({len(keys)} in all)' if len(keys) > n else ''
+    return str(sorted(keys)[:n]) + more
 
 
 class CheckedPretrainedMixin:
     """Checked loading of pretrained ViT weights, for downstream backbones
-    (MMEngine's ``PretrainedInit`` only warns on a misfit).
-
-    :meth:`load_pretrained` reads any layout as the canonical plain ViT
-    (:func:`~mmtec.converters.read_vit`), drops its final norm where the
-    backbone has none (``final_norm=False``), converts it to the backbone's
-    layout (:meth:`_to_own_layout`), resizes the position table and loads
-    it, checked. A backbone sets
-    ``new_by_design`` (regexes of its keys a plain ViT lacks) and, with
-    ``prefix_optional``, ignores a ``prefix`` no key has.
+    (MMEngine's ``PretrainedInit`` only warns on a misfit): any layout read
+    as the canonical ViT, its final norm dropped where the backbone has
+    none, converted (:meth:`_to_own_layout`), the position table resized.
+    A backbone sets ``new_by_design`` (regexes of its keys a plain ViT
+    lacks); ``prefix_optional`` ignores a ``prefix`` no key has.
     """
 
     new_by_design: Tuple[str, ...] = ()
@@ -70,9 +65,7 @@ class CheckedPretrainedMixin:
         others = [c for c in cfgs if c.get('type') != 'Pretrained']
         if others:
             initialize(self, others)
-        for cfg in cfgs:
-            if cfg.get('type') != 'Pretrained':
-                continue
+        for cfg in (c for c in cfgs if c.get('type') == 'Pretrained'):
             if not cfg.get('checkpoint'):
                 raise ValueError(
                     f'{type(self).__name__}: init_cfg Pretrained has no '
@@ -84,7 +77,8 @@ class CheckedPretrainedMixin:
 
     def load_pretrained(self, checkpoint, prefix: Optional[str] = None,
                         logger=None, trust: bool = False) -> dict:
-        """Load (and check) pretrained weights.
+        """Load (and check) pretrained weights; the report is also kept in
+        ``self.pretrained_load_report``.
 
         Args:
             checkpoint (str | dict): Path or loaded checkpoint, any layout.
@@ -94,8 +88,7 @@ class CheckedPretrainedMixin:
 
         Returns:
             dict: ``loaded``, ``expected``, ``new``, ``ignored`` keys and
-            ``input_adapter`` (see :func:`~mmtec.converters.read_vit`),
-            also kept in ``self.pretrained_load_report``.
+            ``input_adapter`` (see :func:`~mmtec.converters.read_vit`).
         """
         merge = not self._keeps_input_adapter()
         try:

@@ -27,10 +27,9 @@ class GPUJPEGDataPreprocessor(SelfSupDataPreprocessor):
     """JPEG decode + RandomResizedCrop + flip + normalise on the device.
 
     Decodes the files packed by ``PackJPEGBytes`` in one batched
-    ``torchvision.io.decode_jpeg`` call on the model's device (nvJPEG; on a
-    CPU only for tests), then per image: the recipe's random crop, bicubic
-    antialiased resize (as Pillow) to ``crop_size``, a flip with
-    ``flip_prob``, RGB normalisation. Tensor batches go to the parent.
+    ``decode_jpeg`` call on the model's device (nvJPEG; a CPU for tests),
+    then per image: the recipe's random crop, bicubic antialiased resize
+    (as Pillow), a flip, RGB normalisation. Tensor batches go to the parent.
 
     Args:
         crop_size (int): Output side. Defaults to 224.

@@ -14,20 +14,15 @@ def embed_tokens(vit: VisionTransformer,
                  img: torch.Tensor,
                  cls_token: Optional[torch.Tensor] = None
                  ) -> Tuple[torch.Tensor, tuple]:
-    """The sequence MMPretrain's ``VisionTransformer.forward`` feeds its
-    first block: patches, class token, (resized) position embedding, its
-    dropout, DINOv2's ``vit.register_tokens`` (after the class token, no
-    position embedding) and the pre-norm (CLIP's; else identity).
+    """Tokens ``[B, 1+L, C]`` and patch grid ``(h, w)``: the sequence
+    MMPretrain's ``VisionTransformer.forward`` feeds its first block, with
+    DINOv2's ``vit.register_tokens`` after the class token.
 
     Args:
         vit (VisionTransformer): A ViT (with or without a class token).
         img (Tensor): Images ``[B, C, H, W]``.
         cls_token (Tensor, optional): The class token ``[1, 1, C]`` to use
             instead of ``vit.cls_token`` (e.g. after an input adapter).
-
-    Returns:
-        tuple: tokens ``[B, 1+L, C]`` (``[B, L, C]`` without a class
-        token) and the patch grid ``(h, w)``.
     """
     x, hw = vit.patch_embed(img)
     cls_token = vit.cls_token if cls_token is None else cls_token

@@ -1,7 +1,33 @@
-"""Whether this machine computes in bfloat16 natively."""
+"""Speed switches: ``torch.compile`` of a submodule's computation, and
+whether this machine computes in bfloat16 natively."""
 import platform
+from typing import Callable, Union
 
 import torch
+from torch import nn
+
+
+def compiled_method(module: nn.Module, name: str,
+                    compile_cfg: Union[bool, dict]) -> Callable:
+    """``module.<name>``, compiled once on first use when configured:
+    cached on the instance but created lazily, so the module stays
+    picklable and cheap to move until it first runs.
+
+    Args:
+        module (nn.Module): The method's owner.
+        name (str): The method's name.
+        compile_cfg (bool | dict): False: no compilation; True: default
+            options; a dict: keyword arguments of ``torch.compile``.
+    """
+    method = getattr(module, name)
+    if not compile_cfg:
+        return method
+    key = f'_compiled_{name}'
+    if key not in module.__dict__:
+        kwargs = {} if compile_cfg is True else dict(compile_cfg)
+        module.__dict__[key] = torch.compile(method, **kwargs)
+    return module.__dict__[key]
+
 
 # /proc/cpuinfo flags of CPUs with bf16 matrix instructions (x86: AVX512-BF16,
 # AMX-BF16; Arm: the BF16 extension)
