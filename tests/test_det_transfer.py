@@ -20,6 +20,7 @@ from transfer_helpers import (
     assert_started_from,
     make_plain_vit,
     sample_photo,
+    save_mmdet_checkpoint,
     train_at_constant_lr,
 )
 from vit_checkpoints import convert_tec_checkpoint
@@ -29,12 +30,11 @@ pytest.importorskip('mmdet')
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmtec.det  # noqa: E402,F401
-from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (  # noqa: E402
+from mmtec.checkpoint import (  # noqa: E402
     BackboneCheckpointError,
-    canonical_to_mmdet,
-    save_mmdet_checkpoint,
+    CheckpointLayoutError,
 )
+from mmtec.converters import canonical_to_mmdet  # noqa: E402
 from mmtec.det import SimpleFeaturePyramid, ViTDetBackbone  # noqa: E402
 from mmtec.det.vitdet_backbone import (  # noqa: E402
     decomposed_rel_pos_bias,

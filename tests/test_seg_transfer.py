@@ -19,6 +19,7 @@ from transfer_helpers import (
     assert_started_from,
     make_plain_vit,
     sample_photo,
+    save_mmseg_checkpoint,
     train_at_constant_lr,
 )
 from vit_checkpoints import convert_tec_checkpoint
@@ -27,12 +28,11 @@ pytest.importorskip('mmseg')
 
 
 import mmtec.seg  # noqa: E402,F401
-from mmtec.checkpoint import CheckpointLayoutError  # noqa: E402
-from mmtec.converters import (  # noqa: E402
+from mmtec.checkpoint import (  # noqa: E402
     BackboneCheckpointError,
-    canonical_to_mmseg,
-    save_mmseg_checkpoint,
+    CheckpointLayoutError,
 )
+from mmtec.converters import canonical_to_mmseg  # noqa: E402
 from mmtec.seg import CheckedMAE  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -139,7 +139,7 @@ def test_auto_base_dtype_follows_the_hardware(tiny_base, native,
 
 
 def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
-    from mmtec.models.utils.native_bf16 import cpu_bf16_flags
+    from mmtec.models.utils.speed_switches import cpu_bf16_flags
     info = tmp_path / 'cpuinfo'
     info.write_text('processor\t: 0\nflags\t\t: fpu sse avx512f '
                     'avx512_bf16 amx_tile amx_bf16\n')
@@ -152,7 +152,7 @@ def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
 def test_native_bf16_says_no_on_a_cpu_without_bf16(tmp_path, monkeypatch):
     import platform
 
-    from mmtec.models.utils.native_bf16 import cpu_bf16_flags, native_bf16
+    from mmtec.models.utils.speed_switches import cpu_bf16_flags, native_bf16
     # the CPU's answer, also on a machine with a GPU
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     info = tmp_path / 'cpuinfo'

@@ -4,6 +4,20 @@ import numpy as np
 import torch
 
 
+def save_mmdet_checkpoint(src, path):
+    """``canonical_to_mmdet(src)`` written to ``path`` as
+    ``tools/model_converters/tec2vit.py --layout mmdet`` writes it."""
+    from mmtec.converters import canonical_to_mmdet, save_converted
+    save_converted(canonical_to_mmdet(src), path, overwrite=True)
+
+
+def save_mmseg_checkpoint(src, path):
+    """``canonical_to_mmseg(src)`` written to ``path`` as
+    ``tools/model_converters/tec2vit.py --layout mmseg`` writes it."""
+    from mmtec.converters import canonical_to_mmseg, save_converted
+    save_converted(canonical_to_mmseg(src), path, overwrite=True)
+
+
 def make_plain_vit(arch, seed=0, img_size=224, **kwargs):
     """A randomly initialised MMPretrain ViT (the canonical layout) with
     non-trivial norms and biases.

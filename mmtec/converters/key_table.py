@@ -1,16 +1,12 @@
-"""The tables between timm's (and OpenCLIP's) ViT names and MMPretrain's.
-
-Read in one direction by the layout reader (timm, MAE, iBOT, DINOv2, DeiT-III,
-TEC and OpenCLIP files -> canonical) and in the other by the converter that
-writes timm files.
-"""
+"""The one key mapping: tables of ``(source, canonical)`` names, read
+forwards by the layout reader and backwards by the timm and MMSeg writers.
+A name ending in ``.`` is a prefix; ``{i}`` is a block index."""
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Dict, Sequence, Tuple
 
-# (timm, MMPretrain); ``{i}`` is a block index. Layer scale comes before
-# the generic ``attn.`` rule so that it wins in both directions.
-TIMM_TO_MMPRETRAIN = (
+# the first matching row wins: layer scale before the generic ``attn.``
+TIMM = (
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('blocks.{i}.ls1.gamma', 'layers.{i}.attn.gamma1.weight'),
     ('blocks.{i}.ls2.gamma', 'layers.{i}.ffn.gamma2.weight'),
@@ -26,10 +22,13 @@ TIMM_TO_MMPRETRAIN = (
     ('blocks.{i}.mlp.fc1.', 'layers.{i}.ffn.layers.0.0.'),
     ('blocks.{i}.mlp.fc2.', 'layers.{i}.ffn.layers.1.'),
     ('norm.', 'ln1.'),
+    # TEC's input adapter (timm ``Mlp``) -> mmtec's (an MMCV ``FFN``)
+    ('cls_token_mlp.fc1.', 'input_adapter.layers.0.0.'),
+    ('cls_token_mlp.fc2.', 'input_adapter.layers.1.'),
 )
 
 # OpenCLIP's (and OpenAI CLIP's) image tower, below ``visual.``
-OPENCLIP_TO_MMPRETRAIN = (
+OPENCLIP = (
     ('conv1.', 'patch_embed.projection.'),
     ('ln_pre.', 'pre_norm.'),
     ('ln_post.', 'ln1.'),
@@ -41,26 +40,34 @@ OPENCLIP_TO_MMPRETRAIN = (
     ('ls_1.gamma', 'attn.gamma1.weight'), ('ls_2.gamma', 'ffn.gamma2.weight'),
     ('mlp.c_fc.', 'ffn.layers.0.0.'), ('mlp.c_proj.', 'ffn.layers.1.')))
 
-
-def _rule(src: str, dst: str) -> Tuple[str, str]:
-    # a name ending in '.' is a prefix, anything else a whole key
-    pattern = '^' + re.escape(src).replace(r'\{i\}', r'(\d+)')
-    pattern += '' if src.endswith('.') else '$'
-    return pattern, dst.replace('{i}', r'\1')
-
-
-_FORWARD: List[Tuple[str, str]] = [_rule(a, b) for a, b in TIMM_TO_MMPRETRAIN]
-_BACKWARD: List[Tuple[str, str]] = [_rule(b, a) for a, b in TIMM_TO_MMPRETRAIN]
-_OPENCLIP: List[Tuple[str, str]] = [_rule(a, b)
-                                    for a, b in OPENCLIP_TO_MMPRETRAIN]
+# MMSegmentation's ``MAE`` (BEiT) layer scale is MMPretrain's, renamed
+MMSEG = (
+    ('layers.{i}.gamma_1', 'layers.{i}.attn.gamma1.weight'),
+    ('layers.{i}.gamma_2', 'layers.{i}.ffn.gamma2.weight'),
+)
 
 
-def _rename(state_dict: Dict, rules: List[Tuple[str, str]]) -> Dict:
+def rename_keys(state_dict: Dict, table: Sequence[Tuple[str, str]],
+                to_source: bool = False) -> Dict:
+    """Rename the keys of ``state_dict`` by ``table``; others are kept.
+
+    Args:
+        state_dict (dict): Weights to rename.
+        table (Sequence[tuple]): ``(source, canonical)`` name pairs.
+        to_source (bool): Canonical -> source names instead of source ->
+            canonical. Defaults to False.
+    """
+    rules = []
+    for pair in table:
+        src, dst = pair[::-1] if to_source else pair
+        pattern = '^' + re.escape(src).replace(r'\{i\}', r'(\d+)')
+        rules.append((re.compile(pattern + ('' if src.endswith('.') else '$')),
+                      dst.replace('{i}', r'\1')))
     out = OrderedDict()
     for key, value in state_dict.items():
         new_key = key
         for pattern, repl in rules:
-            new_key, n = re.subn(pattern, repl, key)
+            new_key, n = pattern.subn(repl, key)
             if n:
                 break
         out[new_key] = value
@@ -69,15 +76,9 @@ def _rename(state_dict: Dict, rules: List[Tuple[str, str]]) -> Dict:
 
 def timm_to_mmpretrain(state_dict: Dict) -> Dict:
     """Rename timm ViT keys to MMPretrain's; other keys are kept."""
-    return _rename(state_dict, _FORWARD)
+    return rename_keys(state_dict, TIMM)
 
 
 def mmpretrain_to_timm(state_dict: Dict) -> Dict:
     """Rename MMPretrain ViT keys to timm's; other keys are kept."""
-    return _rename(state_dict, _BACKWARD)
-
-
-def openclip_to_mmpretrain(state_dict: Dict) -> Dict:
-    """Rename OpenCLIP image-tower keys (``visual.`` stripped) to
-    MMPretrain's; other keys are kept."""
-    return _rename(state_dict, _OPENCLIP)
+    return rename_keys(state_dict, TIMM, to_source=True)

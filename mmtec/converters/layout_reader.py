@@ -1,199 +1,89 @@
-"""The one layout reader: any ViT checkpoint -> the canonical plain ViT.
-
-Every supported file (MAE, iBOT/DINO, DeiT/timm incl. DeiT-III, DINOv2 with
-or without registers, OpenCLIP/OpenAI CLIP, MMPretrain, TEC released, TEC raw
-training checkpoints, mmtec's own pretraining checkpoints and the converted
-downstream files) is turned into the *canonical* ViT state dict: the key
-layout of MMPretrain's ``VisionTransformer`` (``cls_token``, ``pos_embed``
-with a class slot, ``patch_embed.projection.*``, ``layers.N.{ln1,attn.qkv,
-attn.proj,ln2,ffn.layers.0.0,ffn.layers.1}.*`` or the SwiGLU ``ffn.w12/w3``,
-layer scale ``attn.gamma1``/``ffn.gamma2``, CLIP's ``pre_norm.*``, the final
-norm ``ln1.*`` when the source has one) plus DINOv2's ``register_tokens``.
-Input adapters are merged into the class token on the way.
-
-:func:`read_vit` is the entry point: it reads the file through
-:func:`~mmtec.checkpoint.safe_load`, finds the weights, names the layout
-(:func:`detect_layout`) and hands them to that layout's small converter;
-:func:`vit_arch` reads the architecture off the shapes.
-"""
+"""The one layout reader: any ViT checkpoint -> the canonical plain ViT
+(MMPretrain's ``VisionTransformer`` keys, ``pos_embed`` with a class slot,
+plus DINOv2's ``register_tokens``); also the one final-norm switch and the
+one resizer of position tables."""
 import math
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmpretrain.models.utils import resize_pos_embed
 
-from mmtec.checkpoint import BackboneCheckpointError, CheckpointLayoutError
-from mmtec.checkpoint.resolve import load_path_url_or_name
+from mmtec.checkpoint import (
+    BackboneCheckpointError,
+    CheckpointLayoutError,
+    load_path_url_or_name,
+)
 
-from .key_table import openclip_to_mmpretrain, timm_to_mmpretrain
+from .key_table import OPENCLIP, rename_keys, timm_to_mmpretrain
 
 # Where the weights sit inside a checkpoint dict, in order of preference.
 _CONTAINER_KEYS = ('state_dict', 'model', 'teacher', 'student', 'module')
 # Prefixes that wrap a backbone (DDP, iBOT/DINO wrappers, MMPretrain).
-_WRAP_PREFIXES = ('module.', 'backbone.', 'encoder.')
-
-# Parts of a checkpoint that are not the ViT encoder and are dropped.
+_WRAPPERS = re.compile(r'((module|backbone|encoder)\.)*')
 _STEM_KEY = 'patch_embed.projection.weight'
+# Parts of a checkpoint that are not the ViT encoder and are dropped.
 _IGNORED = re.compile(
     r'^(head\.|fc_norm\.|neck\.|decoder|mask_token|target_generator\.|'
     r'data_preprocessor\.|forward_fea_decoder\.|forward_att_decoder\.|'
     r'encoder_adaptor\.|encoder_adapter\.|pre_logits\.|masked_embed)')
+# mmtec's input adapter (an FFN): fc1 weight and bias, fc2 weight and bias
+_ADAPTER_KEYS = tuple(f'input_adapter.layers.{layer}.{name}'
+                      for layer in ('0.0', '1') for name in ('weight', 'bias'))
+FINAL_NORM = 'ln1.'  # the canonical name of the final norm
 
 
-
-def _unwrap(checkpoint: dict,
-                      source: str = '<dict>') -> Tuple[Dict, str]:
-    """Find the weights inside a loaded checkpoint.
-
-    Args:
-        checkpoint (dict): What :func:`~mmtec.checkpoint.safe_load` returned.
-        source (str): Where it came from, for messages.
-
-    Returns:
-        tuple: the state dict and the container key it came from
-        (``''`` for a bare dict).
-    """
-    if not isinstance(checkpoint, dict):
-        raise CheckpointLayoutError(
-            f'{source}: expected a dict of weights, got '
-            f'{type(checkpoint).__name__}.')
-    for key in _CONTAINER_KEYS:
-        value = checkpoint.get(key)
-        if isinstance(value, dict) and any(
-                isinstance(v, torch.Tensor) for v in value.values()):
-            return value, key
-    return checkpoint, ''
+def drop_final_norm(state: Dict[str, torch.Tensor]
+                    ) -> Dict[str, torch.Tensor]:
+    """``state`` without the final norm, for models that have none."""
+    return OrderedDict(
+        (k, v) for k, v in state.items() if not k.startswith(FINAL_NORM))
 
 
-def _strip_wrappers(state_dict: Dict) -> Dict:
-    """Drop ``module.``/``backbone.``/``encoder.`` prefixes around a ViT.
-
-    The prefix is read off the patch-embedding key. Keys outside it (an
-    MMPretrain ``head.*``, an mmtec ``neck.*``) are kept as
-    ``__outer__.<key>`` so that the layout can still be recognised.
-    """
-    stems = [
-        k for k in state_dict
-        if k.endswith(('patch_embed.proj.weight',
-                       'patch_embed.projection.weight'))
-    ]
-    if len(stems) != 1:
-        return state_dict
-    prefix = stems[0][:stems[0].index('patch_embed.')]
-    rest = prefix
-    while rest:
-        wrapper = next((w for w in _WRAP_PREFIXES if rest.startswith(w)),
-                       None)
-        if wrapper is None:
-            return state_dict  # an unknown wrapper: leave it to the checks
-        rest = rest[len(wrapper):]
-    if not prefix:
-        return state_dict
-    inner = {
-        k[len(prefix):]: v
-        for k, v in state_dict.items() if k.startswith(prefix)
-    }
-    inner.update({
-        '__outer__.' + k: v
-        for k, v in state_dict.items() if not k.startswith(prefix)
-    })
-    return inner
+def _strip_wrappers(state: Dict) -> Tuple[Dict, List[str]]:
+    """Drop the ``module.``/``backbone.``/``encoder.`` prefix read off the
+    patch-embedding key; also return the keys outside it (an MMPretrain
+    ``head.*``, an mmtec ``neck.*``), which tell the layout."""
+    stems = [k for k in state if k.endswith(
+        ('patch_embed.proj.weight', 'patch_embed.projection.weight'))]
+    prefix = stems[0][:stems[0].index('patch_embed.')] if stems else ''
+    if len(stems) != 1 or not prefix or not _WRAPPERS.fullmatch(prefix):
+        return state, []  # an unknown wrapper is left to the checks
+    return ({k[len(prefix):]: v for k, v in state.items()
+             if k.startswith(prefix)},
+            [k for k in state if not k.startswith(prefix)])
 
 
-def detect_layout(state_dict: Dict, source: str = '<dict>') -> str:
-    """Name the layout of an (unwrapped) state dict.
-
-    ``source`` names the file in the error raised for an unknown layout.
-
-    Returns one of ``'mmtec'`` (mmtec pretraining checkpoint),
-    ``'mmpretrain'``, ``'tec_raw'`` (TEC authors' training checkpoint),
-    ``'openclip'`` (OpenCLIP/OpenAI CLIP), ``'dinov2'`` (a DINOv2 hub file:
-    its ``mask_token`` is ``[1, C]``) or ``'timm'`` (MAE, iBOT, DINO, DeiT,
-    TEC released).
-    """
-    if any(k.endswith('visual.class_embedding') for k in state_dict):
+def _layout(state: Dict, outer: List[str], source: str) -> str:
+    """The layout of wrapper-free weights; ``'tec_raw'`` is the TEC
+    authors' training checkpoint, ``'timm'`` also MAE, iBOT, DINO, DeiT."""
+    if any(k.endswith('visual.class_embedding') for k in state):
         return 'openclip'
-    keys = _strip_wrappers(state_dict)
-    if any(
-            k.startswith(('input_adapter.', 'encoder_adapter.',
-                          '__outer__.neck.feature_branch.')) for k in keys):
+    if any(k.startswith(('input_adapter.', 'encoder_adapter.'))
+           for k in state) or any(
+               k.startswith('neck.feature_branch.') for k in outer):
         return 'mmtec'
-    if 'patch_embed.projection.weight' in keys:
+    if _STEM_KEY in state:
         return 'mmpretrain'
-    if 'patch_embed.proj.weight' in keys:
-        if any(
-                k.startswith(('cls_token_mlp.', 'encoder_adaptor.'))
-                for k in keys):
+    if 'patch_embed.proj.weight' in state:
+        if any(k.startswith(('cls_token_mlp.', 'encoder_adaptor.'))
+               for k in state):
             return 'tec_raw'
-        mask_token = keys.get('mask_token')
+        mask_token = state.get('mask_token')
         return 'dinov2' if getattr(mask_token, 'ndim', 0) == 2 else 'timm'
-    sample = sorted(keys)[:8]
     raise CheckpointLayoutError(
         f'Unknown checkpoint layout of {source}: no ViT patch embedding '
         '(`patch_embed.proj.weight` or `patch_embed.projection.weight`, '
-        f'optionally under module./backbone.) was found. First keys: {sample}.'
-        ' Supported: MAE, iBOT/DINO, DeiT/timm, DINOv2, OpenCLIP, MMPretrain,'
-        ' TEC released, TEC raw training and mmtec pretraining checkpoints '
-        'of a ViT.')
+        'optionally under module./backbone.) was found. First keys: '
+        f'{sorted(state)[:8]}. Supported: MAE, iBOT/DINO, DeiT/timm, DINOv2,'
+        ' OpenCLIP, MMPretrain, TEC released, TEC raw training and mmtec '
+        'pretraining checkpoints of a ViT.')
 
 
-def merge_class_token(cls_token: torch.Tensor, fc1_weight: torch.Tensor,
-                      fc1_bias: torch.Tensor, fc2_weight: torch.Tensor,
-                      fc2_bias: torch.Tensor) -> torch.Tensor:
-    """Evaluate an input adapter (Linear-GELU-Linear) on the class token.
-
-    After pretraining the adapted class token replaces the learned one, so
-    the transferred backbone is a plain ViT.
-    """
-    hidden = F.gelu(F.linear(cls_token.float(), fc1_weight.float(),
-                             fc1_bias.float()))
-    merged = F.linear(hidden, fc2_weight.float(), fc2_bias.float())
-    return merged.to(cls_token.dtype)
-
-
-def _split_known(state_dict: Dict) -> Tuple[Dict, List[str]]:
-    """Keep the canonical ViT keys; report anything else not ignorable."""
-    vit, unknown = OrderedDict(), []
-    for key, value in state_dict.items():
-        if key in ('cls_token', 'pos_embed', 'register_tokens') or \
-                key.startswith(('patch_embed.projection.', 'layers.', 'ln1.',
-                                'pre_norm.', 'input_adapter.')):
-            vit[key] = value
-        elif not _IGNORED.match(key):
-            unknown.append(key)
-    return vit, unknown
-
-
-# --------------------------------------------------------------------------
-# one small converter per layout, each from wrapper-free keys to canonical;
-# those of layouts with an input adapter merge it or keep it
-# --------------------------------------------------------------------------
-# TEC's ``cls_token_mlp`` (timm ``Mlp``) -> mmtec's ``input_adapter`` (FFN),
-# in the argument order of merge_class_token
-_INPUT_ADAPTER_KEYS = {
-    'cls_token_mlp.fc1.weight': 'input_adapter.layers.0.0.weight',
-    'cls_token_mlp.fc1.bias': 'input_adapter.layers.0.0.bias',
-    'cls_token_mlp.fc2.weight': 'input_adapter.layers.1.weight',
-    'cls_token_mlp.fc2.bias': 'input_adapter.layers.1.bias',
-}
-
-
-def _from_mmpretrain(state: Dict, merge_input_adapter: bool = True) -> Dict:
-    return dict(state)
-
-
-def _from_mmtec(state: Dict, merge_input_adapter: bool = True) -> Dict:
-    state = dict(state)
-    if merge_input_adapter and 'input_adapter.layers.0.0.weight' in state:
-        state['cls_token'] = merge_class_token(
-            state['cls_token'],
-            *(state.pop(k) for k in _INPUT_ADAPTER_KEYS.values()))
-    return state
-
-
-def _from_timm(state: Dict, merge_input_adapter: bool = True) -> Dict:
+# one small converter per layout, from wrapper-free keys to canonical
+def _from_timm(state: Dict) -> Dict:
     state = timm_to_mmpretrain(state)
     pos = state.get('pos_embed')
     if 'cls_token' in state and pos is not None and pos.ndim == 3 and \
@@ -204,35 +94,18 @@ def _from_timm(state: Dict, merge_input_adapter: bool = True) -> Dict:
     return state
 
 
-def _from_openclip(state: Dict, merge_input_adapter: bool = True) -> Dict:
+def _from_openclip(state: Dict) -> Dict:
     key = next(k for k in state if k.endswith('visual.class_embedding'))
     prefix = key[:-len('class_embedding')]  # text tower and head dropped
     visual = {k[len(prefix):]: v for k, v in state.items()
               if k.startswith(prefix) and k != prefix + 'proj'}
     visual['cls_token'] = visual.pop('class_embedding').reshape(1, 1, -1)
     visual['pos_embed'] = visual.pop('positional_embedding')[None]
-    return openclip_to_mmpretrain(visual)
+    return rename_keys(visual, OPENCLIP)
 
 
-def _from_tec_raw(state: Dict, merge_input_adapter: bool = True) -> Dict:
-    state = dict(state)
-    adapter = {new: state.pop(old) for old, new in _INPUT_ADAPTER_KEYS.items()}
-    if merge_input_adapter:
-        state['cls_token'] = merge_class_token(state['cls_token'],
-                                               *adapter.values())
-        adapter = {}
-    return {**_from_timm(state), **adapter}
-
-
-_CONVERTERS: Dict[str, Callable[[Dict, bool], Dict]] = {
-    'mmtec': _from_mmtec,
-    'mmpretrain': _from_mmpretrain,
-    'tec_raw': _from_tec_raw,
-    'timm': _from_timm,
-    'dinov2': _from_timm,
-    'openclip': _from_openclip,
-}
-
+_CONVERTERS = dict(mmtec=dict, mmpretrain=dict, openclip=_from_openclip,
+                   tec_raw=_from_timm, timm=_from_timm, dinov2=_from_timm)
 
 # beyond any ViT in use (ViT-G has 1664 dims, 48 blocks, patch 14): a file
 # claiming more is refused before a model is built from its shapes
@@ -242,15 +115,13 @@ _ARCH_LIMITS = dict(embed_dims=8192, num_layers=256, patch_size=64,
 
 
 def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
-    """The architecture of a canonical ViT state dict, read off its shapes.
+    """The architecture of a canonical ViT state dict, read off its shapes:
+    sizes (``feedforward_channels`` for SwiGLU one half's, ``num_patches``
+    without the class slot) and block options (``has_final_norm``, ...).
 
-    Returns:
-        dict: ``embed_dims``, ``num_layers``, ``patch_size``,
-        ``in_channels``, ``feedforward_channels`` (the hidden width, for
-        SwiGLU that of one of its two halves), ``num_patches`` (position
-        table rows without the class slot), ``has_final_norm``, and what
-        the blocks have: ``swiglu``, ``layer_scale``, ``pre_norm``,
-        ``qkv_bias`` and ``num_registers``.
+    Args:
+        state (dict): Canonical weights.
+        source (str): Where they came from, for messages.
     """
     swiglu = 'layers.0.ffn.w12.weight' in state
     fc1 = 'layers.0.ffn.w12.weight' if swiglu else \
@@ -282,32 +153,12 @@ def vit_arch(state: Dict[str, torch.Tensor], source: str = '<dict>') -> dict:
             f'(limits {_ARCH_LIMITS}); the file is damaged or crafted.')
     registers = state.get('register_tokens')
     arch.update(
-        has_final_norm='ln1.weight' in state, swiglu=swiglu,
+        has_final_norm=FINAL_NORM + 'weight' in state, swiglu=swiglu,
         layer_scale='layers.0.attn.gamma1.weight' in state,
         pre_norm='pre_norm.weight' in state,
         qkv_bias='layers.0.attn.qkv.bias' in state,
         num_registers=0 if registers is None else int(registers.shape[1]))
     return arch
-
-
-def _producer_resize(layout: str, state: Dict) -> dict:
-    """How the producer resizes its position table (``resize_abs_pos_embed``
-    options): DINOv2 hub models as ``interpolate_pos_encoding`` (a 0.1
-    offset, no antialiasing; size and antialiasing with registers),
-    OpenCLIP as ``resize_pos_embed`` (size, antialiasing)."""
-    if layout == 'dinov2' and 'register_tokens' not in state:
-        return dict(offset=0.1)
-    return dict(antialias=True) if layout in ('dinov2', 'openclip') else {}
-
-
-def _select_prefix(state: Dict, prefix: str, source: str) -> Dict:
-    inner = {k[len(prefix):]: v for k, v in state.items()
-             if k.startswith(prefix)}
-    if not inner:
-        raise BackboneCheckpointError(
-            f'{source}: no key starts with prefix "{prefix}"; first keys '
-            f'are {sorted(state)[:5]}. Fix `prefix` in the init_cfg.')
-    return inner
 
 
 def read_vit(checkpoint: Union[str, dict],
@@ -316,14 +167,9 @@ def read_vit(checkpoint: Union[str, dict],
              trust: bool = False,
              merge_input_adapter: bool = True
              ) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Read a ViT checkpoint of any supported layout as the canonical one.
-
-    The one entry point of the layout reader: the file is read once
-    through :func:`~mmtec.checkpoint.load_path_url_or_name` (a path, an
-    http(s) URL or a model-zoo name), its weights found once
-    (``state_dict``/``model``/``teacher``/``student``/``module``, then
-    ``module.``/``backbone.``/``encoder.`` wrappers), its layout named and
-    converted by that layout's small converter.
+    """Read a ViT checkpoint of any supported layout as the canonical one:
+    the file through :func:`~mmtec.checkpoint.load_path_url_or_name`, the
+    weights found in it, its layout named and converted.
 
     Args:
         checkpoint (str | dict): A file path, an http(s) URL, a model name
@@ -331,22 +177,19 @@ def read_vit(checkpoint: Union[str, dict],
         prefix (str, optional): Keep only the keys under this prefix and
             strip it (a backbone's ``init_cfg``), before anything else.
         strict (bool): Raise on keys that are neither ViT weights nor known
-            extras (heads, decoders, adapters). With False they are kept,
-            for backbones that have them (e.g. relative position tables).
-            Defaults to True.
+            extras (heads, decoders); with False they are kept (e.g.
+            relative position tables). Defaults to True.
         trust (bool): The config marks the file as trusted (see
             :func:`~mmtec.checkpoint.safe_load`). Defaults to False.
         merge_input_adapter (bool): Evaluate a TEC input adapter into the
-            class token (a plain ViT). With False a TEC raw or mmtec
-            pretraining checkpoint keeps its raw class token and the
-            adapter as ``input_adapter.layers.{0.0,1}.*``, for fine-tuning
-            the adapter as the authors do. Defaults to True.
+            class token (a plain ViT); with False the adapter is kept as
+            ``input_adapter.*``, to fine-tune it as the authors do.
+            Defaults to True.
 
     Returns:
-        tuple: ``(state_dict, info)``; ``info`` holds ``layout``,
-        ``container``, ``source``, ``input_adapter`` (``'merged'``,
-        ``'kept'`` or None: the file has none) and, when the weights have a
-        ViT stem, the architecture (:func:`vit_arch`).
+        tuple: ``(state_dict, info)``, ``info`` with ``layout``,
+        ``container``, ``source``, ``pos_embed_resize``, ``input_adapter``
+        (``'merged'``, ``'kept'`` or None) and the :func:`vit_arch` facts.
 
     Example:
         >>> import torch
@@ -361,17 +204,43 @@ def read_vit(checkpoint: Union[str, dict],
     source = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
         checkpoint = load_path_url_or_name(checkpoint, trust=trust)
-    raw, container = _unwrap(checkpoint, source)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointLayoutError(
+            f'{source}: expected a dict of weights, got '
+            f'{type(checkpoint).__name__}.')
+    # the weights: in a container (the first that holds tensors) or bare
+    container = next((k for k in _CONTAINER_KEYS
+                      if isinstance(checkpoint.get(k), dict) and any(
+                          isinstance(v, torch.Tensor)
+                          for v in checkpoint[k].values())), '')
+    state = checkpoint[container] if container else checkpoint
     if prefix:
-        raw = _select_prefix(raw, prefix, source)
-    layout = detect_layout(raw, source)
-    state = _strip_wrappers(raw)
-    has_adapter = any(k.startswith(('cls_token_mlp.', 'input_adapter.'))
-                      for k in state)
-    state = _CONVERTERS[layout](state, merge_input_adapter)
-    state = {k: v for k, v in state.items() if not k.startswith('__outer__.')}
-
-    vit, unknown = _split_known(state)
+        keys, state = sorted(state)[:5], {
+            k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix)}
+        if not state:
+            raise BackboneCheckpointError(
+                f'{source}: no key starts with prefix "{prefix}"; first keys'
+                f' are {keys}. Fix `prefix` in the init_cfg.')
+    state, outer = _strip_wrappers(state)
+    layout = _layout(state, outer, source)
+    state = _CONVERTERS[layout](state)
+    has_adapter = _ADAPTER_KEYS[0] in state
+    if has_adapter and merge_input_adapter:
+        # the adapter (Linear-GELU-Linear) evaluated on the class token
+        # replaces it after pretraining: a plain ViT
+        w1, b1, w2, b2 = (state.pop(k).float() for k in _ADAPTER_KEYS)
+        cls = state['cls_token']
+        state['cls_token'] = F.linear(F.gelu(F.linear(cls.float(), w1, b1)),
+                                      w2, b2).to(cls.dtype)
+    vit, unknown = OrderedDict(), []
+    for key, value in state.items():
+        if key in ('cls_token', 'pos_embed', 'register_tokens') or \
+                key.startswith(('patch_embed.projection.', 'layers.',
+                                FINAL_NORM, 'pre_norm.', 'input_adapter.')):
+            vit[key] = value
+        elif not _IGNORED.match(key):
+            unknown.append(key)
     if unknown and strict:
         raise CheckpointLayoutError(
             f'{source} ({layout} layout) has keys that are not part of a '
@@ -380,8 +249,16 @@ def read_vit(checkpoint: Union[str, dict],
             'a ViT with extra tokens), which mmtec does not support.')
     if not strict:
         vit.update((k, state[k]) for k in unknown)
+    # how the producer resizes its table: OpenCLIP's resize_pos_embed and
+    # DINOv2's interpolate_pos_encoding with registers by size with
+    # antialiasing, without registers by a 0.1 offset
+    resize = {}
+    if layout == 'openclip' or layout == 'dinov2' and 'register_tokens' in vit:
+        resize = dict(antialias=True)
+    elif layout == 'dinov2':
+        resize = dict(offset=0.1)
     info = dict(layout=layout, container=container, source=source,
-                pos_embed_resize=_producer_resize(layout, vit),
+                pos_embed_resize=resize,
                 input_adapter=('merged' if merge_input_adapter else 'kept')
                 if has_adapter else None)
     if strict or all(k in vit for k in ('cls_token', 'pos_embed')):
@@ -394,4 +271,41 @@ def is_bare_vit_key(key: str) -> bool:
     ``backbone.`` prefix), in any layout the reader knows."""
     return key in ('cls_token', 'pos_embed') or key.startswith(
         ('patch_embed.', 'blocks.', 'norm.', 'cls_token_mlp.', 'layers.',
-         'ln1.', 'input_adapter.'))
+         FINAL_NORM, 'input_adapter.'))
+
+
+def resize_abs_pos_embed(pos_embed: torch.Tensor, dst_tokens: int,
+                         num_extra_tokens: int = 1,
+                         mode: str = 'bicubic', antialias: bool = False,
+                         offset: float = 0.) -> torch.Tensor:
+    """Resize a ``[1, extra + s*s, C]`` table to ``dst_tokens`` tokens
+    (MMPretrain's ``resize_pos_embed``, or as its producer does, in fp32).
+
+    Args:
+        pos_embed (Tensor): The checkpoint's table.
+        dst_tokens (int): Tokens of the model's table, extra ones included.
+        num_extra_tokens (int): Leading tokens that are not on the grid.
+        mode (str): Interpolation mode. Defaults to 'bicubic'.
+        antialias (bool): Antialias (``read_vit``'s
+            ``info['pos_embed_resize']``). Defaults to False.
+        offset (float): Interpolate by the scale factor ``(d + offset) /
+            s`` instead of to the size ``d`` (DINOv2: 0.1). Defaults to 0.
+    """
+    src_grid = pos_embed.shape[1] - num_extra_tokens
+    dst_grid = dst_tokens - num_extra_tokens
+    s, d = math.isqrt(max(src_grid, 0)), math.isqrt(max(dst_grid, 0))
+    if s * s != src_grid or d * d != dst_grid or pos_embed.ndim != 3:
+        raise CheckpointLayoutError(
+            f'pos_embed of shape {tuple(pos_embed.shape)} cannot be resized '
+            f'to {dst_tokens} tokens: it is not {num_extra_tokens} extra '
+            'token(s) + a square grid.')
+    if s == d or not (antialias or offset):
+        return resize_pos_embed(pos_embed, (s, s), (d, d), mode,
+                                num_extra_tokens)
+    grid = pos_embed[:, num_extra_tokens:].float().reshape(1, s, s, -1)
+    size = dict(scale_factor=((d + offset) / s, ) * 2) if offset else dict(
+        size=(d, d))
+    grid = F.interpolate(grid.permute(0, 3, 1, 2), mode=mode,
+                         antialias=antialias, **size).permute(0, 2, 3, 1)
+    return torch.cat([pos_embed[:, :num_extra_tokens],
+                      grid.reshape(1, d * d, -1).to(pos_embed.dtype)], 1)

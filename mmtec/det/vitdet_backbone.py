@@ -21,7 +21,7 @@ from mmpretrain.models.backbones.vit_sam import (
 )
 from mmpretrain.models.utils import resize_pos_embed
 
-from mmtec.converters.mmdet_layout import canonical_to_mmdet_state_dict
+from mmtec.converters import canonical_to_mmdet_state_dict
 from mmtec.models.utils import run_block
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 

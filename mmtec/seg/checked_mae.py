@@ -3,7 +3,7 @@ from mmengine.logging import print_log
 from mmseg.models.backbones import MAE
 from mmseg.registry import MODELS
 
-from mmtec.converters.mmseg_layout import canonical_to_mmseg_state_dict
+from mmtec.converters import canonical_to_mmseg_state_dict
 from mmtec.models.utils.checked_loading import CheckedPretrainedMixin
 
 

@@ -83,7 +83,6 @@ class TEC(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.use_attention_target = use_attention_target
         self.save_target_generator = save_target_generator
-        self._check_mask_ratio()
         self._register_state_dict_hook(self._drop_target_generator)
         self.register_load_state_dict_post_hook(
             self._ignore_missing_target_generator)
@@ -106,21 +105,6 @@ class TEC(BaseSelfSupervisor):
         feat_pred, attn_pred = self.neck(latent, ids_restore, topk_idx)
         return self.head.loss(feat_pred, feat_target, mask, attn_pred,
                               attn_target)
-
-    def _check_mask_ratio(self) -> None:
-        """Refuse a mask ratio that leaves no visible or no masked patch."""
-        ratio = getattr(self.backbone, 'mask_ratio', None)
-        grid = getattr(self.backbone, 'patch_resolution', None)
-        if ratio is None or grid is None:
-            return
-        num = grid[0] * grid[1]
-        visible = int(num * (1 - ratio))  # as MAE's random_masking
-        if not 0 < visible < num:
-            raise ValueError(
-                f'backbone.mask_ratio={ratio} leaves {visible} of the {num} '
-                f'patches ({grid[0]}x{grid[1]}) visible: TEC needs at least '
-                'one visible and one masked patch. Choose 0 < mask_ratio <= '
-                f'{1 - 1 / num:.4g} for this image and patch size.')
 
     @staticmethod
     def derive_settings(backbone: Union[dict, nn.Module],

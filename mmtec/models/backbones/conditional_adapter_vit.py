@@ -28,7 +28,8 @@ class ConditionalAdapterViT(MAEViT):
             ``VisionTransformer``. Defaults to 'b'.
         img_size (int): Input size. Defaults to 224.
         patch_size (int): Patch size. Defaults to 16.
-        mask_ratio (float): Fraction of patches removed. Defaults to 0.75.
+        mask_ratio (float): Fraction of patches removed; at least one stays
+            and one goes. Defaults to 0.75.
         input_adapter (bool): Use the input adapter. Defaults to True.
         num_adapters (int, optional): Groups of the encoder adapter; 0
             disables it (the latent is the last block after the final norm).
@@ -82,6 +83,15 @@ class ConditionalAdapterViT(MAEViT):
             drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
             final_norm=True, out_type=out_type, mask_ratio=mask_ratio,
             init_cfg=init_cfg)
+        num = self.patch_resolution[0] * self.patch_resolution[1]
+        visible = int(num * (1 - mask_ratio))  # as MAE's random_masking
+        if not 0 < visible < num:
+            raise ValueError(
+                f'backbone.mask_ratio={mask_ratio} leaves {visible} of the '
+                f'{num} patches ({self.patch_resolution[0]}x'
+                f'{self.patch_resolution[1]}) visible: TEC needs at least '
+                'one visible and one masked patch. Choose 0 < mask_ratio <= '
+                f'{1 - 1 / num:.4g} for this image and patch size.')
         self.input_adapter = FFN(
             self.embed_dims, 4 * self.embed_dims, act_cfg=dict(type='GELU'),
             add_identity=False) if input_adapter else None

@@ -64,10 +64,6 @@ class PretrainedVisionTransformer(CheckedPretrainedMixin, VisionTransformer):
         return self.input_adapter is not None
 
     def _to_own_layout(self, state):
-        if not self.final_norm:
-            # the pretraining final norm has no place in a GAP classifier
-            state = {k: v for k, v in state.items()
-                     if not k.startswith('ln1.')}
         if self.input_adapter is not None and not any(
                 k.startswith('input_adapter.') for k in state):
             raise BackboneCheckpointError(

@@ -1,7 +1,7 @@
 """MMPretrain's ImageClassifier that also loads bare ViT backbone files."""
 from mmpretrain.models.classifiers import ImageClassifier
 
-from mmtec.converters import is_bare_vit_key, read_vit
+from mmtec.converters import drop_final_norm, is_bare_vit_key, read_vit
 from mmtec.registry import MODELS
 
 
@@ -32,9 +32,7 @@ class TECImageClassifier(ImageClassifier):
         plain, _ = read_vit(bare, strict=False,
                             merge_input_adapter=adapter is None)
         if not getattr(self.backbone, 'final_norm', True):
-            # a GAP classifier has no final norm
-            plain = {k: v for k, v in plain.items()
-                     if not k.startswith('ln1.')}
+            plain = drop_final_norm(plain)  # a GAP classifier has none
         state_dict.update(
             {f'{prefix}backbone.{k}': v for k, v in plain.items()})
         if hasattr(self.backbone, '_prepare_pos_embed'):

@@ -1,4 +1,5 @@
 """The frozen base model that computes TEC's targets."""
+from contextlib import nullcontext
 from typing import Optional, Tuple, Union
 
 import torch
@@ -25,73 +26,54 @@ from ..utils import (
 class TECTargetGenerator(BaseModule):
     """Frozen pretrained ViT that produces TEC's feature and attention targets.
 
-    Its weights come from ``checkpoint`` in any layout mmtec recognises (MAE,
-    iBOT/DINO, DeiT/timm incl. DeiT-III, DINOv2 with or without registers,
-    OpenCLIP/OpenAI CLIP, MMPretrain, TEC released or raw, mmtec
-    pretraining), and so does its architecture: the file says what it is
-    (:func:`~mmtec.models.utils.vit_from_weights`, which logs what it
-    found). It never runs from random weights: a missing file or an
-    architecture mismatch raises an error. It stays in eval mode and has
-    no trainable parameters.
+    Weights and architecture come from ``checkpoint`` in any layout
+    :func:`~mmtec.converters.read_vit` reads, built by
+    :func:`~mmtec.models.utils.vit_from_weights` (logged); a missing file
+    or a mismatch raises, never random weights. Frozen, always in eval mode.
+    The targets are on the new model's grid (``img_size`` / ``patch_size``):
+    a base of another patch size sees the image resized (bicubic,
+    antialiased) to that grid times its own patch.
 
-    ``img_size`` / ``patch_size`` are the new model's: the targets are on
-    its patch grid. A base with another patch size sees the image resized
-    (bicubic, antialiased) to that grid times its own patch (224 px under
-    patch 16 -> 196 px for a base with patch 14); its position table is
-    resized once from the release's resolution as its producer does.
-
-    On the unmasked image it returns
-
-    - the *feature target*: patch tokens (not the class token, not DINOv2's
-      registers) of the last ``last_layers`` block outputs (before the final
-      norm), averaged, ``[B, L, C]``;
-    - the *attention target*: the last block's pre-softmax logits of the
-      class token and the ``topk`` patches (ranked by the head-averaged
-      class-token logits over the patches) against all patch keys,
-      ``[B, 1+topk, H, L]``, and the picked patch indices ``[B, topk]``.
-
-    Every block but the last uses fused attention; only the rows of the last
-    block's logits that form the target are materialised.
+    On the unmasked image it returns the *feature target*: the patch tokens
+    (no class token, no registers) of the last ``last_layers`` block
+    outputs (before the final norm), averaged, ``[B, L, C]``; and the
+    *attention target*: the last block's pre-softmax logits of the class
+    token and the ``topk`` patches (ranked by the head-averaged class-token
+    logits) against all patch keys, ``[B, 1+topk, H, L]``, with the picked
+    patch indices ``[B, topk]``. Only those rows of the last block's logits
+    are materialised; the other blocks use fused attention.
 
     Args:
         checkpoint (str): The base model's weights: a file path, an
-            http(s) URL (downloaded once into torch hub's cache, checked
-            and read before it is cached), or a model name of
-            ``mmpretrain.list_models()`` (TEC's released models included),
-            whose weights URL is taken from the model zoo. Required.
-        arch (str | dict, optional): Overrides the architecture read off the
-            file (which must fit it): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
-            dict with ``embed_dims``, ``num_layers``, ``num_heads``,
-            ``feedforward_channels``. Defaults to None: all from the file,
-            heads 64 wide (ViT-H: 16).
+            http(s) URL (checked, then kept in torch hub's cache) or a model
+            name of ``mmpretrain.list_models()`` (TEC's released models
+            included). Required.
+        arch (str | dict, optional): ``'s'``, ``'b'``, ``'l'``, ``'h'`` or a
+            dict of sizes, which must fit the file. Defaults to None: all
+            from the file, heads 64 wide (ViT-H: 16).
         img_size (int): Input size of the new model. Defaults to 224.
         patch_size (int): Patch size of the new model. Defaults to 16.
         last_layers (int): Blocks averaged for the feature target.
             Defaults to 2.
-        topk (int): Patch query rows kept in the attention target.
-            Defaults to 15.
+        topk (int): Patch rows of the attention target. Defaults to 15.
         use_attention_target (bool): Compute the attention target.
             Defaults to True.
-        norm_cfg (dict, optional): Norm config. Defaults to LN with eps 1e-5
-            for OpenCLIP files, 1e-6 otherwise.
-        quick_gelu (bool): The base's MLPs use QuickGELU, as OpenAI's CLIP
-            models do; their files cannot tell it from LAION's (GELU).
-            Defaults to False.
-        trust_checkpoint (bool): Load ``checkpoint`` even if the checkpoint
-            loader refuses it as possibly malicious (it may then run code;
-            logged as a WARNING). Defaults to False.
+        norm_cfg (dict, optional): Norm config. Defaults to LN, eps 1e-5
+            for OpenCLIP files, else 1e-6.
+        quick_gelu (bool): QuickGELU MLPs, as OpenAI's CLIP (its files
+            cannot tell it from LAION's GELU). Defaults to False.
+        trust_checkpoint (bool): Load ``checkpoint`` even if the loader
+            refuses it as possibly malicious (it may then run code; logged
+            as a WARNING). Defaults to False.
         weights_dtype (str, optional): Hold the frozen weights in this dtype
-            (``'bfloat16'`` or ``'float16'``) and run the base model in it
-            with autocast off, so no weight is cast at each step; targets
-            are returned in that dtype (the losses compute in fp32).
-            ``'auto'``: bfloat16 where the machine computes it natively (a
-            CUDA GPU with bf16, a CPU with AVX512-BF16/AMX-BF16), else fp32;
-            the choice is logged. None (or ``'float32'``) keeps fp32 weights
-            (and follows any surrounding autocast): reproducible numbers.
-            Defaults to None.
+            (``'bfloat16'``, ``'float16'``) and run in it with autocast off
+            (no per-step weight casts); targets come in that dtype (the
+            losses compute in fp32). ``'auto'``: bfloat16 where the machine
+            computes it natively (:func:`~mmtec.models.utils.native_bf16`),
+            else fp32, logged. None (or ``'float32'``): fp32 weights that
+            follow any surrounding autocast. Defaults to None.
         compile (bool | dict): ``torch.compile`` the target computation
-            (True or ``torch.compile`` keyword arguments). Defaults to
-            False.
+            (True or its keyword arguments). Defaults to False.
 
     Example:
         >>> import os.path as osp, tempfile, torch
@@ -99,12 +81,11 @@ class TECTargetGenerator(BaseModule):
         >>> from mmtec.models import TECTargetGenerator
         >>> arch = dict(embed_dims=128, num_layers=3, num_heads=2,
         ...             feedforward_channels=256)
-        >>> # a tiny base model (patch 8) saved in MMPretrain's layout
+        >>> # a tiny base model (patch 8) in MMPretrain's layout
         >>> base = VisionTransformer(arch, img_size=32, patch_size=8)
         >>> tmp = tempfile.TemporaryDirectory()
         >>> path = osp.join(tmp.name, 'base.pth')
-        >>> torch.save({'state_dict': {'backbone.' + k: v for k, v in
-        ...                            base.state_dict().items()}}, path)
+        >>> torch.save({'state_dict': base.state_dict()}, path)
         >>> # the file says what it is; the new model: 64 px, patch 16
         >>> generator = TECTargetGenerator(path, img_size=64, patch_size=16,
         ...                                topk=5)
@@ -172,7 +153,6 @@ class TECTargetGenerator(BaseModule):
 
     @staticmethod
     def _parse_dtype(name: Optional[str]) -> Optional[torch.dtype]:
-        dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16)
         if name == 'auto':
             why = native_bf16()
             MMLogger.get_current_instance().info(
@@ -180,17 +160,16 @@ class TECTargetGenerator(BaseModule):
                 (f'bfloat16 (native on {why})' if why else
                  'float32 (no native bf16 on this machine)'))
             return torch.bfloat16 if why else None
-        if name is None or name == 'float32':
-            return None
-        if name not in dtypes:
+        dtypes = dict(bfloat16=torch.bfloat16, float16=torch.float16,
+                      float32=None)
+        if name is not None and name not in dtypes:
             raise ValueError(
                 f'model.target_generator.weights_dtype={name!r} is not '
-                f'supported: use one of {sorted(dtypes)}, \'auto\' or None '
-                '(fp32).')
-        return dtypes[name]
+                f'supported: use one of {sorted(dtypes)}, \'auto\' or None.')
+        return dtypes.get(name)
 
     def init_weights(self):
-        """Keep the loaded weights: the base model is never re-initialised."""
+        """Keep the loaded weights: never re-initialised."""
 
     def train(self, mode: bool = True):
         """The base model always stays in eval mode."""
@@ -223,28 +202,21 @@ class TECTargetGenerator(BaseModule):
     def forward(
         self, img: torch.Tensor
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Compute the targets of a batch of unmasked images.
-
-        Returns:
-            tuple: feature target ``[B, L, C]``, attention target
-            ``[B, 1+topk, H, L]`` and ``topk_idx`` ``[B, topk]`` (both None
-            when ``use_attention_target`` is False).
-        """
+        """The targets of unmasked images: feature target ``[B, L, C]``,
+        attention target ``[B, 1+topk, H, L]`` and ``topk_idx``
+        ``[B, topk]`` (both None without ``use_attention_target``)."""
         # inference_mode: no version counters or view tracking; but
         # torch.compile's guards trip over inference tensors (a dynamo bug
         # with MMPretrain's numpy drop-path rates): compiled runs use no_grad
         grad_off = torch.no_grad() if self.compile_cfg \
             else torch.inference_mode()
-        with grad_off:
-            if self.weights_dtype is None:
-                return self._run(img)
-            # low-precision weights: run in their dtype, autocast off, so
-            # that no weight is re-cast at every step
-            with torch.autocast(img.device.type, enabled=False):
-                return self._run(img.to(self.weights_dtype))
-
-    def _run(self, img: torch.Tensor):
-        return compiled_method(self, '_targets', self.compile_cfg)(img)
+        # low-precision weights: run in their dtype, autocast off, so that
+        # no weight is re-cast at every step
+        low = self.weights_dtype is not None
+        with grad_off, torch.autocast(img.device.type, enabled=False) \
+                if low else nullcontext():
+            return compiled_method(self, '_targets', self.compile_cfg)(
+                img.to(self.weights_dtype) if low else img)
 
     def _targets(self, img: torch.Tensor):
         vit, n = self.vit, num_prefix_tokens(self.vit)

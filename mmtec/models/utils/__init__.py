@@ -1,26 +1,22 @@
-from .block_attention import attention_scale, block_qkv
-from .checked_loading import CheckedPretrainedMixin, load_state_dict_checked
-from .compile import compiled_method, maybe_compile
+from .checked_loading import CheckedPretrainedMixin
 from .gpu_jpeg_data_preprocessor import (
-                                         GPUJPEGDataPreprocessor,
-                                         random_resized_crop_params,
+    GPUJPEGDataPreprocessor,
+    random_resized_crop_params,
 )
-from .native_bf16 import native_bf16
-from .vit_archs import (
-                                         BASE_ARCHS,
-                                         arch_name,
-                                         default_num_heads,
-                                         resolve_arch,
-                                         standard_arch,
+from .speed_switches import compiled_method, native_bf16
+from .vit_archs import BASE_ARCHS, resolve_arch, vit_from_weights
+from .vit_tokens import (
+    attention_scale,
+    block_qkv,
+    embed_tokens,
+    num_prefix_tokens,
+    run_block,
 )
-from .vit_from_weights import vit_from_weights
-from .vit_tokens import embed_tokens, num_prefix_tokens, run_block
 
 __all__ = [
-    'CheckedPretrainedMixin', 'load_state_dict_checked',
-    'BASE_ARCHS', 'arch_name', 'resolve_arch', 'standard_arch',
+    'CheckedPretrainedMixin', 'BASE_ARCHS', 'resolve_arch',
     'GPUJPEGDataPreprocessor', 'attention_scale', 'block_qkv',
-    'compiled_method', 'embed_tokens', 'maybe_compile', 'native_bf16',
-    'random_resized_crop_params', 'default_num_heads', 'vit_from_weights',
-    'num_prefix_tokens', 'run_block'
+    'compiled_method', 'embed_tokens', 'native_bf16',
+    'random_resized_crop_params', 'vit_from_weights', 'num_prefix_tokens',
+    'run_block'
 ]

@@ -1,11 +1,11 @@
 """Decode and augment JPEGs on the GPU, with the recipe's augmentation."""
-import math
 from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from torchvision.io import ImageReadMode, decode_jpeg
+from torchvision.transforms import RandomResizedCrop
 
 from mmtec.registry import MODELS
 
@@ -14,43 +14,22 @@ def random_resized_crop_params(height: int, width: int,
                                scale: Tuple[float, float],
                                ratio: Tuple[float, float]
                                ) -> Tuple[int, int, int, int]:
-    """``(top, left, h, w)`` of a random crop: up to 10 tries of an area
-    fraction uniform in ``scale`` and a log-uniform aspect ratio in
-    ``ratio`` (as MMPretrain's ``RandomResizedCrop``), else the largest
-    centred crop whose ratio is clipped to the range."""
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = area * torch.empty(1).uniform_(*scale).item()
-        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            top = torch.randint(0, height - h + 1, (1, )).item()
-            left = torch.randint(0, width - w + 1, (1, )).item()
-            return top, left, h, w
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
-    elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
+    """``(top, left, h, w)`` of a random crop of a ``height`` x ``width``
+    image, drawn by torchvision's ``RandomResizedCrop.get_params``: up to 10
+    tries of an area fraction in ``scale`` and a log-uniform aspect ratio
+    in ``ratio``, else the largest centred crop, its ratio clipped."""
+    return tuple(RandomResizedCrop.get_params(
+        torch.empty(0, height, width), list(scale), list(ratio)))
 
 
 @MODELS.register_module()
 class GPUJPEGDataPreprocessor(SelfSupDataPreprocessor):
     """JPEG decode + RandomResizedCrop + flip + normalise on the device.
 
-    Takes the encoded files packed by ``PackJPEGBytes`` and decodes them in
-    one batched ``torchvision.io.decode_jpeg`` call on the model's device
-    (CUDA's nvJPEG; on a CPU it decodes there too, which is only for tests).
-    Per image: a random crop with ``scale``/``ratio`` as the recipe's
-    ``RandomResizedCrop``, bicubic resize (antialiased, as Pillow) to
-    ``crop_size``, horizontal flip with ``flip_prob``, then the usual
-    normalisation. Images come out RGB, so ``mean``/``std`` are RGB.
-    Batches that are already tensors pass through the parent unchanged.
+    Decodes the files packed by ``PackJPEGBytes`` in one batched
+    ``decode_jpeg`` call on the model's device (nvJPEG; a CPU for tests),
+    then per image: the recipe's random crop, bicubic antialiased resize
+    (as Pillow), a flip, RGB normalisation. Tensor batches go to the parent.
 
     Args:
         crop_size (int): Output side. Defaults to 224.

@@ -1,5 +1,7 @@
-"""The token sequence an MMPretrain ViT's first block sees, and one block
-call that may recompute its activations in the backward pass."""
+"""Inside an MMPretrain ViT: the token sequence its first block sees, one
+block call that may recompute its activations in the backward pass, and a
+block's queries and keys (its ``TransformerEncoderLayer`` returns only its
+output; attention targets and maps need the logits)."""
 from typing import Optional, Tuple
 
 import torch
@@ -12,31 +14,22 @@ def embed_tokens(vit: VisionTransformer,
                  img: torch.Tensor,
                  cls_token: Optional[torch.Tensor] = None
                  ) -> Tuple[torch.Tensor, tuple]:
-    """Patch embedding, class token and (resized) position embedding, then
-    the position dropout, the registers a DINOv2 file brought
-    (``vit.register_tokens``, without position embedding, after the class
-    token) and the pre-norm (CLIP's; identity otherwise): the sequence
-    MMPretrain's ``VisionTransformer.forward`` feeds its first block.
+    """Tokens ``[B, 1+L, C]`` and patch grid ``(h, w)``: the sequence
+    MMPretrain's ``VisionTransformer.forward`` feeds its first block, with
+    DINOv2's ``vit.register_tokens`` after the class token.
 
     Args:
         vit (VisionTransformer): A ViT (with or without a class token).
         img (Tensor): Images ``[B, C, H, W]``.
         cls_token (Tensor, optional): The class token ``[1, 1, C]`` to use
             instead of ``vit.cls_token`` (e.g. after an input adapter).
-
-    Returns:
-        tuple: tokens ``[B, 1+L, C]`` (``[B, L, C]`` without a class
-        token) and the patch grid ``(h, w)``.
     """
     x, hw = vit.patch_embed(img)
     cls_token = vit.cls_token if cls_token is None else cls_token
     if cls_token is not None:
         x = torch.cat([cls_token.expand(x.shape[0], -1, -1), x], dim=1)
     x = x + resize_pos_embed(
-        vit.pos_embed,
-        vit.patch_resolution,
-        hw,
-        mode=vit.interpolate_mode,
+        vit.pos_embed, vit.patch_resolution, hw, mode=vit.interpolate_mode,
         num_extra_tokens=0 if cls_token is None else 1)
     x = vit.drop_after_pos(x)  # as MMPretrain's forward (identity in eval)
     registers = getattr(vit, 'register_tokens', None)
@@ -68,3 +61,24 @@ def run_block(block: torch.nn.Module, x: torch.Tensor,
     if with_cp and torch.is_grad_enabled():
         return checkpoint(block, x, use_reentrant=False)
     return block(x)
+
+
+def block_qkv(layer, x: torch.Tensor
+              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``q, k, v`` ``[B, H, N, head_dims]`` of a block on its input.
+
+    Args:
+        layer (TransformerEncoderLayer): The block.
+        x (Tensor): The block's input ``[B, N, C]`` (before ``ln1``).
+    """
+    attn = layer.attn
+    B, N, _ = x.shape
+    qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads,
+                                         attn.head_dims)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return q, k, v
+
+
+def attention_scale(layer) -> float:
+    """The block's logit scale ``head_dims ** -0.5``."""
+    return layer.attn.head_dims**-0.5
