@@ -424,7 +424,7 @@ def test_finetuning_trains_the_adapter_and_not_the_position_embedding(
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
 
-    from mmtec.utils.launch import adapt_to_cpu
+    from mmtec.run_config.adapt import adapt_to_cpu
     raw = raw_tec_checkpoint(tmp_path / 'raw.pth')
     cfg = Config.fromfile(TINY_FT)
     cfg.launcher = 'none'

@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import mmtec  # noqa: F401
-from mmtec.utils.launch import adapt_to_cpu
+from mmtec.run_config.adapt import adapt_to_cpu
 from tec_reference import tec_losses
 from test_reference_step import (  # noqa
     NUM_PATCHES,

@@ -26,7 +26,7 @@ import torch
 from mmengine import registry as R
 from mmengine.config import Config
 
-from .cfg_options import _nearest
+from .checks import _nearest
 
 # keys that the builder consumes instead of passing them to the class
 _BUILDER_KEYS = {'type', '_scope_'}
