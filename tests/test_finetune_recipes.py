@@ -11,7 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
+
 BENCH = os.path.join(ROOT, 'configs', 'benchmarks')
 RELEASE = 'https://github.com/sail-sg/TEC/releases/download/weights/'
 

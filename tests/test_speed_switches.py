@@ -103,7 +103,8 @@ def test_bf16_recipe_falls_back_to_fp16_on_gpus_without_bf16(monkeypatch):
 def test_recipes_use_the_switches_and_auto_base_dtype():
     import glob
     import os.path as osp
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+    from paths import ROOT as root
     recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
     assert len(recipes) == 8  # the paper's six, DINOv2 and CLIP bases
     for path in recipes:
@@ -176,7 +177,7 @@ def test_fused_fallback_keeps_the_whole_recipe_optimizer(monkeypatch):
     from test_run_checks import TinyViTLike, build_wrapper
     monkeypatch.setattr(adapt, 'fused_optimizer_supported',
                         lambda *args: False)
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    from paths import ROOT as root
     recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
     for path in recipes:
         cfg = Config.fromfile(path)

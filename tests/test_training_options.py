@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 
 from mmtec.registry import MODELS
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 BACKBONES = {
     'PretrainedVisionTransformer': dict(
