@@ -1,9 +1,8 @@
 """Weighted k-nearest-neighbour classification of frozen features.
 
-The protocol of DINO (Caron et al., 2021) used by many self-supervised
-papers: L2-normalised features, cosine similarity to a bank of labelled
-training features, the ``k`` most similar bank entries vote for their class
-with weight ``exp(similarity / T)``.
+DINO's protocol (Caron et al., 2021): L2-normalised features, cosine
+similarity to a bank of labelled training features, the ``k`` most similar
+entries vote for their class with weight ``exp(similarity / T)``.
 """
 from typing import Dict, Optional, Tuple
 
@@ -23,7 +22,7 @@ def knn_scores(bank_feats: torch.Tensor,
                temperature: float = KNN_TEMPERATURE,
                num_classes: Optional[int] = None,
                chunk_size: int = 1024) -> torch.Tensor:
-    """Class votes of every query.
+    """Class votes ``[M, num_classes]`` (summed weights) of every query.
 
     Args:
         bank_feats (Tensor): ``[N, C]`` features of the labelled bank.
@@ -34,9 +33,6 @@ def knn_scores(bank_feats: torch.Tensor,
             Defaults to ``KNN_TEMPERATURE`` (0.07).
         num_classes (int, optional): Defaults to ``max(bank_labels) + 1``.
         chunk_size (int): Queries per similarity matrix (memory bound).
-
-    Returns:
-        Tensor: ``[M, num_classes]`` summed vote weights.
     """
     if bank_feats.shape[0] != bank_labels.shape[0]:
         raise ValueError('bank_feats and bank_labels differ in length')
@@ -50,25 +46,27 @@ def knn_scores(bank_feats: torch.Tensor,
             query_feats[start:start + chunk_size].float().to(bank.device),
             dim=1)
         sim, idx = (query @ bank.t()).topk(k, dim=1)  # cosine similarity
-        weight = (sim / temperature).exp()
         votes = torch.zeros(query.shape[0], num_classes, device=bank.device)
-        votes.scatter_add_(1, bank_labels[idx], weight)
-        scores.append(votes)
+        scores.append(votes.scatter_add_(1, bank_labels[idx],
+                                         (sim / temperature).exp()))
     return torch.cat(scores)
 
 
 def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor,
                   topk: Tuple[int, ...] = (1, 5)) -> Dict[str, float]:
-    """Top-k accuracies in percent (``k`` above the class count skipped)."""
+    """Top-k accuracies in percent (``k`` above the class count skipped).
+
+    Args:
+        scores (Tensor): ``[M, num_classes]`` class scores.
+        labels (Tensor): ``[M]`` true labels.
+        topk (tuple[int]): The ``k`` values. Defaults to (1, 5).
+    """
     labels = labels.to(scores.device).long()
-    out = {}
-    for k in topk:
-        if k > scores.shape[1]:
-            continue
-        pred = scores.topk(k, dim=1).indices
-        correct = (pred == labels[:, None]).any(dim=1).float().mean()
-        out[f'top{k}'] = 100. * correct.item()
-    return out
+    return {
+        f'top{k}': 100. * (scores.topk(k, dim=1).indices == labels[:, None]
+                           ).any(dim=1).float().mean().item()
+        for k in topk if k <= scores.shape[1]
+    }
 
 
 def knn_accuracy(bank_feats: torch.Tensor,
@@ -87,6 +85,5 @@ def knn_accuracy(bank_feats: torch.Tensor,
     """
     num_classes = num_classes or int(
         max(bank_labels.max(), query_labels.max())) + 1
-    scores = knn_scores(bank_feats, bank_labels, query_feats, k, temperature,
-                        num_classes)
-    return topk_accuracy(scores, query_labels)
+    return topk_accuracy(knn_scores(bank_feats, bank_labels, query_feats, k,
+                                    temperature, num_classes), query_labels)

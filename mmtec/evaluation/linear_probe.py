@@ -1,11 +1,11 @@
 """Linear probe on frozen features: multinomial logistic regression.
 
-The features are standardised with the training statistics (as MAE's
-linear probe does with a parameter-free BatchNorm), then an L2-regularised
-softmax classifier is fitted full-batch with L-BFGS, which is deterministic
-and needs no learning-rate schedule. The L2 strength is picked on a
-held-out 10% of the training features, then the classifier is refitted on
-all of them; the test set is never used for a choice.
+Features are standardised with the training statistics (as MAE's linear
+probe does with a parameter-free BatchNorm); an L2-regularised softmax
+classifier is fitted full-batch with L-BFGS (deterministic, no lr
+schedule). The L2 strength is picked on a held-out part of the training
+features, then the classifier is refitted on all of them: the test set is
+never used for a choice.
 """
 from typing import Dict, Sequence
 
@@ -21,12 +21,8 @@ def _fit(feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
     clf = torch.nn.Linear(feats.shape[1], num_classes).to(feats.device)
     torch.nn.init.zeros_(clf.weight)
     torch.nn.init.zeros_(clf.bias)
-    opt = torch.optim.LBFGS(
-        clf.parameters(),
-        lr=1,
-        max_iter=max_iter,
-        history_size=20,
-        line_search_fn='strong_wolfe')
+    opt = torch.optim.LBFGS(clf.parameters(), lr=1, max_iter=max_iter,
+                            history_size=20, line_search_fn='strong_wolfe')
 
     def closure():
         opt.zero_grad()
@@ -63,14 +59,12 @@ def linear_probe(train_feats: torch.Tensor,
         dict: ``top1``/``top5`` test accuracy (%), the chosen
         ``weight_decay`` and its held-out ``val_top1``.
     """
-    train_feats, test_feats = train_feats.float(), test_feats.float()
+    mean = train_feats.float().mean(0, keepdim=True)
+    std = train_feats.float().std(0, keepdim=True) + 1e-6
+    train_feats = (train_feats.float() - mean) / std
+    test_feats = (test_feats.float() - mean) / std
     train_labels, test_labels = train_labels.long(), test_labels.long()
-    mean = train_feats.mean(0, keepdim=True)
-    std = train_feats.std(0, keepdim=True) + 1e-6
-    train_feats = (train_feats - mean) / std
-    test_feats = (test_feats - mean) / std
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-
     # a fixed random split, so repeated evaluations pick the same strength
     perm = torch.randperm(
         len(train_labels),
@@ -82,13 +76,11 @@ def linear_probe(train_feats: torch.Tensor,
         clf = _fit(train_feats[fit_idx], train_labels[fit_idx], num_classes,
                    wd, max_iter)
         with torch.no_grad():
-            acc = topk_accuracy(
-                clf(train_feats[val_idx]), train_labels[val_idx],
-                (1, ))['top1']
+            acc = topk_accuracy(clf(train_feats[val_idx]),
+                                train_labels[val_idx], (1, ))['top1']
         if best is None or acc > best[1]:
             best = (wd, acc)
     clf = _fit(train_feats, train_labels, num_classes, best[0], max_iter)
     with torch.no_grad():
         result = topk_accuracy(clf(test_feats), test_labels)
-    result.update(weight_decay=best[0], val_top1=best[1])
-    return result
+    return dict(result, weight_decay=best[0], val_top1=best[1])
