@@ -10,32 +10,26 @@ from mmpretrain.structures import DataSample
 
 from mmtec.registry import TRANSFORMS
 
-from .transforms.image_header import check_max_pixels, header_problem
-from .transforms.load_image_or_skip import SKIPPED_KEY
+from .transforms.load_image_or_skip import (
+    SKIPPED_KEY,
+    check_max_pixels,
+    header_problem,
+)
 
 
 @TRANSFORMS.register_module()
 class PackJPEGBytes(BaseTransform):
     """Pack the still-encoded file bytes as the sample's input.
 
-    The whole CPU side of the GPU-decode data path
-    (``GPUJPEGDataPreprocessor`` decodes, crops, flips and normalises on the
-    device): a dataloader worker only reads the file and its header. Use
-    with ``collate_fn=dict(type='pseudo_collate')`` (files differ in
-    length).
-
-    One file the batched JPEG decoder cannot take would stop the run, and a
-    header declaring 32000 x 32000 pixels would make it allocate gigabytes
-    on the device. So, as :class:`~mmtec.datasets.LoadImageOrSkip` does on
-    the CPU path, a file whose header is not a JPEG's (a PNG renamed
-    ``.JPEG``, a broken file) or declares more than ``max_pixels`` is
-    skipped with a warning: this returns ``None``, MMEngine's
-    ``BaseDataset`` draws another image in its place, and the skipped paths
-    ride on that image's data sample (``skipped_images``) for
-    :class:`~mmtec.engine.hooks.SkippedImagesHook` to count.
-
-    Required keys: ``img_path``. Returns ``inputs`` (1-D uint8 tensor) and
-    ``data_samples``.
+    The CPU side of the GPU-decode data path (``GPUJPEGDataPreprocessor``
+    decodes, crops, flips and normalises on the device); use with
+    ``collate_fn=dict(type='pseudo_collate')``. As
+    :class:`~mmtec.datasets.LoadImageOrSkip` does on the CPU path, a file
+    whose header is not a JPEG's or declares more than ``max_pixels`` (the
+    batched decoder would stop on it, or allocate gigabytes on the device)
+    is skipped with a warning, another image is drawn in its place and the
+    skipped paths ride on that image's data sample (``skipped_images``).
+    Returns ``inputs`` (1-D uint8 tensor) and ``data_samples``.
 
     Args:
         max_pixels (int, optional): Largest width x height accepted;

@@ -14,11 +14,9 @@ def build_eval_datasets(
         cfg: Union[Config, dict]) -> Tuple[object, object, Normalize]:
     """The labelled bank, the queries and the normalisation of a config.
 
-    The bank is ``train_dataloader.dataset`` read with the *test* pipeline
-    (no random augmentation), the queries ``test_dataloader.dataset`` (or
-    ``val_dataloader.dataset``), the normalisation ``data_preprocessor``'s
-    (``mean``, ``std``, ``to_rgb``), as in any MMPretrain classification
-    config.
+    The bank is ``train_dataloader.dataset`` with the *test* pipeline (no
+    random augmentation), the queries ``test_dataloader.dataset`` (or
+    ``val_dataloader.dataset``), the normalisation ``data_preprocessor``'s.
 
     Args:
         cfg (Config | dict): The evaluation config.
@@ -43,20 +41,14 @@ def build_eval_datasets(
     return DATASETS.build(bank_cfg), DATASETS.build(query_cfg), normalize
 
 
-def evaluate_checkpoint(checkpoint: Union[str, dict, None],
-                        bank_dataset,
-                        query_dataset,
-                        normalize: Normalize,
-                        feature: str = 'mean',
-                        k: int = KNN_K,
+def evaluate_checkpoint(checkpoint: Union[str, dict, None], bank_dataset,
+                        query_dataset, normalize: Normalize,
+                        feature: str = 'mean', k: int = KNN_K,
                         temperature: float = KNN_TEMPERATURE,
-                        linear: bool = True,
-                        num_heads: Optional[int] = None,
+                        linear: bool = True, num_heads: Optional[int] = None,
                         img_size: Optional[int] = None,
-                        quick_gelu: bool = False,
-                        batch_size: int = 256,
-                        device: str = 'cpu',
-                        progress: bool = True,
+                        quick_gelu: bool = False, batch_size: int = 256,
+                        device: str = 'cpu', progress: bool = True,
                         name: str = '') -> dict:
     """kNN (and linear-probe) accuracy of a checkpoint's frozen features.
 

@@ -1,11 +1,5 @@
-"""Frozen plain-ViT backbones from any checkpoint, and feature extraction.
-
-Every layout :func:`mmtec.converters.read_vit` reads is rebuilt as
-MMPretrain's ``VisionTransformer`` by
-:func:`mmtec.models.utils.vit_from_weights`, the architecture read off the
-weights (the number of heads, which a state dict does not hold, from
-``num_heads`` or the standard ViT sizes).
-"""
+"""Frozen plain ViTs from any checkpoint layout
+(:func:`mmtec.converters.read_vit`), and feature extraction."""
 import sys
 from typing import Callable, Dict, Optional, Sequence, Union
 
@@ -41,7 +35,9 @@ class FrozenViT(nn.Module):
     def __init__(self, vit: VisionTransformer, has_final_norm: bool,
                  info: dict):
         super().__init__()
-        self.vit, self.has_final_norm, self.info = vit, has_final_norm, info
+        self.vit = vit
+        self.has_final_norm = has_final_norm
+        self.info = info
         self.requires_grad_(False)
         self.eval()
 
@@ -81,9 +77,8 @@ class FrozenViT(nn.Module):
     @torch.no_grad()
     def cls_attention(self, img: torch.Tensor,
                       layer: int = -1) -> torch.Tensor:
-        """Class-token attention over the patches, per head: ``[B, H, h,
-        w]`` softmax attention of the class-token query to the patch keys
-        (the class key dropped, so a map sums to at most 1).
+        """Softmax attention ``[B, H, h, w]`` of the class-token query to
+        the patch keys, per head (the class key dropped).
 
         Args:
             img (Tensor): Normalised images ``[B, 3, H, W]``.
@@ -106,16 +101,17 @@ def load_frozen_vit(checkpoint: Union[str, dict],
                     num_heads: Optional[int] = None,
                     img_size: Optional[int] = None,
                     quick_gelu: bool = False) -> FrozenViT:
-    """Rebuild a ViT from a checkpoint of any supported layout.
+    """Rebuild a ViT from a checkpoint of any supported layout, its
+    architecture read off the weights
+    (:func:`mmtec.models.utils.vit_from_weights`).
 
     Args:
         checkpoint (str | dict): Path (or loaded dict) of the checkpoint.
-        num_heads (int, optional): Attention heads. Defaults to those of
-            the standard ViT size of this width and depth (``BASE_ARCHS``),
-            else ``embed_dims // 64`` (64-wide heads).
-        img_size (int, optional): Input size the position embedding is laid
-            out for. Defaults to the size it was trained at, read from the
-            number of patches (other input sizes are interpolated anyway).
+        num_heads (int, optional): Attention heads (not in a state dict).
+            Defaults to the standard ViT size's for this width and depth
+            (``BASE_ARCHS``), else ``embed_dims // 64``.
+        img_size (int, optional): Input size of the position embedding.
+            Defaults to the trained size (others are interpolated anyway).
         quick_gelu (bool): QuickGELU MLPs (OpenAI's CLIP). Defaults to
             False.
     """
@@ -152,10 +148,8 @@ class Normalize(nn.Module):
 
 
 @torch.no_grad()
-def extract_features(fn: Callable[[torch.Tensor], torch.Tensor],
-                     dataset,
-                     normalize: nn.Module,
-                     batch_size: int = 256,
+def extract_features(fn: Callable[[torch.Tensor], torch.Tensor], dataset,
+                     normalize: nn.Module, batch_size: int = 256,
                      device: Union[str, torch.device] = 'cpu',
                      progress: bool = True,
                      desc: str = '') -> Dict[str, torch.Tensor]:

@@ -15,10 +15,8 @@ KNN_TEMPERATURE = 0.07
 
 
 @torch.no_grad()
-def knn_scores(bank_feats: torch.Tensor,
-               bank_labels: torch.Tensor,
-               query_feats: torch.Tensor,
-               k: int = KNN_K,
+def knn_scores(bank_feats: torch.Tensor, bank_labels: torch.Tensor,
+               query_feats: torch.Tensor, k: int = KNN_K,
                temperature: float = KNN_TEMPERATURE,
                num_classes: Optional[int] = None,
                chunk_size: int = 1024) -> torch.Tensor:
@@ -69,12 +67,9 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor,
     }
 
 
-def knn_accuracy(bank_feats: torch.Tensor,
-                 bank_labels: torch.Tensor,
-                 query_feats: torch.Tensor,
-                 query_labels: torch.Tensor,
-                 k: int = KNN_K,
-                 temperature: float = KNN_TEMPERATURE,
+def knn_accuracy(bank_feats: torch.Tensor, bank_labels: torch.Tensor,
+                 query_feats: torch.Tensor, query_labels: torch.Tensor,
+                 k: int = KNN_K, temperature: float = KNN_TEMPERATURE,
                  num_classes: Optional[int] = None) -> Dict[str, float]:
     """Top-1/top-5 accuracy (%) of the weighted kNN vote.
 

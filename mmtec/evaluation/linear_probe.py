@@ -1,11 +1,9 @@
 """Linear probe on frozen features: multinomial logistic regression.
 
-Features are standardised with the training statistics (as MAE's linear
-probe does with a parameter-free BatchNorm); an L2-regularised softmax
-classifier is fitted full-batch with L-BFGS (deterministic, no lr
-schedule). The L2 strength is picked on a held-out part of the training
-features, then the classifier is refitted on all of them: the test set is
-never used for a choice.
+Features standardised with the training statistics (as MAE's
+parameter-free BatchNorm), an L2-regularised softmax classifier fitted
+full-batch with L-BFGS (deterministic); the L2 strength is picked on
+held-out training features, never on the test set.
 """
 from typing import Dict, Sequence
 
@@ -35,10 +33,8 @@ def _fit(feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
     return clf
 
 
-def linear_probe(train_feats: torch.Tensor,
-                 train_labels: torch.Tensor,
-                 test_feats: torch.Tensor,
-                 test_labels: torch.Tensor,
+def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor,
+                 test_feats: torch.Tensor, test_labels: torch.Tensor,
                  weight_decays: Sequence[float] = (1e-5, 1e-4, 1e-3, 1e-2),
                  max_iter: int = 300,
                  val_fraction: float = 0.1) -> Dict[str, float]:

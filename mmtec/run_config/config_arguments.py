@@ -2,20 +2,14 @@
 anything is built.
 
 A misspelled argument (``default_hooks.checkpoint.max_keep_ckpt=1``)
-otherwise fails late: ``CheckpointHook`` keeps unknown arguments for its
-first save, so the run trains up to its first checkpoint, then dies with a
-``TypeError``; one under a model component ends in a long traceback.
-
-For each dict with a ``type`` under the parts of the config the Runner
-builds (model, hooks, optimizer wrapper and optimizer, schedulers,
-dataloaders with their datasets, samplers and pipelines, loops,
-evaluators, visualizer), the keys must be arguments of the class the
-registry returns for that type. ``**kwargs`` is followed to the parent
-class when ``__init__`` passes it on (``super().__init__(**kwargs)``); a
-class that keeps arbitrary keyword arguments is not checked. A dict whose
-type the registry does not know is left to the build, except where the
-registry is certain (hooks, transforms, datasets, samplers, optimizers,
-schedulers), where the closest registered names are given.
+otherwise fails late (``CheckpointHook`` keeps unknown arguments until its
+first save) or in a long traceback. Under the parts of the config the
+Runner builds, each dict's keys must be arguments of the class its
+``type`` names; ``**kwargs`` is followed to the parent class when
+``__init__`` passes it on, a class keeping arbitrary keywords is not
+checked. An unknown type is left to the build, except in registries where
+it must be a misspelling (hooks, transforms, ...): the closest names are
+given.
 """
 import ast
 import inspect

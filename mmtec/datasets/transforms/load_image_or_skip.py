@@ -1,20 +1,66 @@
 """Image loading that skips an undecodable or oversized file instead of
 stopping."""
+import io
 import logging
 import os.path as osp
-from typing import List, Optional
+import warnings
+from typing import List, Optional, Sequence
 
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
 from mmengine.logging import print_log
+from PIL import Image
 
 from mmtec.registry import TRANSFORMS
 
-from .image_header import check_max_pixels, header_problem
-
 SKIPPED_KEY = 'skipped_images'
+
+
+def check_max_pixels(owner: str, max_pixels: Optional[int]) -> None:
+    """A ``ValueError`` unless ``max_pixels`` is > 0 or ``None``."""
+    if max_pixels is not None and not max_pixels > 0:
+        raise ValueError(f'{owner}: max_pixels must be > 0 or None (no '
+                         f'limit), got {max_pixels!r}')
+
+
+def header_problem(data: bytes,
+                   max_pixels: Optional[int],
+                   formats: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Why the header rules the image out before decoding, or ``None``.
+
+    ``PIL.Image.open`` parses the header and stops: nothing is decoded, so
+    this costs microseconds whatever size the file claims.
+
+    Args:
+        data (bytes): The encoded file.
+        max_pixels (int, optional): Largest width x height; ``None``: no
+            limit (PIL's own, twice ``Image.MAX_IMAGE_PIXELS``, still
+            applies when ``formats`` is given).
+        formats (Sequence[str], optional): PIL format names the decoder
+            reads; another or unknown format is a problem. ``None``: any
+            format, and an unknown one is left to the decoder.
+    """
+    if max_pixels is None and formats is None:
+        return None
+    with warnings.catch_warnings():
+        # PIL warns above MAX_IMAGE_PIXELS; the limit here is max_pixels
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = img.format, img.size
+        except Image.DecompressionBombError as err:
+            return str(err)  # PIL refuses to even open it
+        except Exception:  # unknown or broken header
+            return None if formats is None else \
+                f'its header is not one of {list(formats)}'
+    if formats is not None and fmt not in formats:
+        return f'its header says {fmt}, not one of {list(formats)}'
+    if max_pixels is not None and width * height > max_pixels:
+        return (f'its header declares {width}x{height} = {width * height} '
+                f'pixels, more than max_pixels={max_pixels}')
+    return None
 
 
 @TRANSFORMS.register_module()
@@ -22,24 +68,18 @@ class LoadImageOrSkip(LoadImageFromFile):
     """``LoadImageFromFile`` that skips an image it cannot decode.
 
     mmcv's loader stops the run on one bad file with a bare
-    ``AssertionError: failed to load image``. This one logs a warning
-    naming the file and returns ``None``; MMEngine's ``BaseDataset`` then
-    draws another image in its place (the same mechanism, in the same
-    process, whichever dataloader worker runs it). The paths skipped
-    before that image are put in ``results['skipped_images']``; with
-    ``PackInputs(algorithm_keys=['skipped_images'])`` they reach the data
-    samples, where :class:`SkippedImagesHook` counts them, logs a summary
-    per epoch and stops the run above a bad fraction.
+    ``AssertionError``. This one logs a warning naming the file and returns
+    ``None``: MMEngine's ``BaseDataset`` draws another image in its place.
+    The paths skipped before that image go in ``results['skipped_images']``
+    (with ``PackInputs(algorithm_keys=['skipped_images'])`` they reach the
+    data samples, where :class:`SkippedImagesHook` counts them and stops
+    the run above a bad fraction).
 
-    An image whose header declares more than ``max_pixels`` pixels is
-    skipped (and counted) the same way, before it is decoded: a 124 KB PNG
-    can declare 32000 x 32000 pixels, which OpenCV (mmcv's default
-    backend) decodes into a 3 GB array, taking a dataloader worker from
-    0.5 to 6.3 GB in 15 s. PIL reads the header only (JPEG, PNG, WebP,
-    ...); a format PIL does not know is left to the decoder.
-
-    A missing file is not skipped: it means the dataset changed since its
-    file list was read, which is worth stopping for.
+    An image whose header declares more than ``max_pixels`` is skipped the
+    same way before it is decoded: a 124 KB PNG can declare 32000 x 32000
+    pixels, which OpenCV decodes into a 3 GB array. PIL reads the header
+    only; a format PIL does not know is left to the decoder. A missing file
+    is not skipped: the dataset changed since its file list was read.
 
     Args:
         max_pixels (int, optional): Largest width x height accepted; ``None``

@@ -15,12 +15,10 @@ _STATE_KEY = 'compute_record'
 
 
 def base_model_compute(cfg) -> dict:
-    """The base model's own pretraining compute (an estimate), as the
-    config's ``base_model_compute`` gives it.
-
-    That entry (``name``, ``checkpoint``, ``pretraining_pflops_estimate``,
-    ``source``) describes the recipe's base: when the run loads another one
-    (``model.target_generator.checkpoint``), its compute is unknown.
+    """The base model's own pretraining compute (an estimate): the config's
+    ``base_model_compute`` (``name``, ``checkpoint``,
+    ``pretraining_pflops_estimate``, ``source``) when the run loads that
+    ``checkpoint`` (``model.target_generator.checkpoint``), else unknown.
 
     Args:
         cfg (Config | dict): The run's config.
@@ -50,16 +48,12 @@ def base_model_compute(cfg) -> dict:
 class ComputeRecordHook(Hook):
     """Log the model FLOPs and device time of a run; write a summary.
 
-    The FLOPs of one training iteration (forward + backward, counted by
-    ``FlopCounterMode`` on the first batch this process trains) per image,
-    times the images trained (all ranks), give the run's model FLOPs.
-    Device time is wall time times the number of processes (one device
-    each). Both continue across ``--resume`` (kept in the message hub).
-    Every ``interval`` iterations the totals are logged; after each epoch
-    and at the end ``out_file`` in the work dir holds PFLOPs, device-hours,
-    img/s, the device and the base model's own pretraining compute
-    (:func:`base_model_compute`), to set a run against training from
-    scratch.
+    Model FLOPs: those of the first training iteration (forward + backward,
+    ``FlopCounterMode``) per image, times the images trained (all ranks).
+    Device time: wall time times the processes. Both continue across
+    ``--resume`` (message hub). Every ``interval`` iterations the totals
+    are logged; after each epoch ``out_file`` in the work dir holds them
+    with img/s, the device and :func:`base_model_compute`.
 
     Args:
         interval (int): Log every ``interval`` iterations. Defaults to 50.
@@ -150,14 +144,10 @@ class ComputeRecordHook(Hook):
             total_pflops_with_base_pretraining=pflops + base_pflops
             if base_pflops is not None else None)
 
-    def _write(self, runner) -> None:
+    def after_train_epoch(self, runner) -> None:
         if is_main_process():
             write_text_atomically(
                 osp.join(runner.work_dir, self.out_file),
                 json.dumps(self.summary(runner), indent=1))
 
-    def after_train_epoch(self, runner) -> None:
-        self._write(runner)
-
-    def after_train(self, runner) -> None:
-        self._write(runner)
+    after_train = after_train_epoch  # the summary once more at the end
