@@ -48,12 +48,10 @@ def adapt_amp_to_gpu(cfg: Config) -> None:
 
 
 def scale_lr_for_accumulation(cfg: Config) -> None:
-    """Count gradient accumulation in the batch used to scale the lr.
-
-    ``auto_scale_lr.base_batch_size`` is the effective batch the config's lr
-    is meant for; MMEngine compares it with world_size x batch_size only, so
-    divide it by the accumulation steps.
-    """
+    """Count gradient accumulation in the batch that scales the lr:
+    ``auto_scale_lr.base_batch_size`` (the effective batch of the config's
+    lr) over the accumulation steps, as MMEngine compares it with
+    world_size x batch_size only."""
     auto_scale = cfg.get('auto_scale_lr')
     accum = cfg.get('optim_wrapper', {}).get('accumulative_counts', 1)
     if auto_scale and auto_scale.get('enable', False) and accum > 1:
@@ -61,12 +59,9 @@ def scale_lr_for_accumulation(cfg: Config) -> None:
 
 
 def apply_auto_scale_lr(runner, cfg: Config) -> None:
-    """Scale the optimizer config's lr before the optimizer is built.
-
-    MMEngine's ``Runner.scale_lr`` scales the built param groups but not
-    the wrapper's ``base_param_settings``, so the logged ``base_lr`` would
-    stay the config's unscaled lr. Scaling the config gives the same lrs
-    and a true ``base_lr``; the runner's own scaling is then turned off.
+    """Scale the optimizer config's lr before the optimizer is built (and
+    turn the Runner's scaling off): ``Runner.scale_lr`` leaves the logged
+    ``base_lr`` at the config's unscaled lr.
 
     Args:
         runner: A :class:`mmengine.runner.Runner` before ``train()``.
@@ -90,8 +85,7 @@ def apply_auto_scale_lr(runner, cfg: Config) -> None:
 
 
 def optimizer_wrappers(wrapper: dict) -> dict:
-    """The optimizer wrapper configs of ``optim_wrapper`` (one, or several
-    by name), keyed by their config path."""
+    """The optimizer wrappers of ``optim_wrapper``, by config path."""
     if 'optimizer' in wrapper:
         return {'optim_wrapper': wrapper}
     return {f'optim_wrapper.{k}': v for k, v in wrapper.items()
@@ -99,9 +93,8 @@ def optimizer_wrappers(wrapper: dict) -> dict:
 
 
 def fit_dataloaders_to_workers(cfg: Config) -> None:
-    """Let ``num_workers=0`` (the usual debugging override) just work:
-    torch refuses ``persistent_workers`` and ``prefetch_factor`` without
-    worker processes, which the recipes set for speed."""
+    """Let ``num_workers=0`` just work: torch refuses the recipes'
+    ``persistent_workers`` and ``prefetch_factor`` without workers."""
     for name in _LOADERS:
         loader = cfg.get(name)
         if loader and loader.get('num_workers', 0) == 0:
@@ -151,13 +144,10 @@ def gpu_jpeg_decode_unavailable() -> str:
 
 
 def apply_gpu_decode(cfg: Config) -> bool:
-    """Apply ``gpu_decode=True`` of a config; return whether it is used.
-
-    The recipe's CPU pipeline (``LoadImageFromFile``, ``RandomResizedCrop``,
-    ``RandomFlip``, ``PackInputs``) is replaced by ``PackJPEGBytes`` in the
-    workers and ``GPUJPEGDataPreprocessor`` on the device, with the crop,
-    flip probability and mean/std of the config. Without GPU decoding the
-    CPU pipeline stays, with a message saying so.
+    """Apply ``gpu_decode=True`` of a config; return whether it is used:
+    ``PackJPEGBytes`` in the workers and ``GPUJPEGDataPreprocessor`` (the
+    recipe's crop, flip and mean/std) replace the CPU pipeline, which stays
+    (with a message) where the GPU cannot decode JPEGs.
 
     Args:
         cfg (Config): The merged config.

@@ -1,5 +1,5 @@
-"""Checks of a run's config that refuse a mistake before anything is built,
-with a one-line error naming the setting to change."""
+"""Checks that refuse a mistake in a run's config before anything is
+built, with a one-line error naming the setting to change."""
 import difflib
 import math
 import os
@@ -29,14 +29,11 @@ def _nearest(name: str, names: List[str]) -> str:
 
 def check_option_key(cfg: Config, key: str, value: Any = None) -> None:
     """Raise :class:`CfgOptionError` if a ``--cfg-options`` key names
-    nothing in ``cfg``.
+    nothing in ``cfg`` (``merge_from_dict`` would add a misspelled key).
 
-    MMEngine's ``merge_from_dict`` creates any key, so a misspelled option
-    (``auto_scale_lr.enabel=False``) would be added beside the real one.
-    Every part of the dotted key but the last must exist (dict keys or list
-    indices); the last too, unless its parent has a ``type``: the class
-    built from it checks its arguments
-    (:func:`~mmtec.run_config.config_arguments.check_config_arguments`).
+    Every part of the dotted key must exist (dict keys, list indices), but
+    the last one under a dict with a ``type``: its class checks it
+    (:mod:`~mmtec.run_config.config_arguments`).
 
     Args:
         cfg (Config): The config the option is merged into.
@@ -136,8 +133,8 @@ def check_writable_work_dir(cfg: Config) -> None:
 
 
 def _datasets(node, where: str) -> Iterator[Tuple[str, dict]]:
-    """Every dataset config under ``node`` (wrappers such as
-    ``RepeatDataset``/``ConcatDataset`` included), with its config path."""
+    """Every dataset config under ``node`` (wrappers included), with its
+    config path."""
     if not isinstance(node, dict):
         return
     if any(k in node for k in ('data_root', 'data_prefix', 'ann_file')):
@@ -169,9 +166,8 @@ def _data_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
 
 def check_data_paths(cfg: Config,
                      loaders: Optional[Sequence[str]] = None) -> None:
-    """Raise ``FileNotFoundError`` naming the first missing local data path
-    (of datasets without a custom ``backend_args``), instead of an error
-    deep inside dataset construction naming a derived path.
+    """Raise ``FileNotFoundError`` naming the setting of the first missing
+    local data path (datasets without ``backend_args``).
 
     Args:
         cfg (Config): The merged config.
