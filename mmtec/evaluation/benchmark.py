@@ -5,9 +5,8 @@ from typing import Optional, Tuple, Union
 
 from mmengine.config import Config
 
+from .classifiers import KNN_K, KNN_TEMPERATURE, knn_accuracy, linear_probe
 from .features import Normalize, extract_features, load_frozen_vit
-from .knn import KNN_K, KNN_TEMPERATURE, knn_accuracy
-from .linear_probe import linear_probe
 
 
 def build_eval_datasets(

@@ -20,13 +20,6 @@ from mmtec.registry import TRANSFORMS
 SKIPPED_KEY = 'skipped_images'
 
 
-def check_max_pixels(owner: str, max_pixels: Optional[int]) -> None:
-    """A ``ValueError`` unless ``max_pixels`` is > 0 or ``None``."""
-    if max_pixels is not None and not max_pixels > 0:
-        raise ValueError(f'{owner}: max_pixels must be > 0 or None (no '
-                         f'limit), got {max_pixels!r}')
-
-
 def header_problem(data: bytes,
                    max_pixels: Optional[int],
                    formats: Optional[Sequence[str]] = None) -> Optional[str]:
@@ -63,8 +56,28 @@ def header_problem(data: bytes,
     return None
 
 
+class _Skipping:
+    """Skip an image with a warning; hand its path to the next image."""
+
+    def _start_skipping(self, max_pixels: Optional[int]) -> None:
+        if max_pixels is not None and not max_pixels > 0:
+            raise ValueError(f'{type(self).__name__}: max_pixels must be > 0 '
+                             f'or None (no limit), got {max_pixels!r}')
+        self.max_pixels = max_pixels
+        self._skipped: List[str] = []
+
+    def _skip(self, path, reason: str) -> None:
+        print_log(f'Skipping {reason}; another image is drawn in its place.',
+                  logger='current', level=logging.WARNING)
+        self._skipped.append(str(path))
+
+    def _take_skipped(self) -> List[str]:
+        skipped, self._skipped = self._skipped, []
+        return skipped
+
+
 @TRANSFORMS.register_module()
-class LoadImageOrSkip(LoadImageFromFile):
+class LoadImageOrSkip(_Skipping, LoadImageFromFile):
     """``LoadImageFromFile`` that skips an image it cannot decode.
 
     mmcv's loader stops the run on one bad file with a bare
@@ -93,9 +106,7 @@ class LoadImageOrSkip(LoadImageFromFile):
 
     def __init__(self, max_pixels: Optional[int] = 100_000_000, **kwargs):
         super().__init__(**kwargs)
-        check_max_pixels(type(self).__name__, max_pixels)
-        self.max_pixels = max_pixels
-        self._skipped: List[str] = []
+        self._start_skipping(max_pixels)
 
     def _read(self, filename: str) -> bytes:
         if self.file_client_args is not None:
@@ -104,8 +115,7 @@ class LoadImageOrSkip(LoadImageFromFile):
         return fileio.get(filename, backend_args=self.backend_args)
 
     def _load(self, results: dict) -> Optional[str]:
-        """Decode into ``results``; return why the image is skipped, if so.
-        """
+        """Decode into ``results``; return why the image is skipped, if so."""
         filename = results['img_path']
         data = self._read(filename)
         reason = header_problem(data, self.max_pixels)
@@ -134,20 +144,14 @@ class LoadImageOrSkip(LoadImageFromFile):
             reason = f'undecodable image {filename} ({type(err).__name__}: ' \
                 f'{err})'
         if reason is not None:
-            print_log(
-                f'Skipping {reason}; another image is drawn in its place.',
-                logger='current',
-                level=logging.WARNING)
-            self._skipped.append(str(filename))
-            return None
+            return self._skip(filename, reason)
         if self._skipped:
-            results[SKIPPED_KEY] = self._skipped
-            self._skipped = []
+            results[SKIPPED_KEY] = self._take_skipped()
         return results
 
 
 @TRANSFORMS.register_module()
-class PackJPEGBytes(BaseTransform):
+class PackJPEGBytes(_Skipping, BaseTransform):
     """Pack the still-encoded file bytes as the sample's input.
 
     The CPU side of the GPU-decode data path (``GPUJPEGDataPreprocessor``
@@ -168,9 +172,7 @@ class PackJPEGBytes(BaseTransform):
     """
 
     def __init__(self, max_pixels: Optional[int] = 100_000_000):
-        check_max_pixels(type(self).__name__, max_pixels)
-        self.max_pixels = max_pixels
-        self._skipped: List[str] = []
+        self._start_skipping(max_pixels)
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
@@ -178,15 +180,10 @@ class PackJPEGBytes(BaseTransform):
             data = f.read()
         reason = header_problem(data, self.max_pixels, formats=('JPEG', ))
         if reason is not None:
-            print_log(f'Skipping {path}: {reason}; another image is drawn '
-                      'in its place.', logger='current',
-                      level=logging.WARNING)
-            self._skipped.append(str(path))
-            return None
+            return self._skip(path, f'{path}: {reason}')
         sample = DataSample()
         if self._skipped:
-            sample.set_metainfo({SKIPPED_KEY: self._skipped})
-            self._skipped = []
+            sample.set_metainfo({SKIPPED_KEY: self._take_skipped()})
         return dict(
             inputs=torch.from_numpy(np.frombuffer(data, np.uint8).copy()),
             data_samples=sample)
