@@ -19,8 +19,7 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class SampleKey(int):
-    """A dataset index (a plain ``int`` to anything else) that carries the
-    seed of the sample's randomness.
+    """A dataset index (an ``int``) carrying the seed of its randomness.
 
     Args:
         index (int): The dataset index.

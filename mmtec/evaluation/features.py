@@ -48,7 +48,7 @@ class FrozenViT(nn.Module):
     @torch.no_grad()
     def tokens(self, img: torch.Tensor) -> torch.Tensor:
         """Normalised output tokens ``[B, 1+L, C]`` (class token first, no
-        registers) of normalised images ``img`` ``[B, 3, H, W]``."""
+        registers) of images ``[B, 3, H, W]``."""
         x, _ = embed_tokens(self.vit, img)
         for layer in self.vit.layers:
             x = layer(x)

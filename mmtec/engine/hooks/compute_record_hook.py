@@ -66,8 +66,7 @@ class ComputeRecordHook(Hook):
     def __init__(self, interval: int = 50, out_file: str = 'compute.json'):
         self.interval = interval
         self.out_file = out_file
-        self._counter = None
-        self._batch = 0
+        self._counter, self._batch = None, 0
         self.state = dict(flops_per_image=None, images=0, device_seconds=0.)
         self._base = base_model_compute({})
 
@@ -131,13 +130,11 @@ class ComputeRecordHook(Hook):
             device=torch.cuda.get_device_name()
             if torch.cuda.is_available() else
             f'CPU ({torch.get_num_threads()} threads)',
-            world_size=get_world_size(),
-            images=st['images'],
+            world_size=get_world_size(), images=st['images'],
             flops_per_image=per_image,
             flops_counted='FlopCounterMode, one training iteration '
             '(forward + backward) on the first batch',
-            model_pflops=pflops,
-            device_hours=seconds / 3600,
+            model_pflops=pflops, device_hours=seconds / 3600,
             img_per_s=st['images'] / seconds * get_world_size()
             if seconds else 0.,
             base_model=self._base,
