@@ -80,11 +80,9 @@ def check_cfg_options(cfg: Config,
     """
     merged = {}
     for key, value in (options or {}).items():
-        if key.startswith(NEW_KEY_PREFIX):
-            merged[key[len(NEW_KEY_PREFIX):]] = value
-            continue
-        check_option_key(cfg, key, value)
-        merged[key] = value
+        if not key.startswith(NEW_KEY_PREFIX):
+            check_option_key(cfg, key, value)
+        merged[key.removeprefix(NEW_KEY_PREFIX)] = value
     return merged
 
 
