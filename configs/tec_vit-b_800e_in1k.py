@@ -21,3 +21,10 @@ model = dict(
 # 40 warm-up epochs, then cosine to 0 at the last epoch
 # (_base_/schedules/adamw_tec.py)
 train_cfg = dict(max_epochs=800)
+
+# the base's own pretraining compute, for compute.json (ComputeRecordHook)
+base_model_compute = dict(
+    name='MAE ViT-B 1600 ep',
+    checkpoint=model['target_generator']['checkpoint'],
+    pretraining_pflops_estimate=115349,
+    source="estimate (configs/tec/metafile.yml): FLOPs of one training step per 224 px image counted with FlopCounterMode (MMPretrain's MAE recipe) x 1,281,167 ImageNet-1k images x epochs")

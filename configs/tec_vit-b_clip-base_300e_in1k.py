@@ -23,3 +23,6 @@ model = dict(
     head=dict(loss_attention=dict(tau=1.8)))
 
 train_cfg = dict(max_epochs=300)
+
+# its own pretraining compute is not known (ComputeRecordHook)
+base_model_compute = None

@@ -9,3 +9,10 @@ model = dict(
         checkpoint='https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot/vitb_16/checkpoint_teacher.pth',
         topk=9),
     head=dict(loss_attention=dict(tau=1.0)))
+
+# the base's own pretraining compute, for compute.json (ComputeRecordHook)
+base_model_compute = dict(
+    name='iBOT ViT-B 1600 ep',
+    checkpoint=model['target_generator']['checkpoint'],
+    pretraining_pflops_estimate=None,
+    source='not counted')

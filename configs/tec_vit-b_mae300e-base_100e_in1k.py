@@ -16,3 +16,10 @@ model = dict(
 
 train_cfg = dict(max_epochs=100)
 default_hooks = dict(checkpoint=dict(interval=10))
+
+# the base's own pretraining compute, for compute.json (ComputeRecordHook)
+base_model_compute = dict(
+    name='MAE ViT-B 300 ep',
+    checkpoint=model['target_generator']['checkpoint'],
+    pretraining_pflops_estimate=21628,
+    source="estimate (configs/tec/metafile.yml): FLOPs of one training step per 224 px image counted with FlopCounterMode (MMPretrain's MAE recipe) x 1,281,167 ImageNet-1k images x epochs")

@@ -13,3 +13,10 @@ model = dict(
     head=dict(loss_attention=dict(tau=1.4)))
 
 train_cfg = dict(max_epochs=300)
+
+# the base's own pretraining compute, for compute.json (ComputeRecordHook)
+base_model_compute = dict(
+    name='MAE ViT-L 1600 ep',
+    checkpoint=model['target_generator']['checkpoint'],
+    pretraining_pflops_estimate=249226,
+    source="estimate (configs/tec/metafile.yml): FLOPs of one training step per 224 px image counted with FlopCounterMode (MMPretrain's MAE recipe) x 1,281,167 ImageNet-1k images x epochs")

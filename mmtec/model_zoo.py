@@ -22,24 +22,6 @@ def find_model_index() -> Optional[str]:
     return None
 
 
-def repo_path(*parts: str) -> str:
-    """A file of the repository's data (configs, projects), in this checkout
-    or in the installed package (``mmtec/.mim``), found as
-    :func:`find_model_index` finds the model index.
-
-    Args:
-        *parts (str): Path below the root, e.g. ``'configs', 'tec',
-            'metafile.yml'``.
-    """
-    index = find_model_index()
-    if index is None:
-        raise FileNotFoundError(
-            'mmtec\'s configs are neither in this checkout nor in the '
-            'installed package (mmtec/.mim): reinstall with `pip install -e .`'
-            ' from the repository root.')
-    return osp.join(osp.dirname(index), *parts)
-
-
 def register_tec_models() -> bool:
     """Add the TEC models to MMPretrain's ``ModelHub`` (once)."""
     global _registered

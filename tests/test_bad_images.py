@@ -208,7 +208,7 @@ def test_jpeg_bytes_reader_skips_what_the_device_decoder_cannot_take(
     from mmengine.dataset import pseudo_collate
     from torchvision.io import decode_jpeg
 
-    import mmtec.datasets.pack_jpeg_bytes as pack_module
+    import mmtec.datasets.transforms.load_image_or_skip as pack_module
     from mmtec.datasets import PackJPEGBytes
     seen = []
     monkeypatch.setattr(pack_module, 'print_log',

@@ -4,7 +4,7 @@ import pytest
 from mmengine.config import Config
 
 import mmtec  # noqa: F401
-from mmtec.utils.cfg_options import (
+from mmtec.run_config.checks import (
     CfgOptionError,
     check_cfg_options,
     check_option_key,

@@ -8,10 +8,10 @@ import torch
 
 from fmnist_lab import export_image_folder
 from mmtec.registry import MODELS
+from paths import ROOT
 from timeouts import TOOL_S, TRAIN_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FT_CFG = os.path.join(ROOT, 'tests', 'data', 'finetune_vit-tiny_test.py')
 
 

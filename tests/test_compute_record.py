@@ -17,22 +17,43 @@ from test_train_e2e import ROOT, TINY_CFG, train
 METAFILE = os.path.join(ROOT, 'configs', 'tec', 'metafile.yml')
 
 
-def test_base_model_compute_comes_from_the_metafile():
-    base = base_model_compute('configs/tec_vit-b_800e_in1k.py', METAFILE)
+def test_base_model_compute_comes_from_the_config():
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs',
+                                       'tec_vit-b_800e_in1k.py'))
+    base = base_model_compute(cfg)
     assert base['name'] == 'MAE ViT-B 1600 ep'
     # MAE ViT-B, 1600 epochs: about 1.2e5 PFLOPs
     assert 5e4 < base['pretraining_pflops_estimate'] < 5e5
     assert 'estimate' in base['source']
-    unknown = base_model_compute('my_config.py', METAFILE)
+    unknown = base_model_compute(
+        dict(model=dict(target_generator=dict(checkpoint='my.pth'))))
     assert unknown['pretraining_pflops_estimate'] is None
-    # the hook finds the metafile where the model index finds the configs
+    # the hook takes nothing from the repository's files
     from mmtec.engine.hooks import ComputeRecordHook
-    assert os.path.samefile(ComputeRecordHook().metafile, METAFILE)
+    assert not hasattr(ComputeRecordHook(), 'metafile')
+
+
+def test_recipes_give_the_metafile_base_compute():
+    """Each recipe's ``base_model_compute`` is its metafile entry's."""
+    import yaml
+    with open(METAFILE) as f:
+        models = yaml.safe_load(f)['Models']
+    for model in models:
+        meta = model['Metadata']
+        cfg = Config.fromfile(os.path.join(ROOT, meta['Pretraining Config']))
+        base = base_model_compute(cfg)
+        assert base['name'] == meta['Base Model'], meta
+        assert base['pretraining_pflops_estimate'] == meta[
+            'Base Model Pretraining PFLOPs (estimate)'], meta
+    for other in ('clip-base', 'dinov2-base'):
+        cfg = Config.fromfile(os.path.join(
+            ROOT, 'configs', f'tec_vit-b_{other}_300e_in1k.py'))
+        assert base_model_compute(cfg)['pretraining_pflops_estimate'] is None
 
 
 def test_compute_record_names_the_base_that_ran():
-    """The recipe's metafile entry is this run's base only when the run
-    loaded the recipe's own base."""
+    """The config's base compute is this run's only when the run loaded
+    the recipe's own base."""
     from types import SimpleNamespace
 
     from mmengine.logging import MessageHub
@@ -41,7 +62,7 @@ def test_compute_record_names_the_base_that_ran():
     recipe = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
     cfg = Config.fromfile(recipe)
     url = cfg.model.target_generator.checkpoint
-    hook = ComputeRecordHook(metafile=METAFILE)
+    hook = ComputeRecordHook()
     runner = SimpleNamespace(cfg=cfg, message_hub=MessageHub.get_instance(
         'compute_base_that_ran'))
     hook.before_train(runner)

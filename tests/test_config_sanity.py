@@ -9,10 +9,10 @@ from mmengine.config import Config
 import mmtec  # noqa: F401
 from mmtec.models import AttentionMapLoss, PatchNormFeatureLoss
 from mmtec.registry import MODELS
-from mmtec.utils import (
+from mmtec.run_config.adapt import fit_dataloaders_to_workers
+from mmtec.run_config.checks import (
     check_learning_rates,
     check_training_length,
-    fit_dataloaders_to_workers,
 )
 from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S

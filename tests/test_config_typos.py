@@ -12,7 +12,7 @@ import pytest
 from mmengine.config import Config
 
 import mmtec  # noqa: F401  (registers mmtec's classes)
-from mmtec.utils.config_arguments import (
+from mmtec.run_config.config_arguments import (
     ConfigArgumentError,
     accepted_arguments,
     check_config_arguments,

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from paths import ROOT as REPO
 from transfer_helpers import (
     assert_started_from,
     make_plain_vit,
@@ -42,7 +43,6 @@ from mmtec.det.vitdet_backbone import (  # noqa: E402
     window_unpartition,
 )
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_B = osp.join(REPO, 'configs/mmdet/'
                  'mask-rcnn_vit-b-tec_simplefpn_lsj-1024_coco.py')
 DET_L = osp.join(REPO, 'configs/mmdet/'

@@ -13,11 +13,10 @@ import time
 
 import pytest
 
+from paths import ROOT, TINY_CFG
 from test_model_zoo_download import ReleaseServer
 from timeouts import TRAIN_S
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 RELEASE = '/weights/mae_pretrain_vit_tiny.pth'
 
 

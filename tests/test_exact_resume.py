@@ -495,7 +495,8 @@ def test_resume_warns_about_a_changed_setup(tmp_path, caplog):
 
 def test_resume_check_refuses_a_folder_it_did_not_create(tmp_path):
     import importlib.util
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    from paths import ROOT as root
     spec = importlib.util.spec_from_file_location(
         'resume_check',
         os.path.join(root, 'tools', 'analysis_tools', 'resume_check.py'))

@@ -11,7 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
+
 BENCH = os.path.join(ROOT, 'configs', 'benchmarks')
 RELEASE = 'https://github.com/sail-sg/TEC/releases/download/weights/'
 
@@ -424,7 +425,7 @@ def test_finetuning_trains_the_adapter_and_not_the_position_embedding(
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
 
-    from mmtec.utils.launch import adapt_to_cpu
+    from mmtec.run_config.adapt import adapt_to_cpu
     raw = raw_tec_checkpoint(tmp_path / 'raw.pth')
     cfg = Config.fromfile(TINY_FT)
     cfg.launcher = 'none'

@@ -16,7 +16,7 @@ from mmtec.models.utils import (
     GPUJPEGDataPreprocessor,
     random_resized_crop_params,
 )
-from mmtec.utils import gpu_decode
+from mmtec.run_config import adapt
 from paths import ROOT
 
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')
@@ -30,25 +30,25 @@ def recipe(**kwargs):
 
 def test_without_gpu_the_cpu_pipeline_stays_with_a_message(monkeypatch):
     messages = []
-    monkeypatch.setattr(gpu_decode, 'print_log',
+    monkeypatch.setattr(adapt, 'print_log',
                         lambda msg, **kw: messages.append(msg))
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = recipe(gpu_decode=True)
     before = [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
-    assert gpu_decode.apply_gpu_decode(cfg) is False
+    assert adapt.apply_gpu_decode(cfg) is False
     assert [dict(t) for t in cfg.train_dataloader.dataset.pipeline] == before
     assert 'data_preprocessor' not in cfg.model
     assert len(messages) == 1 and 'no CUDA device' in messages[0] and \
         'CPU data pipeline' in messages[0]
     # the switch off: nothing happens, nothing is said
-    assert gpu_decode.apply_gpu_decode(recipe()) is False
+    assert adapt.apply_gpu_decode(recipe()) is False
     assert len(messages) == 1
 
 
 def test_switch_moves_the_recipe_augmentation_to_the_device(monkeypatch):
-    monkeypatch.setattr(gpu_decode, 'gpu_jpeg_decode_unavailable', lambda: '')
+    monkeypatch.setattr(adapt, 'gpu_jpeg_decode_unavailable', lambda: '')
     cfg = recipe(gpu_decode=True)
-    assert gpu_decode.apply_gpu_decode(cfg) is True
+    assert adapt.apply_gpu_decode(cfg) is True
     assert cfg.train_dataloader.dataset.pipeline == [
         dict(type='PackJPEGBytes')]
     assert cfg.train_dataloader.collate_fn.type == 'pseudo_collate'

@@ -81,8 +81,8 @@ def test_knn_eval_tool_on_any_layout(tmp_path):
     import json
     import os.path as osp
 
+    from paths import ROOT as root
     from vit_checkpoints import layouts, random_vit
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
     spec = importlib.util.spec_from_file_location(
         'mmtec_knn_eval_tool',
         osp.join(root, 'tools', 'analysis_tools', 'knn_eval.py'))

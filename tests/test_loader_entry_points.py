@@ -11,10 +11,10 @@ import torch
 import mmtec  # noqa: F401  (registers the loader with MMEngine)
 from hostile_pickles import exec_via_getattr, marker_code, splice
 from mmtec.registry import MODELS
+from paths import ROOT, TINY_CFG
 from timeouts import TOOL_S
 from vit_checkpoints import IMG, PATCH, TINY_ARCH, layouts, random_vit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONVERTER = os.path.join(ROOT, 'tools', 'model_converters', 'tec2vit.py')
 
 
@@ -306,7 +306,7 @@ def test_train_flag_trusts_a_refused_resume_file(objects_file, tmp_path,
     torch.save(
         dict(meta=dict(epoch=1, iter=5), state_dict=random_vit(),
              extra=_PickledObject()), work / 'epoch_1.pth')
-    config = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
+    config = TINY_CFG
 
     def merged(*flags):
         monkeypatch.setattr(sys, 'argv', [

@@ -275,7 +275,7 @@ def test_interrupted_download_leaves_no_partial_file(server, tmp_path):
     import sys
     import time
     server.routes['/stall'] = (200, _stall, 10**6)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from paths import ROOT as root
     cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
     env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch'),
                PYTHONPATH=root, MMTEC_DOWNLOAD_TIMEOUT='100')

@@ -15,8 +15,8 @@ from PIL import Image
 
 import mmtec  # noqa: F401
 from mmtec.registry import TRANSFORMS
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORIENTATION = 0x0112  # EXIF tag; 6: the camera was turned 90 degrees
 
 

@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
+
 DOC = os.path.join(ROOT, 'docs', 'recipes.md')
 BEGIN, END = '<!-- recipe_table.py output -->', '<!-- end of output -->'
 

@@ -15,11 +15,10 @@ from mmengine.runner import Runner
 import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
 from mmtec.engine.hooks.atomic_checkpoint_hook import checkpoint_bytes
-from mmtec.utils import adapt_to_cpu, find_resumable_checkpoint
+from mmtec.run_config.adapt import adapt_to_cpu
+from mmtec.utils import find_resumable_checkpoint
+from paths import ROOT, TINY_CFG
 from timeouts import TRAIN_S
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CFG = os.path.join(ROOT, 'tests', 'data', 'tec_vit-tiny_test.py')
 
 
 def options(base, data, epochs, keep=1):

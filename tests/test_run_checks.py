@@ -14,8 +14,11 @@ from torch import nn
 import mmtec  # noqa: F401
 from mmtec.engine.hooks import CheckpointMatchHook, UnmatchedCheckpointError
 from mmtec.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from mmtec.utils import apply_auto_scale_lr, scale_lr_for_accumulation
-from mmtec.utils.data_paths import check_data_paths
+from mmtec.run_config.adapt import (
+    apply_auto_scale_lr,
+    scale_lr_for_accumulation,
+)
+from mmtec.run_config.checks import check_data_paths
 from paths import ROOT
 
 RECIPE = os.path.join(ROOT, 'configs', 'tec_vit-b_800e_in1k.py')

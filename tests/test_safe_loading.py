@@ -60,8 +60,8 @@ from mmtec.checkpoint import (
 from mmtec.checkpoint import trust as trust_module
 from mmtec.converters import read_vit
 from mmtec.engine.hooks.rng_state_hook import RNGStateHook
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OLD_HINT = 're-save its tensors only'
 
 

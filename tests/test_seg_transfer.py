@@ -34,8 +34,8 @@ from mmtec.checkpoint import (  # noqa: E402
 )
 from mmtec.converters import canonical_to_mmseg  # noqa: E402
 from mmtec.seg import CheckedMAE  # noqa: E402
+from paths import ROOT as REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_CFG = osp.join(REPO, 'configs/mmseg/'
                    'upernet_vit-b-tec_8xb2-amp-160k_ade20k-512x512.py')
 TINY = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256)

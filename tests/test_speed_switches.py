@@ -8,11 +8,11 @@ from mmengine.config import Config
 
 import mmtec  # noqa: F401
 from mmtec.registry import MODELS
-from mmtec.utils import (
+from mmtec.run_config import adapt
+from mmtec.run_config.adapt import (
     adapt_amp_to_gpu,
     adapt_to_cpu,
     drop_unsupported_fused_optimizer,
-    launch,
 )
 from test_reference_step import build_randomised
 from vit_checkpoints import IMG, TINY_ARCH
@@ -80,7 +80,7 @@ def test_fused_optimizer_falls_back_where_unsupported(monkeypatch):
     cfg = optim_cfg(fused=True)
     drop_unsupported_fused_optimizer(cfg, 'cpu')
     assert cfg.optim_wrapper.optimizer.fused is True  # torch has it on CPU
-    monkeypatch.setattr(launch, 'fused_optimizer_supported',
+    monkeypatch.setattr(adapt, 'fused_optimizer_supported',
                         lambda *args: False)
     adapt_to_cpu(cfg)
     assert 'fused' not in cfg.optim_wrapper.optimizer
@@ -103,7 +103,8 @@ def test_bf16_recipe_falls_back_to_fp16_on_gpus_without_bf16(monkeypatch):
 def test_recipes_use_the_switches_and_auto_base_dtype():
     import glob
     import os.path as osp
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+    from paths import ROOT as root
     recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
     assert len(recipes) == 8  # the paper's six, DINOv2 and CLIP bases
     for path in recipes:
@@ -174,9 +175,9 @@ def test_fused_fallback_keeps_the_whole_recipe_optimizer(monkeypatch):
     import os.path as osp
 
     from test_run_checks import TinyViTLike, build_wrapper
-    monkeypatch.setattr(launch, 'fused_optimizer_supported',
+    monkeypatch.setattr(adapt, 'fused_optimizer_supported',
                         lambda *args: False)
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    from paths import ROOT as root
     recipes = sorted(glob.glob(osp.join(root, 'configs', 'tec_vit-*.py')))
     for path in recipes:
         cfg = Config.fromfile(path)

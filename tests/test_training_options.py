@@ -7,8 +7,8 @@ import torch
 from mmengine.config import Config
 
 from mmtec.registry import MODELS
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 BACKBONES = {
     'PretrainedVisionTransformer': dict(
@@ -73,7 +73,7 @@ def test_gradient_clipping_is_off_and_one_option_away(config):
     option check and makes the built optimizer wrapper clip."""
     from mmengine.optim import build_optim_wrapper
 
-    from mmtec.utils.cfg_options import CfgOptionError, check_cfg_options
+    from mmtec.run_config.checks import CfgOptionError, check_cfg_options
     cfg = Config.fromfile(os.path.join(ROOT, config))
     assert cfg.optim_wrapper.get('clip_grad') is None
     with pytest.raises(CfgOptionError):  # the parent key does not exist

@@ -26,7 +26,8 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import mmtec  # noqa: F401
-from mmtec.utils.launch import adapt_to_cpu
+from mmtec.run_config.adapt import adapt_to_cpu
+from paths import ROOT
 from tec_reference import tec_losses
 from test_reference_step import (  # noqa
     NUM_PATCHES,
@@ -38,7 +39,6 @@ from test_reference_step import (  # noqa
 )
 from vit_checkpoints import IMG
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AUTHORS = yaml.safe_load(open(os.path.join(
     ROOT, 'tools', 'analysis_tools', 'authors_recipes.yml')))['pretraining']
 IMAGES, BATCH, EPOCHS = 11, 2, 3

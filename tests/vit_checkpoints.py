@@ -278,10 +278,10 @@ def convert_tec_checkpoint(vit, tmp_path, layout):
     """Save ``vit`` as a TEC raw training checkpoint and convert it with
     ``tools/model_converters/tec2vit.py --layout layout``, as a user would.
     """
-    import os
     import subprocess
     import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    from paths import ROOT as root
     raw, _ = layouts(vit)['tec_raw']
     src, dst = tmp_path / 'tec_raw.pth', tmp_path / f'tec_{layout}.pth'
     torch.save(raw, src)

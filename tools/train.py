@@ -23,28 +23,30 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import add_trust_argument, trust_checkpoint
-from mmtec.utils import (
+from mmtec.run_config.adapt import (
     adapt_amp_to_gpu,
     adapt_to_cpu,
+    apply_auto_scale_lr,
     apply_gpu_decode,
-    check_learning_rates,
-    checkpoint_folders,
-    find_resumable_checkpoint,
     fit_dataloaders_to_workers,
     scale_lr_for_accumulation,
 )
-from mmtec.utils.cfg_options import check_cfg_options
+from mmtec.run_config.checks import (
+    check_cfg_options,
+    check_data_paths,
+    check_learning_rates,
+    check_training_length,
+    check_writable_work_dir,
+)
+from mmtec.run_config.config_arguments import check_config_arguments
+from mmtec.utils import (
+    checkpoint_folders,
+    find_resumable_checkpoint,
+)
 from mmtec.utils.cli_errors import (
     add_debug_argument,
     existing_config,
     one_line_errors,
-)
-from mmtec.utils.config_arguments import check_config_arguments
-from mmtec.utils.data_paths import check_data_paths
-from mmtec.utils.launch import (
-    apply_auto_scale_lr,
-    check_training_length,
-    check_writable_work_dir,
 )
 
 

@@ -1,7 +1,4 @@
 """Data pipeline components (registered in MMPretrain's registries on
 import)."""
-from .pack_jpeg_bytes import PackJPEGBytes
-from .seeded_sampler import SeededSampler
-from .transforms import LoadImageOrSkip
-
-__all__ = ['LoadImageOrSkip', 'PackJPEGBytes', 'SeededSampler']
+from .seeded_sampler import SeededSampler  # noqa: F401
+from .transforms import LoadImageOrSkip, PackJPEGBytes  # noqa: F401

@@ -13,11 +13,9 @@ from mmtec.registry import PARAM_SCHEDULERS
 class CosineToTrainEndLR(CosineAnnealingLR):
     """MMEngine's ``CosineAnnealingLR``, from ``begin`` to the end of training.
 
-    Give no ``end`` (nor ``T_max``): MMEngine's Runner sets ``end`` to
-    ``train_cfg.max_epochs`` and ``T_max`` becomes ``end - begin``, so a
-    recipe that changes its epochs changes nothing else. A run that stops
-    before ``begin`` (e.g. a 1-epoch smoke test of a recipe with 40 warm-up
-    epochs) still builds: the scheduler is simply never reached, where
+    Give no ``end`` (nor ``T_max``): the Runner sets ``end`` to
+    ``train_cfg.max_epochs``. A run that stops before ``begin`` (a 1-epoch
+    smoke test of a recipe with 40 warm-up epochs) still builds, where
     ``CosineAnnealingLR`` would refuse ``end <= begin``.
 
     Args:
@@ -33,25 +31,17 @@ class CosineToTrainEndLR(CosineAnnealingLR):
             optimizer, *args, begin=begin, end=max(end, begin + 1), **kwargs)
 
 
-def warmup_cosine_lr(warmup_epochs: int,
-                     start_factor: float,
+def warmup_cosine_lr(warmup_epochs: int, start_factor: float,
                      max_epochs: Optional[int] = None) -> List[dict]:
-    """MMEngine ``param_scheduler`` entries: warm-up, then cosine to 0.
-
-    Both are epoch-based and stepped per iteration; the cosine ends at
-    ``train_cfg.max_epochs`` (:class:`CosineToTrainEndLR`). Configs import
-    this after their ``_base_`` line (MMEngine reads a file that imports a
-    package before ``_base_`` as a lazy-import config).
+    """MMEngine ``param_scheduler`` entries: warm-up, then cosine to 0 at
+    ``train_cfg.max_epochs``, both stepped per iteration. Configs import
+    this after their ``_base_`` line (else MMEngine reads a lazy config).
 
     Args:
         warmup_epochs (int): Epochs of linear warm-up.
         start_factor (float): Learning-rate factor at the first iteration.
         max_epochs (int, optional): Only needed when the run may be no
-            longer than the warm-up: the warm-up is then cut to it (and the
-            cosine is never reached).
-
-    Returns:
-        list[dict]: The ``param_scheduler`` config.
+            longer than the warm-up: the warm-up is then cut to it.
 
     Example:
         >>> warmup, cosine = warmup_cosine_lr(40, start_factor=1e-4)
@@ -74,20 +64,15 @@ def warmup_cosine_lr(warmup_epochs: int,
 class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
     """Linear warm-up from 0, then half-cosine, per accumulation window.
 
-    The lr of MAE's and TEC's ``adjust_learning_rate``: before each
-    optimizer update it is set, from the fractional epoch
-    ``e = epoch + i / iterations_per_epoch`` of the window's first
-    micro-batch ``i``, to ``lr * e / warmup_epochs`` during the warm-up
-    (exactly 0 at the first update), then to
+    MAE's and TEC's ``adjust_learning_rate``: before each update the lr is
+    set from the fractional epoch ``e`` of the window's first micro-batch
+    to ``lr * e / warmup_epochs`` (0 at the first update), then to
     ``eta_min + (lr - eta_min) * (1 + cos(pi * (e - warmup) / (epochs -
-    warmup))) / 2``. A group with an ``lr_scale`` (layer decay) gets that
-    value times its scale. Accumulation windows start at each epoch's first
-    iteration (:class:`~mmtec.engine.hooks.AccumulatedGradientsHook`); the
-    window length is the optim wrapper's ``accumulative_counts``.
-
+    warmup))) / 2``; a group's ``lr_scale`` (layer decay) multiplies it.
+    Windows (``accumulative_counts`` long) start at each epoch's first
+    iteration (:class:`~mmtec.engine.hooks.AccumulatedGradientsHook`).
     Configure it by epochs with ``convert_to_iter_based=True`` and no
-    ``end``: MMEngine's Runner then passes the iterations per epoch and
-    ends it at ``train_cfg.max_epochs``.
+    ``end``: the Runner passes the epoch length and ``max_epochs``.
 
     Args:
         optimizer (OptimWrapper | Optimizer): Wrapped optimizer.
@@ -128,8 +113,7 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
         if warmup_epochs < 0:
             raise ValueError(
                 f'WarmupCosineLR: warmup_epochs={warmup_epochs} must be >= 0')
-        self.warmup_epochs = warmup_epochs
-        self.eta_min = eta_min
+        self.warmup_epochs, self.eta_min = warmup_epochs, eta_min
         self.epoch_length = epoch_length
         super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
                          by_epoch=by_epoch, verbose=verbose)

@@ -1,18 +1,11 @@
-"""Frozen plain-ViT backbones from any checkpoint, and feature extraction.
-
-Every layout :func:`mmtec.converters.read_vit` reads (mmtec pretraining,
-MMPretrain incl. MAE, MAE/iBOT/DINO/DeiT/timm, DINOv2, OpenCLIP, TEC released
-and raw) is rebuilt as MMPretrain's ``VisionTransformer`` by
-:func:`mmtec.models.utils.vit_from_weights`. The architecture is read off the
-weights; only the number of heads is not stored in a state dict, so it comes
-from ``num_heads``, by default from the standard ViT sizes
-(:data:`mmtec.models.utils.BASE_ARCHS`) for their width and depth.
-"""
+"""Frozen plain ViTs from any checkpoint layout
+(:func:`mmtec.converters.read_vit`), and feature extraction."""
 import sys
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.utils import ProgressBar
 from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
@@ -55,7 +48,7 @@ class FrozenViT(nn.Module):
     @torch.no_grad()
     def tokens(self, img: torch.Tensor) -> torch.Tensor:
         """Normalised output tokens ``[B, 1+L, C]`` (class token first, no
-        registers)."""
+        registers) of images ``[B, 3, H, W]``."""
         x, _ = embed_tokens(self.vit, img)
         for layer in self.vit.layers:
             x = layer(x)
@@ -73,41 +66,34 @@ class FrozenViT(nn.Module):
             feature (str): ``'cls'`` (class token), ``'mean'`` (average of
                 the patch tokens) or ``'cls+mean'`` (both, concatenated).
         """
+        if feature not in FEATURE_TYPES:
+            raise ValueError(f'feature must be one of {FEATURE_TYPES}, got '
+                             f'{feature!r}')
         x = self.tokens(img)
-        if feature == 'cls':
-            return x[:, 0]
-        if feature == 'mean':
-            return x[:, 1:].mean(dim=1)
-        if feature == 'cls+mean':
-            return torch.cat([x[:, 0], x[:, 1:].mean(dim=1)], dim=1)
-        raise ValueError(f'feature must be one of {FEATURE_TYPES}, got '
-                         f'{feature!r}')
+        parts = dict(cls=[x[:, 0]], mean=[x[:, 1:].mean(dim=1)])
+        parts['cls+mean'] = parts['cls'] + parts['mean']
+        return torch.cat(parts[feature], dim=1)
 
     @torch.no_grad()
     def cls_attention(self, img: torch.Tensor,
                       layer: int = -1) -> torch.Tensor:
-        """Class-token attention over the patches, per head.
+        """Softmax attention ``[B, H, h, w]`` of the class-token query to
+        the patch keys, per head (the class key dropped).
 
         Args:
             img (Tensor): Normalised images ``[B, 3, H, W]``.
             layer (int): Block whose attention is returned. Defaults to -1
                 (the last).
-
-        Returns:
-            Tensor: ``[B, H, h, w]`` softmax attention of the class-token
-            query to the patch keys (the class key is dropped, so a map
-            sums to at most 1), on the patch grid.
         """
         layers = self.vit.layers
         layer = layer % len(layers)
         x, hw = embed_tokens(self.vit, img)
         for blk in layers[:layer]:
             x = blk(x)
-        blk = layers[layer]
-        q, k, _ = block_qkv(blk, x)
-        logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attention_scale(blk)
-        n = num_prefix_tokens(self.vit)
-        probs = logits.softmax(dim=-1)[:, :, 0, n:]  # [B, H, L]
+        q, k, _ = block_qkv(layers[layer], x)
+        logits = (q[:, :, :1] @ k.transpose(-2, -1)) * attention_scale(
+            layers[layer])
+        probs = logits.softmax(dim=-1)[:, :, 0, num_prefix_tokens(self.vit):]
         return probs.reshape(x.shape[0], q.shape[1], *hw)
 
 
@@ -115,16 +101,17 @@ def load_frozen_vit(checkpoint: Union[str, dict],
                     num_heads: Optional[int] = None,
                     img_size: Optional[int] = None,
                     quick_gelu: bool = False) -> FrozenViT:
-    """Rebuild a ViT from a checkpoint of any supported layout.
+    """Rebuild a ViT from a checkpoint of any supported layout, its
+    architecture read off the weights
+    (:func:`mmtec.models.utils.vit_from_weights`).
 
     Args:
         checkpoint (str | dict): Path (or loaded dict) of the checkpoint.
-        num_heads (int, optional): Attention heads. Defaults to those of
-            the standard ViT size of this width and depth (``BASE_ARCHS``),
-            else ``embed_dims // 64`` (64-wide heads).
-        img_size (int, optional): Input size the position embedding is laid
-            out for. Defaults to the size it was trained at, read from the
-            number of patches (other input sizes are interpolated anyway).
+        num_heads (int, optional): Attention heads (not in a state dict).
+            Defaults to the standard ViT size's for this width and depth
+            (``BASE_ARCHS``), else ``embed_dims // 64``.
+        img_size (int, optional): Input size of the position embedding.
+            Defaults to the trained size (others are interpolated anyway).
         quick_gelu (bool): QuickGELU MLPs (OpenAI's CLIP). Defaults to
             False.
     """
@@ -160,24 +147,14 @@ class Normalize(nn.Module):
         return (img - self.mean) / self.std
 
 
-def _collate(batch):
-    """Stack ``PackInputs`` outputs into images and labels."""
-    imgs = torch.stack([b['inputs'] for b in batch])
-    labels = torch.tensor(
-        [int(b['data_samples'].gt_label) for b in batch], dtype=torch.long)
-    return imgs, labels
-
-
 @torch.no_grad()
-def extract_features(fn: Callable[[torch.Tensor], torch.Tensor],
-                     dataset,
-                     normalize: nn.Module,
-                     batch_size: int = 256,
+def extract_features(fn: Callable[[torch.Tensor], torch.Tensor], dataset,
+                     normalize: nn.Module, batch_size: int = 256,
                      device: Union[str, torch.device] = 'cpu',
-                     num_workers: int = 0,
                      progress: bool = True,
                      desc: str = '') -> Dict[str, torch.Tensor]:
-    """Run ``fn`` over a dataset whose pipeline ends in ``PackInputs``.
+    """``feats`` ``[N, C]`` (float32, CPU) and ``labels`` ``[N]`` of a
+    dataset whose pipeline ends in ``PackInputs``.
 
     Args:
         fn (callable): Maps normalised images ``[B, 3, H, W]`` on ``device``
@@ -186,31 +163,24 @@ def extract_features(fn: Callable[[torch.Tensor], torch.Tensor],
         normalize (nn.Module): Applied to the uint8 images first.
         batch_size (int): Defaults to 256.
         device (str | torch.device): Defaults to 'cpu'.
-        num_workers (int): DataLoader workers. Defaults to 0.
         progress (bool): Show a progress bar with an ETA. Defaults to True.
         desc (str): Printed before the progress bar.
-
-    Returns:
-        dict: ``feats`` ``[N, C]`` (float32, CPU) and ``labels`` ``[N]``.
     """
-    from mmengine.utils import ProgressBar
     loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=_collate)
+        dataset, batch_size=batch_size, shuffle=False,
+        collate_fn=lambda batch: batch)
     normalize = normalize.to(device)
-    if progress:
-        if desc:
-            print(desc, file=sys.stdout, flush=True)
-        bar = ProgressBar(len(dataset))
+    if progress and desc:
+        print(desc, flush=True)
+    bar = ProgressBar(len(dataset)) if progress else None
     feats, labels = [], []
-    for imgs, lbls in loader:
-        feats.append(fn(normalize(imgs.to(device))).float().cpu())
-        labels.append(lbls)
-        if progress:
-            bar.update(len(lbls))
-    if progress:
+    for batch in loader:
+        imgs = torch.stack([b['inputs'] for b in batch]).to(device)
+        feats.append(fn(normalize(imgs)).float().cpu())
+        labels.append(torch.tensor(
+            [int(b['data_samples'].gt_label) for b in batch]))
+        if bar:
+            bar.update(len(batch))
+    if bar:
         sys.stdout.write('\n')
     return dict(feats=torch.cat(feats), labels=torch.cat(labels))

@@ -141,7 +141,7 @@ class TECVariants:
 
     def build(self, options):
         """The model and optimizer of the recipe with ``options``."""
-        from mmtec.utils import drop_unsupported_fused_optimizer
+        from mmtec.run_config.adapt import drop_unsupported_fused_optimizer
         cfg = copy.deepcopy(self.cfg)
         cfg.merge_from_dict(options)
         drop_unsupported_fused_optimizer(cfg, self.device)
@@ -351,7 +351,7 @@ def main():
         cfg.model.data_preprocessor = cfg.data_preprocessor
     decode = 'CPU (dataloader workers)'
     if args.gpu_decode:
-        from mmtec.utils import apply_gpu_decode
+        from mmtec.run_config.adapt import apply_gpu_decode
         cfg.gpu_decode = True
         if apply_gpu_decode(cfg):
             decode = 'GPU (GPUJPEGDataPreprocessor)'

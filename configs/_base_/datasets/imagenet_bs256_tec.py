@@ -10,7 +10,7 @@ data_preprocessor = dict(
     to_rgb=True)
 
 # True: decode and augment JPEGs on the GPU (same crop/flip/normalisation;
-# mmtec.utils.apply_gpu_decode), falling back to this CPU pipeline without a
+# mmtec.run_config.adapt.apply_gpu_decode), falling back to this CPU pipeline without a
 # GPU. Off until measured faster end to end (tools/benchmarks/gpu_check.sh).
 gpu_decode = False
 

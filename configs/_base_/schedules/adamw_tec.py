@@ -5,7 +5,7 @@
 # all the others decayed, the class token and the decoder mask tokens
 # included; the fixed sin-cos position embeddings are not trained.
 # bf16 autocast where the GPU has it (fp16 on GPUs without bf16, see
-# mmtec.utils.launch; fp32 on CPU) and the fused AdamW kernel; the authors
+# mmtec.run_config.adapt; fp32 on CPU) and the fused AdamW kernel; the authors
 # ran fp16 with a dynamic loss scale: optim_wrapper.dtype=float16.
 optim_wrapper = dict(
     type='AmpOptimWrapper',

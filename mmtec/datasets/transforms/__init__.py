@@ -1,3 +1,1 @@
-from .load_image_or_skip import LoadImageOrSkip
-
-__all__ = ['LoadImageOrSkip']
+from .load_image_or_skip import LoadImageOrSkip, PackJPEGBytes  # noqa: F401

@@ -147,8 +147,9 @@ def attention_figure(args, work_dir, mae, tec):
     """Class-token attention maps of both models (drawn once)."""
     vis_path = osp.join(work_dir, 'attention_maps.png')
     if not osp.isfile(vis_path):
-        from mmtec.model_zoo import repo_path
-        sys.path.insert(0, repo_path('tools', 'visualization'))
+        # the repository's tool, three folders above this package
+        sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)),
+                                    *['..'] * 3, 'tools', 'visualization'))
         from attention_maps import main as attention_main
         attention_main([
             mae['checkpoint'], tec['checkpoint'], '--names', 'MAE', 'TEC',

@@ -9,13 +9,9 @@ from mmtec.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class TrainableParamsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """MMEngine's default constructor, minus parameters that need no grad.
-
-    The default constructor puts every parameter in the optimizer, frozen
-    ones included. TEC's base model (tens to hundreds of millions of
-    parameters) is frozen; keeping it out makes the optimizer state match
-    what is trained. Weight-decay rules (``paramwise_cfg``) are those of
-    :class:`DefaultOptimWrapperConstructor`.
+    """MMEngine's default constructor, minus parameters that need no grad
+    (TEC's frozen base model), so that the optimizer state matches what is
+    trained. Weight-decay rules (``paramwise_cfg``) are the default's.
 
     Args:
         optim_wrapper_cfg (dict): As for ``DefaultOptimWrapperConstructor``.

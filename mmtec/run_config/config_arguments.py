@@ -1,21 +1,10 @@
-"""Check every registry-built dict of a config against its class, before
-anything is built.
+"""Check the keys of every dict the Runner builds from a registry against
+its class's arguments before anything is built (a misspelled
+``default_hooks.checkpoint.max_keep_ckpt`` would fail at the first save).
 
-A misspelled argument (``default_hooks.checkpoint.max_keep_ckpt=1``)
-otherwise fails late: ``CheckpointHook`` keeps unknown arguments for its
-first save, so the run trains up to its first checkpoint, then dies with a
-``TypeError``; one under a model component ends in a long traceback.
-
-For each dict with a ``type`` under the parts of the config the Runner
-builds (model, hooks, optimizer wrapper and optimizer, schedulers,
-dataloaders with their datasets, samplers and pipelines, loops,
-evaluators, visualizer), the keys must be arguments of the class the
-registry returns for that type. ``**kwargs`` is followed to the parent
-class when ``__init__`` passes it on (``super().__init__(**kwargs)``); a
-class that keeps arbitrary keyword arguments is not checked. A dict whose
-type the registry does not know is left to the build, except where the
-registry is certain (hooks, transforms, datasets, samplers, optimizers,
-schedulers), where the closest registered names are given.
+``**kwargs`` is followed to the parent class where ``__init__`` passes it
+on; an unknown type is left to the build, except in registries where it
+must be a misspelling (hooks, transforms, ...).
 """
 import ast
 import inspect
@@ -26,7 +15,8 @@ import torch
 from mmengine import registry as R
 from mmengine.config import Config
 
-from .cfg_options import _nearest
+from .adapt import _LOADERS
+from .checks import _nearest
 
 # keys that the builder consumes instead of passing them to the class
 _BUILDER_KEYS = {'type', '_scope_'}
@@ -57,7 +47,6 @@ _TOP = {
     'val_evaluator': 'METRICS', 'test_evaluator': 'METRICS',
     'visualizer': 'VISUALIZERS', 'log_processor': 'LOG_PROCESSORS',
 }
-_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # keyword arguments these classes keep take nothing a config may add:
 # CheckpointHook passes them to Runner.save_checkpoint, whose arguments it
 # sets itself
@@ -192,7 +181,6 @@ def check_config_arguments(cfg: Config) -> None:
         for key, registry_name in _TOP.items():
             node = cfg.get(key)
             if key == 'default_hooks' and isinstance(node, dict):
-                node = {k: v for k, v in node.items() if v is not None}
                 for name, hook in node.items():
                     _walk(f'{key}.{name}', hook, registry_name)
             elif key == 'optim_wrapper' and isinstance(node, dict) \

@@ -1,5 +1,0 @@
-from .trainable_params_constructor import (
-    TrainableParamsOptimWrapperConstructor,
-)
-
-__all__ = ['TrainableParamsOptimWrapperConstructor']
