@@ -23,14 +23,13 @@ from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmtec.checkpoint import trust_checkpoint
+from mmtec.engine.resume import checkpoint_folders, find_resumable_checkpoint
 from mmtec.utils import (
     adapt_amp_to_gpu,
     adapt_to_cpu,
     add_trust_argument,
     apply_gpu_decode,
     check_learning_rates,
-    checkpoint_folders,
-    find_resumable_checkpoint,
     fit_dataloaders_to_workers,
     scale_lr_for_accumulation,
 )

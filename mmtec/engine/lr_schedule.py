@@ -82,7 +82,7 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
     ``eta_min + (lr - eta_min) * (1 + cos(pi * (e - warmup) / (epochs -
     warmup))) / 2``. A group with an ``lr_scale`` (layer decay) gets that
     value times its scale. Accumulation windows start at each epoch's first
-    iteration (:class:`~mmtec.engine.hooks.AccumulatedGradientsHook`); the
+    iteration (:class:`~mmtec.engine.hooks.ExactResumeHook`); the
     window length is the optim wrapper's ``accumulative_counts``.
 
     Configure it by epochs with ``convert_to_iter_based=True`` and no

@@ -9,18 +9,12 @@ from .launch import (
                      fit_dataloaders_to_workers,
                      scale_lr_for_accumulation,
 )
-from .resume import (
-                     check_loaded_checkpoint,
-                     checkpoint_folders,
-                     find_resumable_checkpoint,
-)
 from .trust_argument import add_trust_argument
 
 __all__ = [
     'add_trust_argument', 'adapt_amp_to_gpu', 'adapt_to_cpu',
     'apply_auto_scale_lr', 'apply_gpu_decode', 'check_learning_rates',
-    'check_loaded_checkpoint', 'check_training_length', 'checkpoint_folders',
-    'drop_unsupported_fused_optimizer',
-    'find_resumable_checkpoint', 'fit_dataloaders_to_workers',
+    'check_training_length', 'drop_unsupported_fused_optimizer',
+    'fit_dataloaders_to_workers',
     'gpu_jpeg_decode_unavailable', 'scale_lr_for_accumulation'
 ]

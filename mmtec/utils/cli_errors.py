@@ -16,12 +16,11 @@ import traceback
 from contextlib import contextmanager
 
 from mmtec.checkpoint.errors import CheckpointError
-from mmtec.engine.hooks.checkpoint_match_hook import UnmatchedCheckpointError
 
 #: errors that describe bad input, with a message that says what to do
+#: (the engine's UnmatchedCheckpointError is a ValueError)
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               FileExistsError, PermissionError, ValueError, CheckpointError,
-               UnmatchedCheckpointError)
+               FileExistsError, PermissionError, ValueError, CheckpointError)
 
 
 def one_line(err: BaseException) -> str:

@@ -12,9 +12,8 @@ from mmengine.hooks import Hook
 
 from mmtec.registry import HOOKS
 
-from .accumulated_gradients_hook import AccumulatedGradientsHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook
-from .rng_state_hook import RNGStateHook
+from .exact_resume_hook import ExactResumeHook
 
 # sysexits.h EX_TEMPFAIL: "temporary failure, the user is invited to
 # retry"; neither a crash (1), nor a kill by a signal (128 + n)
@@ -53,37 +52,24 @@ class _ShieldWorker:
 class PreemptionHook(Hook):
     """Save the exact training state and exit on SIGTERM or SIGUSR1.
 
-    Slurm (``--signal``, ``scancel``, preemption, the end of the time
-    limit) and Kubernetes (pod eviction) send a signal some time before
-    they kill a job. On one of ``signals`` this hook lets the current
-    iteration finish, then
+    Slurm and Kubernetes signal a job some time before they kill it. On
+    one of ``signals`` this hook lets the current iteration finish, agrees
+    on it across ranks (one small all-reduce per iteration), has
+    ``ExactResumeHook`` gather the random states and the open accumulation
+    window, writes ``preempted_iter_<N>.pth`` through
+    ``AtomicCheckpointHook.save_now`` and exits with ``exit_code`` (75,
+    EX_TEMPFAIL, for the job script to requeue on). ``tools/train.py
+    --resume`` then continues exactly from it, also mid-epoch (with the
+    resumable loops). Preemption checkpoints are removed once a later
+    checkpoint is saved. It runs after every other hook of the iteration
+    (``LOWEST``), which is why it is not part of ``ExactResumeHook``
+    (``LOW``: its epoch-end work must come before the checkpoint hook's).
 
-    - with several processes, agrees on the same iteration on all ranks
-      (one small all-reduce per iteration), gathers every rank's random
-      states and averages an open gradient-accumulation window, as at the
-      end of an epoch;
-    - writes ``preempted_iter_<N>.pth`` through ``AtomicCheckpointHook``
-      (temporary file renamed into place, ``last_checkpoint`` updated),
-      with the optimizer, schedulers, random states and the open
-      accumulation window;
-    - logs a line naming it, and exits with ``exit_code`` (75 by default,
-      EX_TEMPFAIL), for the job script to requeue on.
-
-    ``tools/train.py --resume`` then continues exactly from it, also in the
-    middle of an epoch (with ``ResumableEpochBasedTrainLoop``). Once a
-    later checkpoint has been written, the preemption checkpoints before it
-    are removed. A signal that comes before the first iteration or after
-    the last one is acted on only at the next iteration.
-
-    The training loader's workers are kept out of it (see
-    ``_ShieldWorker``): torchrun signals each rank's process group, and a
-    worker killed by the signal would fail the run before it can save.
-    Slurm signals every process of a job step: use ``--signal=USR1@<s>``
-    there (workers ignore SIGUSR1; a SIGTERM to them would kill them).
-    Workers started before ``before_train`` are not covered: MMEngine's
-    ``IterBasedTrainLoop`` starts them when it is built, so iteration
-    schedules use ``ResumableIterBasedTrainLoop`` (as mmtec's MMDetection
-    and MMSegmentation configs do).
+    The training loader's workers are kept out of the signal (see
+    ``_ShieldWorker``): torchrun signals each rank's process group. Slurm
+    signals every process of a job step: use ``--signal=USR1@<s>`` there.
+    Workers started before ``before_train`` are not covered, so iteration
+    schedules use ``ResumableIterBasedTrainLoop``.
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults
@@ -147,13 +133,9 @@ class PreemptionHook(Hook):
                 'default_hooks.checkpoint, so nothing is saved; exiting '
                 f'with code {self.exit_code}.')
             raise Preempted(self.exit_code)
-        # what otherwise only epoch ends gather (collective)
-        rng_hook = self._hook(runner, RNGStateHook)
-        if rng_hook is not None:
-            rng_hook.after_train_epoch(runner)
-        acc_hook = self._hook(runner, AccumulatedGradientsHook)
-        if acc_hook is not None:
-            acc_hook.sync_open_window(runner)
+        resume_hook = self._hook(runner, ExactResumeHook)
+        if resume_hook is not None:  # what epoch ends gather (collective)
+            resume_hook.gather(runner)
         path = ckpt_hook.save_now(runner,
                                   FILENAME_TMPL.format(runner.iter + 1))
         barrier()  # no rank exits before the file is complete
@@ -181,7 +163,7 @@ class PreemptionHook(Hook):
         ``last_checkpoint`` names (a later save of the resumed run)."""
         ckpt_hook = self._hook(runner, AtomicCheckpointHook)
         if not is_main_process() or ckpt_hook is None or \
-                not ckpt_hook._is_local() or ckpt_hook.last_ckpt is None:
+                not ckpt_hook.is_local() or ckpt_hook.last_ckpt is None:
             return
         latest = osp.basename(ckpt_hook.last_ckpt)
         if latest.startswith('preempted_iter_'):

@@ -21,44 +21,30 @@ def _is_training_checkpoint(ckpt) -> bool:
     return isinstance(meta, dict) and 'iter' in meta and 'state_dict' in ckpt
 
 
-def checkpoint_problem(ckpt, resume: bool) -> Optional[str]:
-    """What makes ``ckpt`` unusable for ``--resume`` or ``load_from``.
-
-    Args:
-        ckpt: The loaded object.
-        resume (bool): Whether training continues from it (needs the
-            training state) or only takes its weights (``load_from``).
-
-    Returns:
-        str | None: The problem, None when there is none.
-    """
-    if not isinstance(ckpt, dict):
-        return (f'it holds a {type(ckpt).__name__}, not the dict of a '
-                'checkpoint')
-    if resume and not _is_training_checkpoint(ckpt):
-        return ('it is not a training checkpoint (no meta with the '
-                'iteration, or no state_dict): --resume continues from the '
-                'epoch_N.pth / iter_N.pth files training writes; to start '
-                'from its weights, set load_from without --resume')
-    return None
-
-
 def check_loaded_checkpoint(ckpt, filename, resume: bool) -> None:
-    """Raise one clear error when ``ckpt`` (loaded from ``filename``) cannot
-    be resumed from (``resume``) or loaded as weights.
+    """Raise one clear error when ``ckpt`` (loaded from ``filename``) is no
+    checkpoint, or, for ``--resume``, no training checkpoint.
 
     Args:
         ckpt: The loaded object.
         filename: Where it came from, for the message.
-        resume (bool): See :func:`checkpoint_problem`.
+        resume (bool): Whether training continues from it (needs the
+            training state) or only takes its weights (``load_from``).
 
     Raises:
         ValueError: Naming the file and what is wrong with it.
     """
-    problem = checkpoint_problem(ckpt, resume)
-    if problem is not None:
-        what = '--resume' if resume else 'load_from'
-        raise ValueError(f'{what} {filename}: {problem}.')
+    what = '--resume' if resume else 'load_from'
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{what} {filename}: it holds a '
+                         f'{type(ckpt).__name__}, not the dict of a '
+                         'checkpoint.')
+    if resume and not _is_training_checkpoint(ckpt):
+        raise ValueError(
+            f'{what} {filename}: it is not a training checkpoint (no meta '
+            'with the iteration, or no state_dict): --resume continues from '
+            'the epoch_N.pth / iter_N.pth files training writes; to start '
+            'from its weights, set load_from without --resume.')
 
 
 def checkpoint_folders(work_dir: str,

@@ -1,0 +1,391 @@
+"""What ``--resume`` needs beyond MMEngine's checkpoint to continue a run
+exactly, and the checks on what a run loads."""
+import logging
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.dist import (all_gather_object, all_reduce, get_rank,
+                           get_world_size)
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper
+from mmengine.runner import EpochBasedTrainLoop
+
+from mmtec.engine.resume import check_loaded_checkpoint
+from mmtec.registry import HOOKS
+
+GRADS_KEY = 'accumulated_gradients'  # in the checkpoint
+SETUP_KEY = 'train_setup'  # in the checkpoint's meta
+
+
+class UnmatchedCheckpointError(ValueError):
+    """A ``load_from``/``--resume`` checkpoint shares no key with the model.
+    """
+
+
+def train_setup(runner) -> dict:
+    """The settings that decide which images each optimizer step sees.
+
+    Args:
+        runner (Runner): The runner.
+
+    Returns:
+        dict: ``world_size``, ``batch_size`` (per process) and
+        ``accumulative_counts``.
+    """
+    return dict(
+        world_size=get_world_size(),
+        batch_size=getattr(runner.train_dataloader, 'batch_size', None),
+        accumulative_counts=getattr(runner.optim_wrapper,
+                                    '_accumulative_counts', 1))
+
+
+def _images_per_step(setup: dict):
+    try:
+        return (setup['world_size'] * setup['batch_size'] *
+                setup['accumulative_counts'])
+    except (KeyError, TypeError):
+        return None
+
+
+def _sample(keys, n: int = 3) -> str:
+    keys = sorted(keys)
+    return ', '.join(keys[:n]) + (', ...' if len(keys) > n else '')
+
+
+def _model(runner) -> torch.nn.Module:
+    return runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+
+
+class _DropMessage(logging.Filter):
+    """Hide one log message (MMEngine's resume warning, made untrue here)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@HOOKS.register_module()
+class ExactResumeHook(Hook):
+    """Keep in checkpoints what an exact ``--resume`` needs; check loads.
+
+    - **Random states.** MMEngine re-seeds a resumed run from the config,
+      so TEC's masks (and augmentation in the main process) would differ.
+      Each rank's python, numpy and torch states are saved in the meta
+      (gathered at epoch ends and on preemption, see :meth:`gather`; runs
+      saving by iteration on several processes save none) as plain data,
+      and put back on resume.
+    - **Accumulation windows as the authors' loop has them.** MAE's and
+      TEC's loops step after micro-batch ``i`` of an epoch when ``(i + 1)
+      % k == 0`` and zero the gradients when an epoch begins (MMEngine
+      counts over the whole run); with an epoch-based loop so does this
+      hook. The gradients of a window open in the middle of an epoch are
+      saved under ``accumulated_gradients`` and restored on resume, unless
+      the world size, batch size or ``accumulative_counts`` changed (a
+      warning says so). A run never steps with a smaller window at its
+      end.
+    - **Resume warnings.** The meta records the world size, batch size
+      and ``accumulative_counts``; a resumed run warns about each change
+      and about settings that cannot continue exactly (loader workers
+      without :class:`~mmtec.datasets.SeededSampler`, a mid-epoch
+      checkpoint with MMEngine's ``EpochBasedTrainLoop``, a checkpoint
+      without random states).
+    - **Load checks.** A loaded object that is not a checkpoint (or, for
+      ``--resume``, not a training checkpoint) is one clear error; so is a
+      ``load_from``/``--resume`` that fills none of the model's weights
+      (checked after the model's own load hooks translated the keys),
+      unless ``allow_unmatched_checkpoint = True`` at the config's top
+      level. ``init_cfg=dict(type='Pretrained')`` is not checked here.
+    """
+
+    priority = 'LOW'  # after the optimizer step, before checkpointing
+
+    def __init__(self):
+        self._states = None  # (iteration, every rank's random states)
+        self._pending: Optional[dict] = None  # a window to restore
+        self._loaded_meta: Optional[dict] = None  # of a --resume
+        self._synced_iter = -1
+        self._log_filter: Optional[logging.Filter] = None
+
+    # --- random states -----------------------------------------------------
+    @staticmethod
+    def _capture() -> dict:
+        state = dict(
+            python=random.getstate(),
+            numpy=np.random.get_state(),
+            torch=torch.get_rng_state())
+        if torch.cuda.is_available():
+            state['cuda'] = torch.cuda.get_rng_state()
+        return state
+
+    @staticmethod
+    def _plain(state: dict) -> dict:
+        """One rank's states with numpy's MT19937 state in numpy's dict
+        layout and its key as an int64 tensor (no numpy objects)."""
+        name, key, pos, has_gauss, gauss = state['numpy']
+        numpy = dict(
+            bit_generator=str(name),
+            state=dict(key=torch.from_numpy(key.astype(np.int64)),
+                       pos=int(pos)),
+            has_gauss=int(has_gauss),
+            gauss=float(gauss))
+        return {**state, 'numpy': numpy}
+
+    @staticmethod
+    def _restore(state: dict) -> None:
+        random.setstate(state['python'])
+        numpy = state['numpy']
+        if isinstance(numpy, dict):  # older checkpoints hold numpy's tuple
+            key = numpy['state']['key']
+            key = key.cpu().numpy() if torch.is_tensor(key) else key
+            numpy = dict(numpy, state=dict(
+                numpy['state'], key=np.asarray(key, dtype=np.uint32)))
+        np.random.set_state(numpy)
+        # a resume maps the checkpoint to the training device
+        torch.set_rng_state(state['torch'].cpu())
+        if 'cuda' in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state['cuda'].cpu())
+
+    def gather(self, runner) -> None:
+        """Take every rank's random states and average the partial
+        gradients of an open window for the next checkpoint (only rank 0
+        writes it).
+
+        Collective: every rank calls it at the same iteration (epoch ends;
+        ``PreemptionHook``).
+
+        Args:
+            runner (Runner): The runner.
+        """
+        state = self._capture()
+        self._states = (runner.iter, all_gather_object(state)
+                        if get_world_size() > 1 else [state])
+        if get_world_size() > 1 and self._window_open(runner):
+            for param in _model(runner).parameters():
+                if param.grad is not None:
+                    all_reduce(param.grad)
+                    param.grad.div_(get_world_size())
+            self._synced_iter = runner.iter
+
+    # --- accumulation windows ----------------------------------------------
+    @staticmethod
+    def _wrapper(runner) -> Optional[OptimWrapper]:
+        wrapper = getattr(runner, 'optim_wrapper', None)
+        if isinstance(wrapper, OptimWrapper) and \
+                wrapper._accumulative_counts > 1:
+            return wrapper
+        return None
+
+    @staticmethod
+    def _by_epoch(runner) -> bool:
+        return isinstance(getattr(runner, 'train_loop', None),
+                          EpochBasedTrainLoop)
+
+    def _window_open(self, runner) -> bool:
+        wrapper = self._wrapper(runner)
+        return wrapper is not None and \
+            wrapper.inner_count % wrapper._accumulative_counts != 0
+
+    def _restore_window(self, runner, pending: dict, wrapper) -> None:
+        now = train_setup(runner)
+        changes = ', '.join(
+            f'{key} changes from {pending[key]} to {value}'
+            for key, value in now.items()
+            if key in pending and pending[key] != value)
+        if changes:
+            counts = pending.get('accumulative_counts',
+                                 wrapper._accumulative_counts)
+            runner.logger.warning(
+                f'The checkpoint\'s open gradient-accumulation window '
+                f'({pending.get("window", pending["iter"] % counts)} of '
+                f'{counts} iterations) is dropped: {changes} on resume, so '
+                'its partial gradient does not belong to the batches the '
+                'resumed run accumulates; the resumed run does not continue '
+                'the checkpoint\'s run exactly.')
+            return
+        params = dict(_model(runner).named_parameters())
+        unknown = sorted(set(pending['grads']) - set(params))
+        if unknown:
+            raise KeyError(
+                f'The checkpoint holds accumulated gradients of parameters '
+                f'this model does not have: {unknown[:5]}. Resume with the '
+                'config the checkpoint was trained with.')
+        for name, grad in pending['grads'].items():
+            param = params[name]
+            grad = grad.to(device=param.device, dtype=param.dtype)
+            if param.grad is None:
+                param.grad = grad.clone()
+            else:
+                param.grad.copy_(grad)
+        runner.logger.info(
+            f'Restored the gradients accumulated in the open window at '
+            f'iteration {pending["iter"]} (accumulative_counts='
+            f'{wrapper._accumulative_counts}).')
+
+    # --- hook points ---------------------------------------------------------
+    def before_train(self, runner) -> None:
+        if self._log_filter is not None:
+            runner.logger.removeFilter(self._log_filter)
+            self._log_filter = None
+        meta, self._loaded_meta = self._loaded_meta, None
+        for problem in self._problems(runner, meta) if meta else []:
+            runner.logger.warning(f'--resume is not exact: {problem}.')
+        pending, self._pending = self._pending, None
+        wrapper = self._wrapper(runner)
+        if wrapper is None:
+            return
+        # windows follow the run's iteration count, never its end: `-1` is
+        # MMEngine's own "no end" state (losses always divided by k)
+        wrapper._max_counts = -1
+        # an other iteration: loaded as weights (load_from), not resumed
+        if pending is not None and pending['iter'] == runner.iter:
+            self._restore_window(runner, pending, wrapper)
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        wrapper = self._wrapper(runner)
+        if wrapper is not None and self._by_epoch(runner):
+            # windows restart with each epoch: the wrapper steps after
+            # batch i when (i + 1) % k == 0 (and syncs ranks before it)
+            wrapper._inner_count = batch_idx
+
+    def after_train_epoch(self, runner) -> None:
+        wrapper = self._wrapper(runner)
+        if wrapper is not None and self._by_epoch(runner):
+            if self._window_open(runner):
+                # the authors' loop zeroes these when the next epoch begins
+                wrapper.zero_grad()
+            wrapper._inner_count = 0
+        self.gather(runner)  # every rank runs this, before the save
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        meta = checkpoint.setdefault('meta', {})
+        meta[SETUP_KEY] = train_setup(runner)
+        if self._states is not None and self._states[0] == runner.iter:
+            meta['rng_states'] = [self._plain(s) for s in self._states[1]]
+        elif get_world_size() == 1:
+            meta['rng_states'] = [self._plain(self._capture())]
+        if not self._window_open(runner):
+            return
+        if get_world_size() > 1 and self._synced_iter != runner.iter:
+            runner.logger.warning(
+                'Checkpoint saved inside an open gradient-accumulation '
+                'window of a multi-process run: the partial gradients are '
+                'not saved and a resume from it is not exact. Save at '
+                'epoch ends or at multiples of accumulative_counts.')
+            return
+        wrapper = self._wrapper(runner)
+        checkpoint[GRADS_KEY] = dict(
+            iter=meta['iter'],
+            grads={name: p.grad.detach().cpu().clone()
+                   for name, p in _model(runner).named_parameters()
+                   if p.grad is not None},
+            window=wrapper.inner_count % wrapper._accumulative_counts,
+            **train_setup(runner))
+
+    def after_load_checkpoint(self, runner, checkpoint) -> None:
+        resume = bool(getattr(runner, '_resume', False))
+        source = getattr(runner, '_load_from', None) or 'the checkpoint'
+        # a list, or a dict without meta given to --resume: one clear error
+        check_loaded_checkpoint(checkpoint, source, resume=resume)
+        self._check_match(runner, checkpoint, source)
+        meta = checkpoint.get('meta') or {}
+        if resume:
+            self._loaded_meta = meta
+        states = meta.get('rng_states')
+        if states and len(states) != get_world_size():
+            runner.logger.warning(
+                f'Checkpoint holds RNG states of {len(states)} ranks, this '
+                f'run has {get_world_size()}: random states are not '
+                'restored.')
+        elif states:
+            self._restore(states[get_rank()])
+            runner.logger.info(
+                f'Restored the random states of {len(states)} rank(s) saved '
+                f'at iteration {meta.get("iter")}.')
+        pending = checkpoint.get(GRADS_KEY)
+        if pending:
+            self._pending = pending
+        if (pending or self._by_epoch(runner)) and self._log_filter is None:
+            # MMEngine's warning that the gradient of the iterations since
+            # the last multiple of k is lost does not hold: an open window
+            # is restored in before_train, and an epoch-based loop's
+            # windows restart with each epoch
+            self._log_filter = _DropMessage(
+                'Resumed iteration number is not divisible')
+            runner.logger.addFilter(self._log_filter)
+
+    @staticmethod
+    def _check_match(runner, checkpoint: dict, source: str) -> None:
+        """Stop (or warn) when loading ``checkpoint`` fills none of the
+        model's parameters or buffers; partial matches are fine."""
+        allowed = bool(runner.cfg.get('allow_unmatched_checkpoint', False))
+        state = checkpoint.get('state_dict', checkpoint)
+        handle = None
+
+        # a post hook sees the keys after the model's pre hooks renamed them
+        def check(module, incompatible) -> None:
+            handle.remove()
+            own = [k for k in module.state_dict()
+                   if not k.endswith('num_batches_tracked')]
+            missing = set(incompatible.missing_keys)
+            if own and all(k in missing for k in own):
+                message = (
+                    f'{source}: none of its {len(state)} keys '
+                    f'({_sample(state)}) is one of the model\'s {len(own)} '
+                    f'({_sample(own)}); training would start from random '
+                    'weights. Convert the file to this model\'s layout '
+                    '(tools/model_converters/tec2vit.py) or fix load_from; '
+                    'set allow_unmatched_checkpoint=True to go on anyway.')
+                if not allowed:
+                    raise UnmatchedCheckpointError(message)
+                print_log(message, logger='current', level=logging.WARNING)
+
+        handle = _model(runner).register_load_state_dict_post_hook(check)
+
+    @staticmethod
+    def _problems(runner, meta: dict) -> list:
+        """What keeps resuming from a checkpoint with ``meta`` inexact."""
+        found = []
+        saved, now = meta.get(SETUP_KEY), train_setup(runner)
+        if isinstance(saved, dict):
+            changes = [
+                f'{key} changes from {saved.get(key)} to {value}'
+                for key, value in now.items() if saved.get(key) != value
+            ]
+            if changes:
+                found.append(
+                    ', '.join(changes) + ' (images per optimizer step: '
+                    f'{_images_per_step(saved)} -> {_images_per_step(now)}'
+                    '); learning rate scaling, the data order and the '
+                    'optimizer steps differ from the checkpoint\'s run')
+        loader = runner.train_dataloader
+        sampler = getattr(loader, 'sampler', None)
+        workers = getattr(loader, 'num_workers', 0)
+        if workers and not hasattr(sampler, 'skip'):
+            found.append(
+                f'train_dataloader.sampler is {type(sampler).__name__} with '
+                f'num_workers={workers}: the loader workers\' random state '
+                'is not restored, so the data augmentation differs from an '
+                'uninterrupted run (use sampler=dict(type=\'SeededSampler\'))')
+        loop = runner.train_loop
+        if type(loop) is EpochBasedTrainLoop and \
+                loop.iter != loop.epoch * len(loader):
+            found.append(
+                f'the checkpoint is from iteration {loop.iter}, inside epoch '
+                f'{loop.epoch + 1}, and EpochBasedTrainLoop trains that '
+                'epoch again from its first batch (use train_cfg.type='
+                '\'ResumableEpochBasedTrainLoop\')')
+        if not meta.get('rng_states'):
+            found.append(
+                'the checkpoint holds no random states (saved by iteration '
+                'in a multi-process run, or by an older version), so random '
+                'masks and augmentation in the main process differ')
+        return found
