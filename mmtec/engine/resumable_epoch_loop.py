@@ -15,22 +15,15 @@ EPOCH_START = 'epoch_start'
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` that continues an epoch where it was left.
 
-    MMEngine's loop starts every epoch from its first batch, so a run
-    resumed from a checkpoint saved in the middle of an epoch (by
-    iteration, or on preemption) trains that epoch's first part twice and
-    ends at a different iteration. This loop records in the message hub
-    (saved in checkpoints) the iteration at which the current epoch began;
-    on resume it skips the batches already trained: through the sampler's
-    ``skip(num_samples)`` when it has one
+    MMEngine's loop restarts a resumed epoch from its first batch. This
+    loop records in the message hub (saved in checkpoints) the iteration
+    at which the current epoch began, and on resume skips the batches
+    already trained: through the sampler's ``skip(num_samples)``
     (:class:`~mmtec.datasets.SeededSampler`), else by loading and dropping
     them (with a warning). Hooks see the batch index within the epoch as
-    in an uninterrupted run.
-
-    Creating a DataLoader iterator draws a seed from torch's global
-    generator (used for workers' seeds, which MMEngine replaces anyway);
-    with persistent workers that happens in the first epoch only, so a
-    resumed run would draw once more than an uninterrupted one and its
-    random masks would differ. The draw is undone here.
+    in an uninterrupted run. The seed that creating a DataLoader iterator
+    draws from torch's generator (once only with persistent workers, so a
+    resumed run would draw once more) is given back.
 
     Args:
         runner (Runner): See :class:`mmengine.runner.EpochBasedTrainLoop`.

@@ -20,29 +20,21 @@ from mmtec.registry import LOOPS
 class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` that skips the trained data by index on resume.
 
-    MMEngine's loop, resumed at iteration N, loads and drops N batches
-    ("Advance dataloader N steps"): at iteration 100,000 of the ViTDet
-    schedule that is 100,000 batches through the LSJ pipeline before the
-    first new step. This loop instead advances the sampler's index stream
-    past the ``N x batch_size`` samples this rank has trained, which costs
-    only the index generation, and then loads the batches an uninterrupted
-    run would load next, in the same order. That needs MMEngine's
-    ``InfiniteSampler`` (what the MMDetection and MMSegmentation iteration
-    schedules use) with torch's plain ``BatchSampler``; with another
-    sampler, or a batch sampler that groups indices (MMDetection's
-    ``AspectRatioBatchSampler``), the trained batches are loaded and
-    dropped as before, with a warning. The resumed run is exact where
-    the data is loaded in the main process (``num_workers=0``); workers
-    are seeded anew at every start, so their random augmentations differ
-    from the uninterrupted run's (the images and their order do not).
+    MMEngine's loop, resumed at iteration N, loads and drops N batches (at
+    iteration 100,000 of the ViTDet schedule, 100,000 batches through the
+    LSJ pipeline). This loop advances the sampler's index stream past the
+    ``N x batch_size`` samples this rank has trained and loads the batches
+    an uninterrupted run would load next, in the same order. That needs
+    ``InfiniteSampler`` with torch's plain ``BatchSampler``; otherwise
+    (e.g. MMDetection's ``AspectRatioBatchSampler``) the trained batches
+    are loaded and dropped, with a warning. Exact with ``num_workers=0``;
+    workers are seeded anew at every start (their augmentations differ,
+    not the images or their order).
 
-    The data iterator, and with it the loader's workers, is created when
-    training starts, after the ``before_train`` hooks, not when the loop is
-    built: ``PreemptionHook`` keeps the workers out of a preemption signal
-    only in workers started after its ``before_train``. Creating the
-    iterator draws a seed from torch's global generator; the draw is undone
-    so that the random state restored on resume is the one training goes on
-    with.
+    The data iterator (and the workers) starts with training, after the
+    ``before_train`` hooks (``PreemptionHook`` shields only workers started
+    after it), not when the loop is built; the seed its creation draws
+    from torch's generator is given back.
 
     Args:
         runner (Runner): See :class:`mmengine.runner.IterBasedTrainLoop`.

@@ -49,11 +49,9 @@ def check_loaded_checkpoint(ckpt, filename, resume: bool) -> None:
 
 def checkpoint_folders(work_dir: str,
                        out_dir: Optional[str] = None) -> List[str]:
-    """The folders the checkpoint hook writes to, for ``work_dir``.
-
-    MMEngine's ``CheckpointHook`` saves in the work dir, or, with
-    ``out_dir``, in ``out_dir/<basename of the work dir>``; it writes
-    ``last_checkpoint`` in the work dir in both cases.
+    """The folders the checkpoint hook writes to: the work dir, or
+    ``out_dir/<basename of the work dir>`` (``last_checkpoint`` stays in
+    the work dir).
 
     Args:
         work_dir (str): The run's work dir.
@@ -99,14 +97,10 @@ def _mtime(path: str) -> float:
 
 
 def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
-    """The file ``work_dir/last_checkpoint`` names (None if none).
-
-    When it names a file outside ``folders`` (a work dir that was copied
-    or moved) and a file of the same name is in one of them, that copy;
-    without such a copy, a file there that exists (another run's
-    checkpoint) is an error rather than followed. A pointer that is not
-    text, or names nothing that exists, is skipped with a warning.
-    """
+    """The file ``work_dir/last_checkpoint`` names (None if none): for
+    a file outside ``folders`` (a copied work dir) its copy in them, else
+    an error (another run's); a pointer that is not text, or names nothing
+    that exists, is skipped with a warning."""
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return None
@@ -150,26 +144,20 @@ def find_resumable_checkpoint(work_dir: str,
                               out_dir: Optional[str] = None) -> Optional[str]:
     """The checkpoint ``--resume`` continues from, or None.
 
-    Looks where the checkpoint hook writes (see :func:`checkpoint_folders`).
-    The file ``last_checkpoint`` names is used when it loads, unless a
-    checkpoint written after it (by modification time) holds a later
-    iteration: saves are renamed into place before ``last_checkpoint`` is
-    updated, so a crash in between leaves a newer complete save; in a copied
-    work dir the times mean nothing and the iteration decides. Otherwise
-    every ``*.pth`` of the folders is tried, the newest first, and the one
-    with the latest iteration among those that load is used. Files that do
-    not load, dangling links and weights-only files are skipped with a
-    warning that says why. When checkpoints are there but none of them
-    loads, this is an error rather than a fresh start that would
-    overwrite them.
+    In :func:`checkpoint_folders`: the file ``last_checkpoint`` names when
+    it loads, unless a checkpoint written after it holds a later iteration
+    (a crash between a save's rename and the pointer's update); otherwise
+    the loadable ``*.pth`` with the latest iteration. Files that do not
+    load, dangling links and weights-only files are skipped with a
+    warning; checkpoints none of which loads are an error, not a fresh
+    start over them.
 
     Args:
         work_dir (str): The run's work dir.
         out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
 
     Returns:
-        str | None: Path of the checkpoint to resume from; None when there
-        is none.
+        str | None: The checkpoint's path; None when there is none.
 
     Raises:
         RuntimeError: There are checkpoints, none of which loads.

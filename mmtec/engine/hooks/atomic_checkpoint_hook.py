@@ -16,8 +16,7 @@ from mmtec.engine.plain_checkpoint import from_plain, to_plain
 from mmtec.registry import HOOKS
 
 ATOMIC_BACKEND = 'mmtec_atomic_local'
-# Optimizer state tensors kept per parameter, for the size estimate before
-# the optimizer has taken its first step (its state is created lazily).
+# optimizer state tensors per parameter, before the first step creates them
 _STATE_SLOTS = {'SGD': 1, 'Adagrad': 1, 'RMSprop': 1}
 _DEFAULT_SLOTS = 2  # Adam, AdamW, Lamb, ...: two moments
 
@@ -26,11 +25,9 @@ _DEFAULT_SLOTS = 2  # Adam, AdamW, Lamb, ...: two moments
 class AtomicLocalBackend(LocalBackend):
     """Local files written whole or not at all; removals wait for a write.
 
-    ``put`` writes ``<path>.tmp``, flushes it to disk and renames it into
-    place. ``remove`` only notes the file, which goes once the next ``put``
-    has its file in place: MMEngine's ``CheckpointHook`` removes the oldest
-    (or the previous best) checkpoint before it writes the new one, and a
-    crash during that write must leave the old one.
+    ``put`` writes ``<path>.tmp``, flushes it and renames it into place;
+    ``remove`` only notes the file, removed once the next ``put`` is in
+    place (``CheckpointHook`` removes the old checkpoint before writing).
     """
 
     pending = []  # class-wide: the hook and the runner each build a backend
@@ -96,22 +93,15 @@ def _size(n: float) -> str:
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` whose saves survive a crash at any moment.
 
-    MMEngine's hook removes the oldest checkpoint (and the previous best)
-    before it writes the new one, in place. For local folders this hook
-    saves through :class:`AtomicLocalBackend` (its ``backend_args``), so
-
-    - each checkpoint is written to ``<name>.tmp``, flushed and renamed
-      into place, and outdated ones are removed only after that;
-    - ``*.tmp`` files left by an interrupted save are removed at start;
-    - before the first iteration, the free space of the folder is checked
-      for ``max_keep_ckpts + 1`` checkpoints of this model (one when all
-      are kept), so a full disk stops the run at once.
-
-    Other storage backends save as ``CheckpointHook`` does. Every
-    checkpoint is saved as plain data (see
-    :mod:`mmtec.engine.plain_checkpoint`), so ``torch.load(path,
-    weights_only=True)`` reads it; this hook has the lowest priority of
-    the hooks that add to a checkpoint, so it converts what they added.
+    For local folders it saves through :class:`AtomicLocalBackend` (its
+    default ``backend_args``): each checkpoint (best ones too) is renamed
+    into place whole, and outdated ones are removed only after that.
+    ``*.tmp`` files of an interrupted save are removed at start, and the
+    free space for ``max_keep_ckpts + 1`` checkpoints of this model (one
+    when all are kept) is checked before the first iteration. Checkpoints
+    are plain data (:mod:`mmtec.engine.plain_checkpoint`, converted after
+    the other hooks added theirs), read by ``torch.load(path,
+    weights_only=True)``.
 
     Args:
         check_free_space (bool): Check the free space before training.
@@ -209,12 +199,9 @@ class AtomicCheckpointHook(CheckpointHook):
             f'checkpoint(s) of about {_size(size)} need {_size(needed)}.')
 
     def save_now(self, runner, filename: str) -> str:
-        """Save the training state after the current iteration as
-        ``filename`` in ``out_dir`` and name it in ``last_checkpoint``
-        (replaced atomically); outside the ``max_keep_ckpts`` rotation.
-
-        Call it from ``after_train_iter`` on every rank, as the periodic
-        saves are; used on preemption.
+        """Save the training state as ``filename`` in ``out_dir``, outside
+        the rotation, and name it in ``last_checkpoint`` (replaced
+        atomically). Call it on every rank (preemption does).
 
         Args:
             runner (Runner): The runner.

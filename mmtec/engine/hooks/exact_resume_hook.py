@@ -1,5 +1,4 @@
-"""What ``--resume`` needs beyond MMEngine's checkpoint to continue a run
-exactly, and the checks on what a run loads."""
+"""What an exact ``--resume`` needs beyond MMEngine's checkpoint; checks."""
 import logging
 import random
 from typing import Optional
@@ -22,8 +21,7 @@ SETUP_KEY = 'train_setup'  # in the checkpoint's meta
 
 
 class UnmatchedCheckpointError(ValueError):
-    """A ``load_from``/``--resume`` checkpoint shares no key with the model.
-    """
+    """A ``load_from``/``--resume`` file shares no key with the model."""
 
 
 def train_setup(runner) -> dict:
@@ -31,10 +29,6 @@ def train_setup(runner) -> dict:
 
     Args:
         runner (Runner): The runner.
-
-    Returns:
-        dict: ``world_size``, ``batch_size`` (per process) and
-        ``accumulative_counts``.
     """
     return dict(
         world_size=get_world_size(),
@@ -61,48 +55,37 @@ def _model(runner) -> torch.nn.Module:
         runner.model) else runner.model
 
 
-class _DropMessage(logging.Filter):
-    """Hide one log message (MMEngine's resume warning, made untrue here)."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+def _not_divisible_warning(record: logging.LogRecord) -> bool:
+    """A log filter: False for MMEngine's warning that a resume loses the
+    gradients since the last multiple of k (untrue here)."""
+    return 'Resumed iteration number is not divisible' not in \
+        record.getMessage()
 
 
 @HOOKS.register_module()
 class ExactResumeHook(Hook):
     """Keep in checkpoints what an exact ``--resume`` needs; check loads.
 
-    - **Random states.** MMEngine re-seeds a resumed run from the config,
-      so TEC's masks (and augmentation in the main process) would differ.
-      Each rank's python, numpy and torch states are saved in the meta
-      (gathered at epoch ends and on preemption, see :meth:`gather`; runs
-      saving by iteration on several processes save none) as plain data,
-      and put back on resume.
-    - **Accumulation windows as the authors' loop has them.** MAE's and
-      TEC's loops step after micro-batch ``i`` of an epoch when ``(i + 1)
-      % k == 0`` and zero the gradients when an epoch begins (MMEngine
-      counts over the whole run); with an epoch-based loop so does this
-      hook. The gradients of a window open in the middle of an epoch are
-      saved under ``accumulated_gradients`` and restored on resume, unless
-      the world size, batch size or ``accumulative_counts`` changed (a
-      warning says so). A run never steps with a smaller window at its
-      end.
-    - **Resume warnings.** The meta records the world size, batch size
-      and ``accumulative_counts``; a resumed run warns about each change
-      and about settings that cannot continue exactly (loader workers
-      without :class:`~mmtec.datasets.SeededSampler`, a mid-epoch
-      checkpoint with MMEngine's ``EpochBasedTrainLoop``, a checkpoint
-      without random states).
-    - **Load checks.** A loaded object that is not a checkpoint (or, for
-      ``--resume``, not a training checkpoint) is one clear error; so is a
-      ``load_from``/``--resume`` that fills none of the model's weights
-      (checked after the model's own load hooks translated the keys),
-      unless ``allow_unmatched_checkpoint = True`` at the config's top
-      level. ``init_cfg=dict(type='Pretrained')`` is not checked here.
+    - Random states: MMEngine re-seeds a resumed run from the config, so
+      TEC's masks would differ. Every rank's python, numpy and torch
+      states go into the meta as plain data (gathered at epoch ends and on
+      preemption; multi-process runs saving by iteration save none) and
+      come back on resume.
+    - Accumulation windows as in MAE's and TEC's loops: with an epoch-based
+      loop they restart each epoch (a step after micro-batch ``i`` when
+      ``(i + 1) % k == 0``; an epoch's last ``iterations % k`` gradients
+      are dropped), never a smaller window at the run's end. An open
+      window's gradients are saved (``accumulated_gradients``) and
+      restored on resume, unless the world size, batch size or
+      ``accumulative_counts`` changed (then dropped with a warning).
+    - Resume warnings: each change of those settings, and what cannot
+      continue exactly (loader workers without ``SeededSampler``, a
+      mid-epoch checkpoint with ``EpochBasedTrainLoop``, no random states).
+    - Load checks: an object that is no checkpoint (for ``--resume``: no
+      training checkpoint) is one clear error, and so is a load that fills
+      none of the model's weights after the model's own load hooks
+      translated the keys (only a warning with ``allow_unmatched_checkpoint
+      = True`` at the config's top level).
     """
 
     priority = 'LOW'  # after the optimizer step, before checkpointing
@@ -112,9 +95,8 @@ class ExactResumeHook(Hook):
         self._pending: Optional[dict] = None  # a window to restore
         self._loaded_meta: Optional[dict] = None  # of a --resume
         self._synced_iter = -1
-        self._log_filter: Optional[logging.Filter] = None
+        self._filtered = None  # the logger _not_divisible_warning is on
 
-    # --- random states -----------------------------------------------------
     @staticmethod
     def _capture() -> dict:
         state = dict(
@@ -154,12 +136,9 @@ class ExactResumeHook(Hook):
             torch.cuda.set_rng_state(state['cuda'].cpu())
 
     def gather(self, runner) -> None:
-        """Take every rank's random states and average the partial
-        gradients of an open window for the next checkpoint (only rank 0
-        writes it).
-
-        Collective: every rank calls it at the same iteration (epoch ends;
-        ``PreemptionHook``).
+        """Take every rank's random states and average an open window's
+        gradients for the next checkpoint (which rank 0 writes).
+        Collective: every rank calls it (epoch ends, ``PreemptionHook``).
 
         Args:
             runner (Runner): The runner.
@@ -174,7 +153,6 @@ class ExactResumeHook(Hook):
                     param.grad.div_(get_world_size())
             self._synced_iter = runner.iter
 
-    # --- accumulation windows ----------------------------------------------
     @staticmethod
     def _wrapper(runner) -> Optional[OptimWrapper]:
         wrapper = getattr(runner, 'optim_wrapper', None)
@@ -206,9 +184,8 @@ class ExactResumeHook(Hook):
                 f'The checkpoint\'s open gradient-accumulation window '
                 f'({pending.get("window", pending["iter"] % counts)} of '
                 f'{counts} iterations) is dropped: {changes} on resume, so '
-                'its partial gradient does not belong to the batches the '
-                'resumed run accumulates; the resumed run does not continue '
-                'the checkpoint\'s run exactly.')
+                'its partial gradient belongs to other batches; the resumed '
+                'run does not continue the checkpoint\'s run exactly.')
             return
         params = dict(_model(runner).named_parameters())
         unknown = sorted(set(pending['grads']) - set(params))
@@ -229,11 +206,10 @@ class ExactResumeHook(Hook):
             f'iteration {pending["iter"]} (accumulative_counts='
             f'{wrapper._accumulative_counts}).')
 
-    # --- hook points ---------------------------------------------------------
     def before_train(self, runner) -> None:
-        if self._log_filter is not None:
-            runner.logger.removeFilter(self._log_filter)
-            self._log_filter = None
+        if self._filtered is not None:
+            self._filtered.removeFilter(_not_divisible_warning)
+            self._filtered = None
         meta, self._loaded_meta = self._loaded_meta, None
         for problem in self._problems(runner, meta) if meta else []:
             runner.logger.warning(f'--resume is not exact: {problem}.')
@@ -313,14 +289,11 @@ class ExactResumeHook(Hook):
         pending = checkpoint.get(GRADS_KEY)
         if pending:
             self._pending = pending
-        if (pending or self._by_epoch(runner)) and self._log_filter is None:
-            # MMEngine's warning that the gradient of the iterations since
-            # the last multiple of k is lost does not hold: an open window
-            # is restored in before_train, and an epoch-based loop's
-            # windows restart with each epoch
-            self._log_filter = _DropMessage(
-                'Resumed iteration number is not divisible')
-            runner.logger.addFilter(self._log_filter)
+        if (pending or self._by_epoch(runner)) and self._filtered is None:
+            # an open window is restored in before_train, and an epoch-based
+            # loop's windows restart with each epoch
+            self._filtered = runner.logger
+            runner.logger.addFilter(_not_divisible_warning)
 
     @staticmethod
     def _check_match(runner, checkpoint: dict, source: str) -> None:

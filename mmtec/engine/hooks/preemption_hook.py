@@ -2,7 +2,6 @@
 import glob
 import os
 import os.path as osp
-import re
 import signal
 from typing import Optional, Sequence
 
@@ -26,15 +25,10 @@ class Preempted(SystemExit):
 
 
 class _ShieldWorker:
-    """A loader ``worker_init_fn`` that runs ``init_fn``, then keeps the
-    preemption signals from killing the worker.
-
-    The worker leaves the rank's process group (torchrun signals the whole
-    group of each rank, and PyTorch's workers die on a SIGTERM from anyone
-    but their parent) and ignores the other signals (SIGUSR1's default is
-    to terminate). SIGTERM itself keeps its handler: PyTorch stops workers
-    with it. A worker still ends with its parent.
-    """
+    """A loader ``worker_init_fn``: ``init_fn``, then the worker leaves the
+    rank's process group (torchrun signals the group, and a worker dies on
+    a SIGTERM not from its parent) and ignores the other signals. SIGTERM
+    keeps its handler: PyTorch stops workers with it."""
 
     def __init__(self, init_fn, signals):
         self.init_fn, self.signals = init_fn, list(signals)
@@ -166,13 +160,12 @@ class PreemptionHook(Hook):
                 not ckpt_hook.is_local() or ckpt_hook.last_ckpt is None:
             return
         latest = osp.basename(ckpt_hook.last_ckpt)
-        if latest.startswith('preempted_iter_'):
+        if latest.startswith('preempted_iter_'):  # resumed, nothing newer
             return
-        pattern = FILENAME_TMPL.format('*')
-        for path in glob.glob(osp.join(ckpt_hook.out_dir, pattern)):
-            found = re.fullmatch(r'preempted_iter_(\d+)\.pth',
-                                 osp.basename(path))
-            if found and int(found.group(1)) <= runner.iter:
+        pattern = osp.join(ckpt_hook.out_dir, FILENAME_TMPL.format('*'))
+        for path in glob.glob(pattern):
+            step = osp.basename(path)[len('preempted_iter_'):-len('.pth')]
+            if step.isdigit() and int(step) <= runner.iter:
                 runner.logger.info(f'Removing {path}: a later checkpoint '
                                    f'({ckpt_hook.last_ckpt}) is saved.')
                 os.remove(path)
