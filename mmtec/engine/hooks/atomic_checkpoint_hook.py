@@ -46,6 +46,11 @@ class AtomicLocalBackend(LocalBackend):
         self.pending.append(str(filepath))
 
 
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors
+               if torch.is_tensor(t))
+
+
 def checkpoint_bytes(model: torch.nn.Module,
                      optimizer,
                      with_gradients: bool = False) -> int:
@@ -61,28 +66,21 @@ def checkpoint_bytes(model: torch.nn.Module,
     Returns:
         int: The estimate in bytes.
     """
-    model_bytes = sum(t.numel() * t.element_size()
-                      for t in model.state_dict().values()
-                      if torch.is_tensor(t))
+    size = _bytes(model.state_dict().values())
     if with_gradients:
-        model_bytes += sum(p.numel() * p.element_size()
-                           for p in model.parameters() if p.requires_grad)
+        size += _bytes(p for p in model.parameters() if p.requires_grad)
     if optimizer is None:
-        return model_bytes
-    states = [
-        t for s in optimizer.state.values() for t in s.values()
-        if torch.is_tensor(t)
-    ]
+        return size
+    states = _bytes(t for s in optimizer.state.values() for t in s.values())
     if states:
-        return model_bytes + sum(t.numel() * t.element_size() for t in states)
-    slots = _STATE_SLOTS.get(type(optimizer).__name__, _DEFAULT_SLOTS)
-    if type(optimizer).__name__ == 'SGD' and not any(
+        return size + states
+    name = type(optimizer).__name__
+    slots = _STATE_SLOTS.get(name, _DEFAULT_SLOTS)
+    if name == 'SGD' and not any(
             g.get('momentum', 0) for g in optimizer.param_groups):
         slots = 0
-    trainable = sum(p.numel() * p.element_size()
-                    for g in optimizer.param_groups for p in g['params']
-                    if p.requires_grad)
-    return model_bytes + slots * trainable
+    return size + slots * _bytes(p for g in optimizer.param_groups
+                                 for p in g['params'] if p.requires_grad)
 
 
 def _size(n: float) -> str:
@@ -130,9 +128,7 @@ class AtomicCheckpointHook(CheckpointHook):
             checkpoint.clear()
             checkpoint.update(restored)
         if 'meta' in checkpoint and 'message_hub' not in checkpoint:
-            # written by MMEngine's own CheckpointHook: the loader skipped
-            # its message hub (objects it does not build), which holds only
-            # the log history; Runner.resume needs the key
+            # MMEngine's own hook saved objects the safe loader skips
             runner.logger.warning(
                 'The checkpoint has no readable message hub (written by '
                 "MMEngine's CheckpointHook): resuming with an empty log "
@@ -172,13 +168,9 @@ class AtomicCheckpointHook(CheckpointHook):
         size = checkpoint_bytes(model, optimizer, with_gradients=accumulates)
         count = self.max_keep_ckpts + 1 if self.max_keep_ckpts > 0 else 1
         # checkpoints already kept will be replaced, their space counts
-        kept = 0
-        if self.max_keep_ckpts > 0:
-            paths = [
-                osp.join(self.out_dir, self.filename_tmpl.format(step))
-                for step in self.keep_ckpt_ids
-            ]
-            kept = sum(osp.getsize(p) for p in paths if osp.isfile(p))
+        paths = [osp.join(self.out_dir, self.filename_tmpl.format(step))
+                 for step in getattr(self, 'keep_ckpt_ids', [])]
+        kept = sum(osp.getsize(p) for p in paths if osp.isfile(p))
         os.makedirs(self.out_dir, exist_ok=True)
         free = shutil.disk_usage(self.out_dir).free
         needed = count * size

@@ -1,12 +1,10 @@
 """What an exact ``--resume`` needs beyond MMEngine's checkpoint; checks."""
 import logging
 import random
-from typing import Optional
 
 import numpy as np
 import torch
-from mmengine.dist import (all_gather_object, all_reduce, get_rank,
-                           get_world_size)
+from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -31,7 +29,7 @@ def train_setup(runner) -> dict:
         runner (Runner): The runner.
     """
     return dict(
-        world_size=get_world_size(),
+        world_size=dist.get_world_size(),
         batch_size=getattr(runner.train_dataloader, 'batch_size', None),
         accumulative_counts=getattr(runner.optim_wrapper,
                                     '_accumulative_counts', 1))
@@ -56,10 +54,9 @@ def _model(runner) -> torch.nn.Module:
 
 
 def _not_divisible_warning(record: logging.LogRecord) -> bool:
-    """A log filter: False for MMEngine's warning that a resume loses the
+    """A log filter against MMEngine's warning that a resume loses the
     gradients since the last multiple of k (untrue here)."""
-    return 'Resumed iteration number is not divisible' not in \
-        record.getMessage()
+    return 'iteration number is not divisible' not in record.getMessage()
 
 
 @HOOKS.register_module()
@@ -92,17 +89,15 @@ class ExactResumeHook(Hook):
 
     def __init__(self):
         self._states = None  # (iteration, every rank's random states)
-        self._pending: Optional[dict] = None  # a window to restore
-        self._loaded_meta: Optional[dict] = None  # of a --resume
+        self._pending = None  # accumulated gradients to restore
+        self._loaded_meta = None  # the meta of a --resume checkpoint
         self._synced_iter = -1
         self._filtered = None  # the logger _not_divisible_warning is on
 
     @staticmethod
     def _capture() -> dict:
-        state = dict(
-            python=random.getstate(),
-            numpy=np.random.get_state(),
-            torch=torch.get_rng_state())
+        state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                     torch=torch.get_rng_state())
         if torch.cuda.is_available():
             state['cuda'] = torch.cuda.get_rng_state()
         return state
@@ -112,13 +107,10 @@ class ExactResumeHook(Hook):
         """One rank's states with numpy's MT19937 state in numpy's dict
         layout and its key as an int64 tensor (no numpy objects)."""
         name, key, pos, has_gauss, gauss = state['numpy']
-        numpy = dict(
-            bit_generator=str(name),
-            state=dict(key=torch.from_numpy(key.astype(np.int64)),
-                       pos=int(pos)),
-            has_gauss=int(has_gauss),
-            gauss=float(gauss))
-        return {**state, 'numpy': numpy}
+        key = torch.from_numpy(key.astype(np.int64))
+        return {**state, 'numpy': dict(
+            bit_generator=str(name), state=dict(key=key, pos=int(pos)),
+            has_gauss=int(has_gauss), gauss=float(gauss))}
 
     @staticmethod
     def _restore(state: dict) -> None:
@@ -143,18 +135,20 @@ class ExactResumeHook(Hook):
         Args:
             runner (Runner): The runner.
         """
+        world = dist.get_world_size()
         state = self._capture()
-        self._states = (runner.iter, all_gather_object(state)
-                        if get_world_size() > 1 else [state])
-        if get_world_size() > 1 and self._window_open(runner):
+        self._states = (runner.iter, dist.all_gather_object(state)
+                        if world > 1 else [state])
+        if world > 1 and self._window_open(runner):
             for param in _model(runner).parameters():
                 if param.grad is not None:
-                    all_reduce(param.grad)
-                    param.grad.div_(get_world_size())
+                    dist.all_reduce(param.grad)
+                    param.grad.div_(world)
             self._synced_iter = runner.iter
 
     @staticmethod
-    def _wrapper(runner) -> Optional[OptimWrapper]:
+    def _wrapper(runner):
+        """The optim wrapper when it accumulates, else None."""
         wrapper = getattr(runner, 'optim_wrapper', None)
         if isinstance(wrapper, OptimWrapper) and \
                 wrapper._accumulative_counts > 1:
@@ -172,10 +166,9 @@ class ExactResumeHook(Hook):
             wrapper.inner_count % wrapper._accumulative_counts != 0
 
     def _restore_window(self, runner, pending: dict, wrapper) -> None:
-        now = train_setup(runner)
         changes = ', '.join(
             f'{key} changes from {pending[key]} to {value}'
-            for key, value in now.items()
+            for key, value in train_setup(runner).items()
             if key in pending and pending[key] != value)
         if changes:
             counts = pending.get('accumulative_counts',
@@ -220,7 +213,7 @@ class ExactResumeHook(Hook):
         # windows follow the run's iteration count, never its end: `-1` is
         # MMEngine's own "no end" state (losses always divided by k)
         wrapper._max_counts = -1
-        # an other iteration: loaded as weights (load_from), not resumed
+        # at another iteration: loaded as weights (load_from), not resumed
         if pending is not None and pending['iter'] == runner.iter:
             self._restore_window(runner, pending, wrapper)
 
@@ -246,11 +239,11 @@ class ExactResumeHook(Hook):
         meta[SETUP_KEY] = train_setup(runner)
         if self._states is not None and self._states[0] == runner.iter:
             meta['rng_states'] = [self._plain(s) for s in self._states[1]]
-        elif get_world_size() == 1:
+        elif dist.get_world_size() == 1:
             meta['rng_states'] = [self._plain(self._capture())]
         if not self._window_open(runner):
             return
-        if get_world_size() > 1 and self._synced_iter != runner.iter:
+        if dist.get_world_size() > 1 and self._synced_iter != runner.iter:
             runner.logger.warning(
                 'Checkpoint saved inside an open gradient-accumulation '
                 'window of a multi-process run: the partial gradients are '
@@ -276,20 +269,19 @@ class ExactResumeHook(Hook):
         if resume:
             self._loaded_meta = meta
         states = meta.get('rng_states')
-        if states and len(states) != get_world_size():
+        if states and len(states) != dist.get_world_size():
             runner.logger.warning(
                 f'Checkpoint holds RNG states of {len(states)} ranks, this '
-                f'run has {get_world_size()}: random states are not '
+                f'run has {dist.get_world_size()}: random states are not '
                 'restored.')
         elif states:
-            self._restore(states[get_rank()])
+            self._restore(states[dist.get_rank()])
             runner.logger.info(
                 f'Restored the random states of {len(states)} rank(s) saved '
                 f'at iteration {meta.get("iter")}.')
-        pending = checkpoint.get(GRADS_KEY)
-        if pending:
-            self._pending = pending
-        if (pending or self._by_epoch(runner)) and self._filtered is None:
+        self._pending = checkpoint.get(GRADS_KEY) or self._pending
+        if (GRADS_KEY in checkpoint or self._by_epoch(runner)) and \
+                self._filtered is None:
             # an open window is restored in before_train, and an epoch-based
             # loop's windows restart with each epoch
             self._filtered = runner.logger
@@ -308,8 +300,7 @@ class ExactResumeHook(Hook):
             handle.remove()
             own = [k for k in module.state_dict()
                    if not k.endswith('num_batches_tracked')]
-            missing = set(incompatible.missing_keys)
-            if own and all(k in missing for k in own):
+            if own and set(own) <= set(incompatible.missing_keys):
                 message = (
                     f'{source}: none of its {len(state)} keys '
                     f'({_sample(state)}) is one of the model\'s {len(own)} '
@@ -328,17 +319,15 @@ class ExactResumeHook(Hook):
         """What keeps resuming from a checkpoint with ``meta`` inexact."""
         found = []
         saved, now = meta.get(SETUP_KEY), train_setup(runner)
-        if isinstance(saved, dict):
-            changes = [
-                f'{key} changes from {saved.get(key)} to {value}'
-                for key, value in now.items() if saved.get(key) != value
-            ]
-            if changes:
-                found.append(
-                    ', '.join(changes) + ' (images per optimizer step: '
-                    f'{_images_per_step(saved)} -> {_images_per_step(now)}'
-                    '); learning rate scaling, the data order and the '
-                    'optimizer steps differ from the checkpoint\'s run')
+        changes = [f'{key} changes from {saved.get(key)} to {value}'
+                   for key, value in now.items()
+                   if isinstance(saved, dict) and saved.get(key) != value]
+        if changes:
+            found.append(
+                ', '.join(changes) + ' (images per optimizer step: '
+                f'{_images_per_step(saved)} -> {_images_per_step(now)}); '
+                'learning rate scaling, the data order and the optimizer '
+                'steps differ from the checkpoint\'s run')
         loader = runner.train_dataloader
         sampler = getattr(loader, 'sampler', None)
         workers = getattr(loader, 'num_workers', 0)

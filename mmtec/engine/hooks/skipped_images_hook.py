@@ -18,14 +18,11 @@ class SkippedImagesHook(Hook):
 
     :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable or
     oversized image by another one and tags the replacement's data sample
-    with the skipped
-    path; this hook reads the tags from each batch (so it counts images
-    skipped in any dataloader worker), logs one warning per epoch with the
-    count and the files, and raises when more than ``max_bad_fraction`` of
-    the images read in an epoch were bad. A few broken files in a large
-    dataset cost nothing; a broken dataset stops the run early: as soon as
-    one process alone has skipped more than the fraction of the whole
-    dataset, and otherwise at the end of the epoch.
+    with the skipped path. This hook reads the tags from each batch (any
+    loader worker's), logs one warning per epoch with the count and the
+    files, and raises when more than ``max_bad_fraction`` of the images
+    read in an epoch were bad: as soon as one process alone has skipped
+    more than that fraction of the whole dataset, else at the epoch's end.
 
     Args:
         max_bad_fraction (float): Largest tolerated fraction of

@@ -1,4 +1,4 @@
-"""An iteration-based training loop that resumes without reloading data."""
+"""Training loops that resume where a checkpoint left off, exactly."""
 import itertools
 import logging
 import random
@@ -8,12 +8,105 @@ import numpy as np
 import torch
 from mmengine.dataset import InfiniteSampler
 from mmengine.logging import print_log
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import BatchSampler, DataLoader
 
 from mmtec.registry import LOOPS
+
+# message-hub info (saved in checkpoints): where the current epoch began
+EPOCH_START = 'epoch_start'
+
+
+def _fresh_iterator(dataloader) -> Iterator:
+    """``iter(dataloader)`` without its draw from torch's generator (a
+    seed for the workers, which MMEngine seeds anyway)."""
+    rng = torch.get_rng_state()
+    iterator = iter(dataloader)
+    torch.set_rng_state(rng)
+    return iterator
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """``EpochBasedTrainLoop`` that continues an epoch where it was left.
+
+    MMEngine's loop restarts a resumed epoch from its first batch. This
+    loop records in the message hub (saved in checkpoints) the iteration
+    at which the current epoch began, and on resume skips the batches
+    already trained: through the sampler's ``skip(num_samples)``
+    (:class:`~mmtec.datasets.SeededSampler`), else by loading and dropping
+    them (with a warning). Hooks see the batch index within the epoch as
+    in an uninterrupted run. The seed that creating a DataLoader iterator
+    draws from torch's generator (once only with persistent workers, so a
+    resumed run would draw once more) is given back.
+
+    Args:
+        runner (Runner): See :class:`mmengine.runner.EpochBasedTrainLoop`.
+        dataloader (DataLoader | dict): The training dataloader.
+        max_epochs (int): Total training epochs.
+        val_begin (int): The epoch that begins validating. Defaults to 1.
+        val_interval (int): Validation interval. Defaults to 1.
+        dynamic_intervals (list[tuple[int, int]], optional): Changes of
+            ``val_interval`` by epoch. Defaults to None.
+    """
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch trained before a resume."""
+        per_epoch = len(self.dataloader)
+        start = self.runner.message_hub.get_info(EPOCH_START)
+        if not isinstance(start, dict) or start.get('epoch') != self._epoch:
+            if self._iter != self._epoch * per_epoch and start is None:
+                print_log(
+                    f'Resumed at iteration {self._iter}, epoch '
+                    f'{self._epoch}, from a checkpoint that does not record '
+                    'where the epoch began: the epoch is trained from its '
+                    'first batch (the resumed run is not exact).',
+                    logger='current', level=logging.WARNING)
+            return 0
+        done = self._iter - start['iter']
+        if not 0 <= done <= per_epoch:
+            print_log(
+                f'Resumed at iteration {self._iter}, {done} iterations into '
+                f'epoch {self._epoch}, which has {per_epoch}: the batch '
+                'size or the dataset changed; the epoch is trained from its '
+                'first batch.', logger='current', level=logging.WARNING)
+            return 0
+        return done
+
+    def _epoch_iterator(self, done: int):
+        """An iterator over the epoch's batches after the first ``done``."""
+        sampler = getattr(self.dataloader, 'sampler', None)
+        batch_size = getattr(self.dataloader, 'batch_size', None)
+        if done and hasattr(sampler, 'skip') and batch_size:
+            sampler.skip(done * batch_size)
+            done_here = 0
+        else:
+            done_here = done
+        iterator = _fresh_iterator(self.dataloader)
+        if done_here:
+            print_log(
+                f'Resuming in epoch {self._epoch}: loading and dropping its '
+                f'first {done_here} batches ({type(sampler).__name__} cannot '
+                'skip them; SeededSampler can).',
+                logger='current', level=logging.WARNING)
+            for _ in range(done_here):
+                next(iterator)
+        return iterator
+
+    def run_epoch(self) -> None:
+        """Iterate one epoch (from where it was left when resumed)."""
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        done = self._batches_done()
+        self.runner.message_hub.update_info(
+            EPOCH_START, dict(epoch=self._epoch, iter=self._iter - done))
+        for idx, data_batch in enumerate(
+                self._epoch_iterator(done), start=done):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
 
 
 @LOOPS.register_module()
@@ -74,18 +167,12 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         self.dynamic_milestones, self.dynamic_intervals = \
             calc_dynamic_intervals(self.val_interval, dynamic_intervals)
 
-    def _new_iterator(self) -> Iterator:
-        rng = torch.get_rng_state()
-        iterator = iter(self.dataloader)
-        torch.set_rng_state(rng)  # undo the loader's seed draw
-        return iterator
-
     def _cycle(self) -> Iterator:
         """Batches without end; a finite sampler restarts with
         ``set_epoch``, as in MMEngine's loop."""
         epoch = 0
         while True:
-            yield from self._new_iterator()
+            yield from _fresh_iterator(self.dataloader)
             epoch += 1
             sampler = self._index_sampler()
             if hasattr(sampler, 'set_epoch'):
