@@ -21,6 +21,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+from cli_errors import (
+    add_debug_argument,
+    existing_config,
+    one_line_errors,
+)
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.utils import (
     adapt_to_cpu,
@@ -28,11 +33,6 @@ from mmtec.utils import (
     fit_dataloaders_to_workers,
 )
 from mmtec.utils.cfg_options import check_cfg_options
-from mmtec.utils.cli_errors import (
-    add_debug_argument,
-    existing_config,
-    one_line_errors,
-)
 from mmtec.utils.config_arguments import check_config_arguments
 from mmtec.utils.data_paths import check_data_paths
 

@@ -22,6 +22,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+from cli_errors import (
+    add_debug_argument,
+    existing_config,
+    one_line_errors,
+)
 from mmtec.checkpoint import trust_checkpoint
 from mmtec.engine.resume import checkpoint_folders, find_resumable_checkpoint
 from mmtec.utils import (
@@ -34,11 +39,6 @@ from mmtec.utils import (
     scale_lr_for_accumulation,
 )
 from mmtec.utils.cfg_options import check_cfg_options
-from mmtec.utils.cli_errors import (
-    add_debug_argument,
-    existing_config,
-    one_line_errors,
-)
 from mmtec.utils.config_arguments import check_config_arguments
 from mmtec.utils.data_paths import check_data_paths
 from mmtec.utils.launch import (

@@ -113,21 +113,16 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
 class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` that skips the trained data by index on resume.
 
-    MMEngine's loop, resumed at iteration N, loads and drops N batches (at
-    iteration 100,000 of the ViTDet schedule, 100,000 batches through the
-    LSJ pipeline). This loop advances the sampler's index stream past the
-    ``N x batch_size`` samples this rank has trained and loads the batches
-    an uninterrupted run would load next, in the same order. That needs
-    ``InfiniteSampler`` with torch's plain ``BatchSampler``; otherwise
-    (e.g. MMDetection's ``AspectRatioBatchSampler``) the trained batches
-    are loaded and dropped, with a warning. Exact with ``num_workers=0``;
-    workers are seeded anew at every start (their augmentations differ,
-    not the images or their order).
-
-    The data iterator (and the workers) starts with training, after the
-    ``before_train`` hooks (``PreemptionHook`` shields only workers started
-    after it), not when the loop is built; the seed its creation draws
-    from torch's generator is given back.
+    MMEngine's loop, resumed at iteration N, loads and drops N batches.
+    This loop advances the sampler's index stream past the ``N x
+    batch_size`` samples this rank has trained and loads what an
+    uninterrupted run loads next. That needs ``InfiniteSampler`` with
+    torch's plain ``BatchSampler``; otherwise (MMDetection's
+    ``AspectRatioBatchSampler``) the trained batches are loaded and
+    dropped, with a warning. Exact with ``num_workers=0`` (workers are
+    seeded anew at every start). The data iterator and its workers start
+    after the ``before_train`` hooks (``PreemptionHook`` shields only
+    workers started after it), not when the loop is built.
 
     Args:
         runner (Runner): See :class:`mmengine.runner.IterBasedTrainLoop`.
@@ -140,25 +135,17 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
             ``val_interval`` by iteration. Defaults to None.
     """
 
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 max_iters: int,
-                 val_begin: int = 1,
-                 val_interval: int = 1000,
+    def __init__(self, runner, dataloader: Union[DataLoader, Dict],
+                 max_iters: int, val_begin: int = 1, val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None):
-        # MMEngine's __init__ also starts the data iterator (and workers);
-        # the rest of it is restated here so that nothing is loaded yet
+        # MMEngine's __init__, but without starting the data iterator
         BaseLoop.__init__(self, runner, dataloader)
         if int(max_iters) != max_iters:
             raise ValueError(f'max_iters must be a whole number, got '
                              f'{max_iters!r}.')
-        self._max_iters = int(max_iters)
-        self._max_epochs = 1
-        self._epoch = 0
-        self._iter = 0
-        self.val_begin = val_begin
-        self.val_interval = val_interval
+        self._max_iters, self._max_epochs = int(max_iters), 1
+        self._epoch = self._iter = 0
+        self.val_begin, self.val_interval = val_begin, val_interval
         self.stop_training = False  # EarlyStoppingHook sets it
         if hasattr(self.dataloader.dataset, 'metainfo'):
             self.runner.visualizer.dataset_meta = \

@@ -56,9 +56,6 @@ def checkpoint_folders(work_dir: str,
     Args:
         work_dir (str): The run's work dir.
         out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
-
-    Returns:
-        list[str]: The folders, the checkpoint hook's first.
     """
     work_dir = osp.abspath(work_dir)
     if not out_dir:

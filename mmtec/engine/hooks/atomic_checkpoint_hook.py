@@ -191,9 +191,8 @@ class AtomicCheckpointHook(CheckpointHook):
             f'checkpoint(s) of about {_size(size)} need {_size(needed)}.')
 
     def save_now(self, runner, filename: str) -> str:
-        """Save the training state as ``filename`` in ``out_dir``, outside
-        the rotation, and name it in ``last_checkpoint`` (replaced
-        atomically). Call it on every rank (preemption does).
+        """Save the training state as ``filename`` in ``out_dir`` (outside
+        the rotation) and name it in ``last_checkpoint``, on every rank.
 
         Args:
             runner (Runner): The runner.

@@ -24,10 +24,7 @@ class FiniteLossCheckHook(Hook):
     def __init__(self, interval: int = 1):
         self.interval = interval
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch=None,
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return

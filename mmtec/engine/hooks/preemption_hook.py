@@ -46,24 +46,17 @@ class _ShieldWorker:
 class PreemptionHook(Hook):
     """Save the exact training state and exit on SIGTERM or SIGUSR1.
 
-    Slurm and Kubernetes signal a job some time before they kill it. On
-    one of ``signals`` this hook lets the current iteration finish, agrees
-    on it across ranks (one small all-reduce per iteration), has
-    ``ExactResumeHook`` gather the random states and the open accumulation
-    window, writes ``preempted_iter_<N>.pth`` through
-    ``AtomicCheckpointHook.save_now`` and exits with ``exit_code`` (75,
-    EX_TEMPFAIL, for the job script to requeue on). ``tools/train.py
-    --resume`` then continues exactly from it, also mid-epoch (with the
-    resumable loops). Preemption checkpoints are removed once a later
-    checkpoint is saved. It runs after every other hook of the iteration
-    (``LOWEST``), which is why it is not part of ``ExactResumeHook``
-    (``LOW``: its epoch-end work must come before the checkpoint hook's).
-
-    The training loader's workers are kept out of the signal (see
-    ``_ShieldWorker``): torchrun signals each rank's process group. Slurm
-    signals every process of a job step: use ``--signal=USR1@<s>`` there.
-    Workers started before ``before_train`` are not covered, so iteration
-    schedules use ``ResumableIterBasedTrainLoop``.
+    After the iteration in which one of ``signals`` came (agreed across
+    ranks by one small all-reduce per iteration), ``ExactResumeHook``
+    gathers the random states and the open accumulation window,
+    ``AtomicCheckpointHook.save_now`` writes ``preempted_iter_<N>.pth``,
+    and the run exits with ``exit_code`` for the job script to requeue on;
+    ``--resume`` continues exactly from there. The file is removed once a
+    later checkpoint is saved. Separate from ``ExactResumeHook`` because
+    it runs after every hook (``LOWEST``), while that one's epoch-end work
+    comes before the checkpoint hook's. Loader workers are kept out of the
+    signal (``_ShieldWorker``); on Slurm, which signals every process of a
+    step, use ``--signal=USR1@<s>``.
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults

@@ -39,14 +39,11 @@ class SkippedImagesHook(Hook):
                              f'{max_bad_fraction}')
         self.max_bad_fraction = max_bad_fraction
         self.max_listed = max_listed
-        self._reset()
-
-    def _reset(self) -> None:
-        self._skipped: List[str] = []
-        self._read = 0
+        self.before_train_epoch(None)
 
     def before_train_epoch(self, runner) -> None:
-        self._reset()
+        self._skipped: List[str] = []
+        self._read = 0
 
     def _error(self, runner, skipped: List[str], read: int,
                where: str) -> TooManyBadImagesError:
@@ -59,13 +56,10 @@ class SkippedImagesHook(Hook):
             'Check or re-create these files, or raise max_bad_fraction if '
             'they are expected.')
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
+    def after_train_iter(self, runner, batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        samples = (data_batch or {}).get('data_samples') or []
-        for sample in samples:
+        for sample in (data_batch or {}).get('data_samples') or []:
             skipped = sample.get(SKIPPED_KEY, None) if hasattr(
                 sample, 'get') else None
             if skipped:
