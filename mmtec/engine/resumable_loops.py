@@ -19,6 +19,10 @@ from mmtec.registry import LOOPS
 EPOCH_START = 'epoch_start'
 
 
+def _warn(message: str) -> None:
+    print_log(message, logger='current', level=logging.WARNING)
+
+
 def _fresh_iterator(dataloader) -> Iterator:
     """``iter(dataloader)`` without its draw from torch's generator (a
     seed for the workers, which MMEngine seeds anyway)."""
@@ -33,14 +37,11 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` that continues an epoch where it was left.
 
     MMEngine's loop restarts a resumed epoch from its first batch. This
-    loop records in the message hub (saved in checkpoints) the iteration
-    at which the current epoch began, and on resume skips the batches
-    already trained: through the sampler's ``skip(num_samples)``
-    (:class:`~mmtec.datasets.SeededSampler`), else by loading and dropping
-    them (with a warning). Hooks see the batch index within the epoch as
-    in an uninterrupted run. The seed that creating a DataLoader iterator
-    draws from torch's generator (once only with persistent workers, so a
-    resumed run would draw once more) is given back.
+    one records in the message hub (saved in checkpoints) the iteration
+    at which the epoch began, and on resume skips the batches trained:
+    through the sampler's ``skip`` (:class:`~mmtec.datasets.SeededSampler`),
+    else by loading and dropping them (with a warning). Hooks see the
+    batch index within the epoch as in an uninterrupted run.
 
     Args:
         runner (Runner): See :class:`mmengine.runner.EpochBasedTrainLoop`.
@@ -58,20 +59,17 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         start = self.runner.message_hub.get_info(EPOCH_START)
         if not isinstance(start, dict) or start.get('epoch') != self._epoch:
             if self._iter != self._epoch * per_epoch and start is None:
-                print_log(
-                    f'Resumed at iteration {self._iter}, epoch '
-                    f'{self._epoch}, from a checkpoint that does not record '
-                    'where the epoch began: the epoch is trained from its '
-                    'first batch (the resumed run is not exact).',
-                    logger='current', level=logging.WARNING)
+                _warn(f'Resumed at iteration {self._iter}, epoch '
+                      f'{self._epoch}, from a checkpoint that does not '
+                      'record where the epoch began: the epoch is trained '
+                      'from its first batch (the resumed run is not exact).')
             return 0
         done = self._iter - start['iter']
         if not 0 <= done <= per_epoch:
-            print_log(
-                f'Resumed at iteration {self._iter}, {done} iterations into '
-                f'epoch {self._epoch}, which has {per_epoch}: the batch '
-                'size or the dataset changed; the epoch is trained from its '
-                'first batch.', logger='current', level=logging.WARNING)
+            _warn(f'Resumed at iteration {self._iter}, {done} iterations '
+                  f'into epoch {self._epoch}, which has {per_epoch}: the '
+                  'batch size or the dataset changed; the epoch is trained '
+                  'from its first batch.')
             return 0
         return done
 
@@ -79,19 +77,15 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         """An iterator over the epoch's batches after the first ``done``."""
         sampler = getattr(self.dataloader, 'sampler', None)
         batch_size = getattr(self.dataloader, 'batch_size', None)
-        if done and hasattr(sampler, 'skip') and batch_size:
+        skips = done and hasattr(sampler, 'skip') and batch_size
+        if skips:
             sampler.skip(done * batch_size)
-            done_here = 0
-        else:
-            done_here = done
         iterator = _fresh_iterator(self.dataloader)
-        if done_here:
-            print_log(
-                f'Resuming in epoch {self._epoch}: loading and dropping its '
-                f'first {done_here} batches ({type(sampler).__name__} cannot '
-                'skip them; SeededSampler can).',
-                logger='current', level=logging.WARNING)
-            for _ in range(done_here):
+        if done and not skips:
+            _warn(f'Resuming in epoch {self._epoch}: loading and dropping '
+                  f'its first {done} batches ({type(sampler).__name__} '
+                  'cannot skip them; SeededSampler can).')
+            for _ in range(done):
                 next(iterator)
         return iterator
 
@@ -184,11 +178,10 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         if trained:
             which = (type(sampler).__name__ if plain else
                      type(self.dataloader.batch_sampler).__name__)
-            print_log(
-                f'Resuming at iteration {trained}: loading and dropping the '
-                f'{trained} batches already trained ({which} cannot skip '
-                'them; InfiniteSampler with the plain batch sampler can).',
-                logger='current', level=logging.WARNING)
+            _warn(f'Resuming at iteration {trained}: loading and dropping '
+                  f'the {trained} batches already trained ({which} cannot '
+                  'skip them; InfiniteSampler with the plain batch sampler '
+                  'can).')
             # the random state restored on resume already follows these
             # loads: their draws must not count twice
             states = (random.getstate(), np.random.get_state(),

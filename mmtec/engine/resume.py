@@ -16,35 +16,14 @@ def _warn(msg: str) -> None:
     print_log(msg, logger='current', level=logging.WARNING)
 
 
-def _is_training_checkpoint(ckpt) -> bool:
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    return isinstance(meta, dict) and 'iter' in meta and 'state_dict' in ckpt
-
-
-def check_loaded_checkpoint(ckpt, filename, resume: bool) -> None:
-    """Raise one clear error when ``ckpt`` (loaded from ``filename``) is no
-    checkpoint, or, for ``--resume``, no training checkpoint.
+def is_training_checkpoint(ckpt) -> bool:
+    """Whether ``ckpt`` holds a state dict and the meta with the iteration.
 
     Args:
-        ckpt: The loaded object.
-        filename: Where it came from, for the message.
-        resume (bool): Whether training continues from it (needs the
-            training state) or only takes its weights (``load_from``).
-
-    Raises:
-        ValueError: Naming the file and what is wrong with it.
+        ckpt: A loaded object.
     """
-    what = '--resume' if resume else 'load_from'
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{what} {filename}: it holds a '
-                         f'{type(ckpt).__name__}, not the dict of a '
-                         'checkpoint.')
-    if resume and not _is_training_checkpoint(ckpt):
-        raise ValueError(
-            f'{what} {filename}: it is not a training checkpoint (no meta '
-            'with the iteration, or no state_dict): --resume continues from '
-            'the epoch_N.pth / iter_N.pth files training writes; to start '
-            'from its weights, set load_from without --resume.')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return isinstance(meta, dict) and 'iter' in meta and 'state_dict' in ckpt
 
 
 def checkpoint_folders(work_dir: str,
@@ -79,7 +58,7 @@ def _load_training_checkpoint(path: str):
         _warn(f'Skipping damaged checkpoint {path} for --resume: '
               f'{type(err).__name__}: {err}')
         return None, True
-    if not _is_training_checkpoint(ckpt):
+    if not is_training_checkpoint(ckpt):
         _warn(f'Skipping {path} for --resume: not a training checkpoint '
               '(no meta/iter or state_dict).')
         return None, False
@@ -139,15 +118,11 @@ def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
 
 def find_resumable_checkpoint(work_dir: str,
                               out_dir: Optional[str] = None) -> Optional[str]:
-    """The checkpoint ``--resume`` continues from, or None.
-
-    In :func:`checkpoint_folders`: the file ``last_checkpoint`` names when
-    it loads, unless a checkpoint written after it holds a later iteration
-    (a crash between a save's rename and the pointer's update); otherwise
-    the loadable ``*.pth`` with the latest iteration. Files that do not
-    load, dangling links and weights-only files are skipped with a
-    warning; checkpoints none of which loads are an error, not a fresh
-    start over them.
+    """The checkpoint ``--resume`` continues from, or None: the one
+    ``last_checkpoint`` names when it loads, unless a later save holds a
+    later iteration (a crash before the pointer's update); else the
+    loadable ``*.pth`` with the latest iteration. Unusable files are
+    skipped with a warning; if none loads, that is an error.
 
     Args:
         work_dir (str): The run's work dir.

@@ -23,12 +23,9 @@ _DEFAULT_SLOTS = 2  # Adam, AdamW, Lamb, ...: two moments
 
 @register_backend(ATOMIC_BACKEND, force=True)
 class AtomicLocalBackend(LocalBackend):
-    """Local files written whole or not at all; removals wait for a write.
-
-    ``put`` writes ``<path>.tmp``, flushes it and renames it into place;
-    ``remove`` only notes the file, removed once the next ``put`` is in
-    place (``CheckpointHook`` removes the old checkpoint before writing).
-    """
+    """Local files written whole (``<path>.tmp``, flushed, renamed); a
+    ``remove`` waits until the next ``put`` is in place (``CheckpointHook``
+    removes the old checkpoint before it writes the new one)."""
 
     pending = []  # class-wide: the hook and the runner each build a backend
 

@@ -11,7 +11,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner import EpochBasedTrainLoop
 
-from mmtec.engine.resume import check_loaded_checkpoint
+from mmtec.engine.resume import is_training_checkpoint
 from mmtec.registry import HOOKS
 
 GRADS_KEY = 'accumulated_gradients'  # in the checkpoint
@@ -63,26 +63,20 @@ def _not_divisible_warning(record: logging.LogRecord) -> bool:
 class ExactResumeHook(Hook):
     """Keep in checkpoints what an exact ``--resume`` needs; check loads.
 
-    - Random states: MMEngine re-seeds a resumed run from the config, so
-      TEC's masks would differ. Every rank's python, numpy and torch
-      states go into the meta as plain data (gathered at epoch ends and on
-      preemption; multi-process runs saving by iteration save none) and
-      come back on resume.
+    - Every rank's python, numpy and torch random states (MMEngine
+      re-seeds a resumed run), gathered at epoch ends and on preemption.
     - Accumulation windows as in MAE's and TEC's loops: with an epoch-based
-      loop they restart each epoch (a step after micro-batch ``i`` when
-      ``(i + 1) % k == 0``; an epoch's last ``iterations % k`` gradients
-      are dropped), never a smaller window at the run's end. An open
-      window's gradients are saved (``accumulated_gradients``) and
-      restored on resume, unless the world size, batch size or
-      ``accumulative_counts`` changed (then dropped with a warning).
-    - Resume warnings: each change of those settings, and what cannot
-      continue exactly (loader workers without ``SeededSampler``, a
-      mid-epoch checkpoint with ``EpochBasedTrainLoop``, no random states).
-    - Load checks: an object that is no checkpoint (for ``--resume``: no
-      training checkpoint) is one clear error, and so is a load that fills
-      none of the model's weights after the model's own load hooks
-      translated the keys (only a warning with ``allow_unmatched_checkpoint
-      = True`` at the config's top level).
+      loop they restart each epoch (an epoch's last ``iterations % k``
+      gradients are dropped); never a smaller window at the run's end. An
+      open window's gradients are saved and restored, unless the world
+      size, batch size or ``accumulative_counts`` changed (a warning).
+    - Warnings on ``--resume`` about those changes and what cannot
+      continue exactly (workers without ``SeededSampler``, a mid-epoch
+      checkpoint with ``EpochBasedTrainLoop``, no random states).
+    - A loaded object that is no (training) checkpoint is one clear
+      error, and so is a load that fills none of the model's weights
+      (after its own load hooks); ``allow_unmatched_checkpoint = True`` at
+      the config's top level makes that a warning.
     """
 
     priority = 'LOW'  # after the optimizer step, before checkpointing
@@ -189,11 +183,7 @@ class ExactResumeHook(Hook):
                 'config the checkpoint was trained with.')
         for name, grad in pending['grads'].items():
             param = params[name]
-            grad = grad.to(device=param.device, dtype=param.dtype)
-            if param.grad is None:
-                param.grad = grad.clone()
-            else:
-                param.grad.copy_(grad)
+            param.grad = grad.to(param.device, param.dtype, copy=True)
         runner.logger.info(
             f'Restored the gradients accumulated in the open window at '
             f'iteration {pending["iter"]} (accumulative_counts='
@@ -262,8 +252,17 @@ class ExactResumeHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint) -> None:
         resume = bool(getattr(runner, '_resume', False))
         source = getattr(runner, '_load_from', None) or 'the checkpoint'
-        # a list, or a dict without meta given to --resume: one clear error
-        check_loaded_checkpoint(checkpoint, source, resume=resume)
+        what = '--resume' if resume else 'load_from'
+        if not isinstance(checkpoint, dict):
+            raise ValueError(f'{what} {source}: it holds a '
+                             f'{type(checkpoint).__name__}, not the dict of '
+                             'a checkpoint.')
+        if resume and not is_training_checkpoint(checkpoint):
+            raise ValueError(
+                f'{what} {source}: it is not a training checkpoint (no meta '
+                'with the iteration, or no state_dict): --resume continues '
+                'from the epoch_N.pth / iter_N.pth files training writes; to '
+                'start from its weights, set load_from without --resume.')
         self._check_match(runner, checkpoint, source)
         meta = checkpoint.get('meta') or {}
         if resume:

@@ -3,12 +3,14 @@ import glob
 import os
 import os.path as osp
 import signal
+from functools import partial
 from typing import Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
+from mmtec.atomic_files import write_text_atomically
 from mmtec.registry import HOOKS
 
 from .atomic_checkpoint_hook import AtomicCheckpointHook
@@ -24,22 +26,17 @@ class Preempted(SystemExit):
     """Ends a preempted run with :data:`REQUEUE_EXIT_CODE` (no traceback)."""
 
 
-class _ShieldWorker:
-    """A loader ``worker_init_fn``: ``init_fn``, then the worker leaves the
-    rank's process group (torchrun signals the group, and a worker dies on
-    a SIGTERM not from its parent) and ignores the other signals. SIGTERM
-    keeps its handler: PyTorch stops workers with it."""
-
-    def __init__(self, init_fn, signals):
-        self.init_fn, self.signals = init_fn, list(signals)
-
-    def __call__(self, worker_id: int) -> None:
-        if self.init_fn is not None:
-            self.init_fn(worker_id)
-        os.setpgrp()
-        for sig in self.signals:
-            if sig != signal.SIGTERM:
-                signal.signal(sig, signal.SIG_IGN)
+def _shield_worker(init_fn, signals, worker_id: int) -> None:
+    """A loader ``worker_init_fn`` (with ``partial``): ``init_fn``, then the
+    worker leaves the rank's process group (torchrun signals the group, and
+    a worker dies on a SIGTERM not from its parent) and ignores the other
+    signals. SIGTERM keeps its handler: PyTorch stops workers with it."""
+    if init_fn is not None:
+        init_fn(worker_id)
+    os.setpgrp()
+    for sig in signals:
+        if sig != signal.SIGTERM:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 @HOOKS.register_module()
@@ -55,7 +52,7 @@ class PreemptionHook(Hook):
     later checkpoint is saved. Separate from ``ExactResumeHook`` because
     it runs after every hook (``LOWEST``), while that one's epoch-end work
     comes before the checkpoint hook's. Loader workers are kept out of the
-    signal (``_ShieldWorker``); on Slurm, which signals every process of a
+    signal (``_shield_worker``); on Slurm, which signals every process of a
     step, use ``--signal=USR1@<s>``.
 
     Args:
@@ -89,10 +86,10 @@ class PreemptionHook(Hook):
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         loader = runner.train_dataloader
-        if getattr(loader, 'num_workers', 0) and not isinstance(
-                loader.worker_init_fn, _ShieldWorker):
-            loader.worker_init_fn = _ShieldWorker(
-                loader.worker_init_fn, self.signals)
+        if getattr(loader, 'num_workers', 0) and getattr(
+                loader.worker_init_fn, 'func', None) is not _shield_worker:
+            loader.worker_init_fn = partial(
+                _shield_worker, loader.worker_init_fn, self.signals)
 
     def after_train(self, runner) -> None:
         for sig, handler in self._previous.items():
@@ -129,8 +126,7 @@ class PreemptionHook(Hook):
         marker = os.environ.get('MMTEC_PREEMPTED_MARKER')
         if marker and is_main_process():
             # tools/dist_train.sh exits with the requeue code when it exists
-            with open(marker, 'w') as f:
-                f.write(path)
+            write_text_atomically(marker, path)
         runner.logger.info(
             f'Received {name}: saved {path} after iteration '
             f'{runner.iter + 1}; exiting with code {self.exit_code} '
@@ -138,22 +134,15 @@ class PreemptionHook(Hook):
             'there exactly).')
         raise Preempted(self.exit_code)
 
-    def after_train_epoch(self, runner) -> None:
-        self._remove_outdated(runner)
-
     @staticmethod
     def _hook(runner, kind) -> Optional[Hook]:
         return next((h for h in runner.hooks if isinstance(h, kind)), None)
 
-    def _remove_outdated(self, runner) -> None:
-        """Remove preemption checkpoints older than the one
-        ``last_checkpoint`` names (a later save of the resumed run)."""
+    def after_train_epoch(self, runner) -> None:
+        # preemption checkpoints before a later save of the resumed run go
         ckpt_hook = self._hook(runner, AtomicCheckpointHook)
         if not is_main_process() or ckpt_hook is None or \
                 not ckpt_hook.is_local() or ckpt_hook.last_ckpt is None:
-            return
-        latest = osp.basename(ckpt_hook.last_ckpt)
-        if latest.startswith('preempted_iter_'):  # resumed, nothing newer
             return
         pattern = osp.join(ckpt_hook.out_dir, FILENAME_TMPL.format('*'))
         for path in glob.glob(pattern):

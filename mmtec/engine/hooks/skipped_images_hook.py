@@ -18,11 +18,10 @@ class SkippedImagesHook(Hook):
 
     :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable or
     oversized image by another one and tags the replacement's data sample
-    with the skipped path. This hook reads the tags from each batch (any
-    loader worker's), logs one warning per epoch with the count and the
-    files, and raises when more than ``max_bad_fraction`` of the images
-    read in an epoch were bad: as soon as one process alone has skipped
-    more than that fraction of the whole dataset, else at the epoch's end.
+    with the skipped path. This hook reads the tags (any worker's), logs
+    one warning per epoch naming the files, and raises when more than
+    ``max_bad_fraction`` of an epoch's images were bad (as soon as one
+    process has skipped that fraction of the dataset, else at its end).
 
     Args:
         max_bad_fraction (float): Largest tolerated fraction of
