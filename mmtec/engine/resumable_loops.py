@@ -24,8 +24,7 @@ def _warn(message: str) -> None:
 
 
 def _fresh_iterator(dataloader) -> Iterator:
-    """``iter(dataloader)`` without its draw from torch's generator (a
-    seed for the workers, which MMEngine seeds anyway)."""
+    """``iter(dataloader)``, its draw from torch's generator undone."""
     rng = torch.get_rng_state()
     iterator = iter(dataloader)
     torch.set_rng_state(rng)
@@ -149,8 +148,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
             calc_dynamic_intervals(self.val_interval, dynamic_intervals)
 
     def _cycle(self) -> Iterator:
-        """Batches without end; a finite sampler restarts with
-        ``set_epoch``, as in MMEngine's loop."""
+        """Batches without end (a finite sampler: ``set_epoch`` each time)."""
         epoch = 0
         while True:
             yield from _fresh_iterator(self.dataloader)
@@ -167,8 +165,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     def _batches(self, trained: int) -> Iterator:
         """The batches from iteration ``trained`` on."""
         sampler = self._index_sampler()
-        # torch's BatchSampler takes batch_size indices per batch; a
-        # grouping one (MMDetection's AspectRatioBatchSampler) holds some back
+        # a grouping batch sampler (AspectRatioBatchSampler) holds some back
         plain = type(self.dataloader.batch_sampler) is BatchSampler
         if trained and plain and isinstance(sampler, InfiniteSampler):
             skip = trained * self.dataloader.batch_size
@@ -182,8 +179,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
                   f'the {trained} batches already trained ({which} cannot '
                   'skip them; InfiniteSampler with the plain batch sampler '
                   'can).')
-            # the random state restored on resume already follows these
-            # loads: their draws must not count twice
+            # the restored random state already follows these loads
             states = (random.getstate(), np.random.get_state(),
                       torch.get_rng_state())
             for _ in range(trained):

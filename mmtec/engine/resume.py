@@ -141,25 +141,19 @@ def find_resumable_checkpoint(work_dir: str,
          for p in glob.glob(osp.join(folder, '*.pth'))
          if not osp.basename(p).startswith('best_')},
         key=_mtime, reverse=True)
-    best_path, best_iter = None, None
-    damaged = []
     named = _named_checkpoint(work_dir, folders)
-    if named is not None:
-        ckpt, bad = _load_training_checkpoint(named)
-        if bad:
-            damaged.append(named)
-        if ckpt is not None:
-            best_path, best_iter = named, ckpt['meta']['iter']
-            # only saves written after it can be further on
-            since = _mtime(named)
-            candidates = [p for p in candidates if _mtime(p) > since]
-        else:
-            candidates = [p for p in candidates
-                          if osp.abspath(p) != osp.abspath(named)]
+    if named is not None:  # tried first
+        candidates = [named] + [p for p in candidates
+                                if osp.abspath(p) != osp.abspath(named)]
+    best_path, best_iter, since, damaged = None, None, None, []
     for path in candidates:
+        if since is not None and _mtime(path) <= since:
+            continue
         ckpt, bad = _load_training_checkpoint(path)
         if bad:
             damaged.append(path)
+        if ckpt is not None and path == named:
+            since = _mtime(named)  # only saves written after it go further
         if ckpt is not None and (best_iter is None
                                  or ckpt['meta']['iter'] > best_iter):
             best_path, best_iter = path, ckpt['meta']['iter']

@@ -33,9 +33,8 @@ class AtomicLocalBackend(LocalBackend):
         tmp = str(filepath) + TMP_SUFFIX
         super().put(obj, tmp)
         fsync_replace(tmp, str(filepath))
-        pending = list(self.pending)
-        self.pending.clear()
-        for path in pending:
+        while self.pending:
+            path = self.pending.pop()
             if osp.abspath(path) != osp.abspath(filepath) and osp.isfile(path):
                 os.remove(path)
 
@@ -51,7 +50,7 @@ def _bytes(tensors) -> int:
 def checkpoint_bytes(model: torch.nn.Module,
                      optimizer,
                      with_gradients: bool = False) -> int:
-    """Estimate the size of a training checkpoint of ``model``.
+    """Estimate the size in bytes of a training checkpoint of ``model``.
 
     Args:
         model (nn.Module): The model; its state dict is what is saved.
@@ -59,9 +58,6 @@ def checkpoint_bytes(model: torch.nn.Module,
             stepped, else its slots per trainable parameter.
         with_gradients (bool): Add one gradient per trainable parameter
             (an open gradient-accumulation window).
-
-    Returns:
-        int: The estimate in bytes.
     """
     size = _bytes(model.state_dict().values())
     if with_gradients:
@@ -88,15 +84,13 @@ def _size(n: float) -> str:
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` whose saves survive a crash at any moment.
 
-    For local folders it saves through :class:`AtomicLocalBackend` (its
-    default ``backend_args``): each checkpoint (best ones too) is renamed
-    into place whole, and outdated ones are removed only after that.
-    ``*.tmp`` files of an interrupted save are removed at start, and the
-    free space for ``max_keep_ckpts + 1`` checkpoints of this model (one
-    when all are kept) is checked before the first iteration. Checkpoints
-    are plain data (:mod:`mmtec.engine.plain_checkpoint`, converted after
-    the other hooks added theirs), read by ``torch.load(path,
-    weights_only=True)``.
+    For local folders it saves through :class:`AtomicLocalBackend` (the
+    default ``backend_args``): checkpoints (best ones too) are renamed into
+    place whole, outdated ones removed only after that. It removes the
+    ``*.tmp`` of an interrupted save and checks the free space for
+    ``max_keep_ckpts + 1`` checkpoints before the first iteration. The
+    checkpoints are plain data (:mod:`mmtec.engine.plain_checkpoint`),
+    read by ``torch.load(path, weights_only=True)``.
 
     Args:
         check_free_space (bool): Check the free space before training.
@@ -129,8 +123,7 @@ class AtomicCheckpointHook(CheckpointHook):
             runner.logger.warning(
                 'The checkpoint has no readable message hub (written by '
                 "MMEngine's CheckpointHook): resuming with an empty log "
-                'history; the loop position, optimizer and schedulers are '
-                'restored as usual.')
+                'history; everything else is restored as usual.')
             checkpoint['message_hub'] = dict(
                 log_scalars={}, runtime_info={}, resumed_keys={})
 

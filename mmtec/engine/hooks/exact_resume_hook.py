@@ -22,12 +22,8 @@ class UnmatchedCheckpointError(ValueError):
     """A ``load_from``/``--resume`` file shares no key with the model."""
 
 
-def train_setup(runner) -> dict:
-    """The settings that decide which images each optimizer step sees.
-
-    Args:
-        runner (Runner): The runner.
-    """
+def _train_setup(runner) -> dict:
+    """The settings that decide which images each optimizer step sees."""
     return dict(
         world_size=dist.get_world_size(),
         batch_size=getattr(runner.train_dataloader, 'batch_size', None),
@@ -98,8 +94,7 @@ class ExactResumeHook(Hook):
 
     @staticmethod
     def _plain(state: dict) -> dict:
-        """One rank's states with numpy's MT19937 state in numpy's dict
-        layout and its key as an int64 tensor (no numpy objects)."""
+        """One rank's states, numpy's as its dict with an int64 tensor."""
         name, key, pos, has_gauss, gauss = state['numpy']
         key = torch.from_numpy(key.astype(np.int64))
         return {**state, 'numpy': dict(
@@ -134,20 +129,19 @@ class ExactResumeHook(Hook):
         self._states = (runner.iter, dist.all_gather_object(state)
                         if world > 1 else [state])
         if world > 1 and self._window_open(runner):
-            for param in _model(runner).parameters():
-                if param.grad is not None:
-                    dist.all_reduce(param.grad)
-                    param.grad.div_(world)
+            for grad in [p.grad for p in _model(runner).parameters()]:
+                if grad is not None:
+                    dist.all_reduce(grad)
+                    grad.div_(world)
             self._synced_iter = runner.iter
 
     @staticmethod
     def _wrapper(runner):
         """The optim wrapper when it accumulates, else None."""
         wrapper = getattr(runner, 'optim_wrapper', None)
-        if isinstance(wrapper, OptimWrapper) and \
-                wrapper._accumulative_counts > 1:
-            return wrapper
-        return None
+        accumulates = getattr(wrapper, '_accumulative_counts', 1) > 1
+        return wrapper if isinstance(wrapper, OptimWrapper) and accumulates \
+            else None
 
     @staticmethod
     def _by_epoch(runner) -> bool:
@@ -162,7 +156,7 @@ class ExactResumeHook(Hook):
     def _restore_window(self, runner, pending: dict, wrapper) -> None:
         changes = ', '.join(
             f'{key} changes from {pending[key]} to {value}'
-            for key, value in train_setup(runner).items()
+            for key, value in _train_setup(runner).items()
             if key in pending and pending[key] != value)
         if changes:
             counts = pending.get('accumulative_counts',
@@ -177,10 +171,9 @@ class ExactResumeHook(Hook):
         params = dict(_model(runner).named_parameters())
         unknown = sorted(set(pending['grads']) - set(params))
         if unknown:
-            raise KeyError(
-                f'The checkpoint holds accumulated gradients of parameters '
-                f'this model does not have: {unknown[:5]}. Resume with the '
-                'config the checkpoint was trained with.')
+            raise KeyError(f'The checkpoint holds accumulated gradients of '
+                           f'parameters this model lacks: {unknown[:5]}. '
+                           'Resume with the config it was trained with.')
         for name, grad in pending['grads'].items():
             param = params[name]
             param.grad = grad.to(param.device, param.dtype, copy=True)
@@ -226,7 +219,7 @@ class ExactResumeHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = checkpoint.setdefault('meta', {})
-        meta[SETUP_KEY] = train_setup(runner)
+        meta[SETUP_KEY] = _train_setup(runner)
         if self._states is not None and self._states[0] == runner.iter:
             meta['rng_states'] = [self._plain(s) for s in self._states[1]]
         elif dist.get_world_size() == 1:
@@ -235,10 +228,9 @@ class ExactResumeHook(Hook):
             return
         if dist.get_world_size() > 1 and self._synced_iter != runner.iter:
             runner.logger.warning(
-                'Checkpoint saved inside an open gradient-accumulation '
-                'window of a multi-process run: the partial gradients are '
-                'not saved and a resume from it is not exact. Save at '
-                'epoch ends or at multiples of accumulative_counts.')
+                'Checkpoint saved inside an open accumulation window of a '
+                'multi-process run without its partial gradients: a resume '
+                'is not exact. Save at epoch ends or multiples of k.')
             return
         wrapper = self._wrapper(runner)
         checkpoint[GRADS_KEY] = dict(
@@ -247,7 +239,7 @@ class ExactResumeHook(Hook):
                    for name, p in _model(runner).named_parameters()
                    if p.grad is not None},
             window=wrapper.inner_count % wrapper._accumulative_counts,
-            **train_setup(runner))
+            **_train_setup(runner))
 
     def after_load_checkpoint(self, runner, checkpoint) -> None:
         resume = bool(getattr(runner, '_resume', False))
@@ -271,8 +263,7 @@ class ExactResumeHook(Hook):
         if states and len(states) != dist.get_world_size():
             runner.logger.warning(
                 f'Checkpoint holds RNG states of {len(states)} ranks, this '
-                f'run has {dist.get_world_size()}: random states are not '
-                'restored.')
+                f'run has {dist.get_world_size()}: they are not restored.')
         elif states:
             self._restore(states[dist.get_rank()])
             runner.logger.info(
@@ -317,25 +308,23 @@ class ExactResumeHook(Hook):
     def _problems(runner, meta: dict) -> list:
         """What keeps resuming from a checkpoint with ``meta`` inexact."""
         found = []
-        saved, now = meta.get(SETUP_KEY), train_setup(runner)
+        saved, now = meta.get(SETUP_KEY), _train_setup(runner)
         changes = [f'{key} changes from {saved.get(key)} to {value}'
                    for key, value in now.items()
                    if isinstance(saved, dict) and saved.get(key) != value]
         if changes:
-            found.append(
-                ', '.join(changes) + ' (images per optimizer step: '
-                f'{_images_per_step(saved)} -> {_images_per_step(now)}); '
-                'learning rate scaling, the data order and the optimizer '
-                'steps differ from the checkpoint\'s run')
+            found.append(', '.join(changes) + ' (images per optimizer step: '
+                         f'{_images_per_step(saved)} -> '
+                         f'{_images_per_step(now)}); the learning rate, data '
+                         'order and optimizer steps differ from its run')
         loader = runner.train_dataloader
         sampler = getattr(loader, 'sampler', None)
         workers = getattr(loader, 'num_workers', 0)
         if workers and not hasattr(sampler, 'skip'):
             found.append(
                 f'train_dataloader.sampler is {type(sampler).__name__} with '
-                f'num_workers={workers}: the loader workers\' random state '
-                'is not restored, so the data augmentation differs from an '
-                'uninterrupted run (use sampler=dict(type=\'SeededSampler\'))')
+                f'num_workers={workers}: the workers\' random state is not '
+                'restored (use sampler=dict(type=\'SeededSampler\'))')
         loop = runner.train_loop
         if type(loop) is EpochBasedTrainLoop and \
                 loop.iter != loop.epoch * len(loader):
@@ -345,8 +334,7 @@ class ExactResumeHook(Hook):
                 'epoch again from its first batch (use train_cfg.type='
                 '\'ResumableEpochBasedTrainLoop\')')
         if not meta.get('rng_states'):
-            found.append(
-                'the checkpoint holds no random states (saved by iteration '
-                'in a multi-process run, or by an older version), so random '
-                'masks and augmentation in the main process differ')
+            found.append('the checkpoint holds no random states (saved by '
+                         'iteration in a multi-process run), so random masks '
+                         'and augmentation differ')
         return found

@@ -28,10 +28,8 @@ class FiniteLossCheckHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        values = {
-            k: float(v.detach()) if hasattr(v, 'detach') else float(v)
-            for k, v in outputs.items() if k.startswith('loss')
-        }
+        values = {k: float(v) for k, v in outputs.items()
+                  if k.startswith('loss')}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             raise FloatingPointError(

@@ -43,17 +43,14 @@ def _shield_worker(init_fn, signals, worker_id: int) -> None:
 class PreemptionHook(Hook):
     """Save the exact training state and exit on SIGTERM or SIGUSR1.
 
-    After the iteration in which one of ``signals`` came (agreed across
-    ranks by one small all-reduce per iteration), ``ExactResumeHook``
-    gathers the random states and the open accumulation window,
-    ``AtomicCheckpointHook.save_now`` writes ``preempted_iter_<N>.pth``,
-    and the run exits with ``exit_code`` for the job script to requeue on;
-    ``--resume`` continues exactly from there. The file is removed once a
-    later checkpoint is saved. Separate from ``ExactResumeHook`` because
-    it runs after every hook (``LOWEST``), while that one's epoch-end work
-    comes before the checkpoint hook's. Loader workers are kept out of the
-    signal (``_shield_worker``); on Slurm, which signals every process of a
-    step, use ``--signal=USR1@<s>``.
+    After the iteration in which a signal came (agreed across ranks by one
+    all-reduce per iteration), ``ExactResumeHook`` gathers the random
+    states and open accumulation window, ``AtomicCheckpointHook.save_now``
+    writes ``preempted_iter_<N>.pth`` (removed once a later checkpoint is
+    saved) and the run exits with ``exit_code`` for the job script to
+    requeue on. It runs after every hook (``LOWEST``), ``ExactResumeHook``
+    before the checkpoint hook: two hooks. Loader workers are kept out of
+    the signal (``_shield_worker``); on Slurm use ``--signal=USR1@<s>``.
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults
@@ -64,8 +61,7 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'  # after the optimizer, scheduler and other hooks
 
-    def __init__(self,
-                 signals: Sequence[str] = ('SIGTERM', 'SIGUSR1'),
+    def __init__(self, signals: Sequence[str] = ('SIGTERM', 'SIGUSR1'),
                  exit_code: int = REQUEUE_EXIT_CODE):
         unknown = [s for s in signals
                    if not isinstance(getattr(signal, str(s), None),
@@ -74,9 +70,7 @@ class PreemptionHook(Hook):
             raise ValueError(f'PreemptionHook: unknown signal(s) {unknown}; '
                              'use names such as SIGTERM or SIGUSR1.')
         self.signals = [getattr(signal, s) for s in signals]
-        self.exit_code = exit_code
-        self._received = 0
-        self._previous = {}
+        self.exit_code, self._received, self._previous = exit_code, 0, {}
 
     def _on_signal(self, signum, frame) -> None:
         self._received = signum  # acted on after the current iteration
@@ -96,26 +90,21 @@ class PreemptionHook(Hook):
             signal.signal(sig, handler)
         self._previous = {}
 
-    def _agreed_signal(self) -> int:
-        """The signal any rank received (0: none); collective."""
-        if get_world_size() == 1:
-            return self._received
-        flag = torch.tensor([self._received], dtype=torch.int64)
-        all_reduce(flag, op='max')
-        return int(flag.item())
-
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        received = self._agreed_signal()
+        received = self._received
+        if get_world_size() > 1:  # the signal any rank received
+            flag = torch.tensor([received], dtype=torch.int64)
+            all_reduce(flag, op='max')
+            received = int(flag.item())
         if not received:
             return
         name = signal.Signals(received).name
         ckpt_hook = self._hook(runner, AtomicCheckpointHook)
         if ckpt_hook is None:
-            runner.logger.error(
-                f'Received {name}: no AtomicCheckpointHook in '
-                'default_hooks.checkpoint, so nothing is saved; exiting '
-                f'with code {self.exit_code}.')
+            runner.logger.error(f'Received {name}: no AtomicCheckpointHook '
+                                'in default_hooks.checkpoint, so nothing is '
+                                f'saved; exiting with code {self.exit_code}.')
             raise Preempted(self.exit_code)
         resume_hook = self._hook(runner, ExactResumeHook)
         if resume_hook is not None:  # what epoch ends gather (collective)

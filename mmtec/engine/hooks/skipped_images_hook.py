@@ -24,20 +24,16 @@ class SkippedImagesHook(Hook):
     process has skipped that fraction of the dataset, else at its end).
 
     Args:
-        max_bad_fraction (float): Largest tolerated fraction of
-            undecodable or oversized images per epoch. Defaults to 0.001
-            (0.1%).
+        max_bad_fraction (float): Largest tolerated fraction of bad images
+            per epoch. Defaults to 0.001 (0.1%).
         max_listed (int): Files named in the summary. Defaults to 10.
     """
-
-    priority = 'NORMAL'
 
     def __init__(self, max_bad_fraction: float = 1e-3, max_listed: int = 10):
         if not 0 <= max_bad_fraction <= 1:
             raise ValueError('max_bad_fraction must be in [0, 1], got '
                              f'{max_bad_fraction}')
-        self.max_bad_fraction = max_bad_fraction
-        self.max_listed = max_listed
+        self.max_bad_fraction, self.max_listed = max_bad_fraction, max_listed
         self.before_train_epoch(None)
 
     def before_train_epoch(self, runner) -> None:
