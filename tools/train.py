@@ -135,8 +135,8 @@ def merge_args(cfg: Config, args) -> Config:
 def choose_auto_resume(cfg: Config) -> None:
     """Resume from the checkpoint the run wrote last, or start afresh.
 
-    Looks in the work dir and in ``default_hooks.checkpoint.out_dir``
-    (see :func:`mmtec.utils.find_resumable_checkpoint`). Starting from
+    Looks in the work dir and in ``default_hooks.checkpoint.out_dir`` (see
+    :func:`mmtec.engine.resume.find_resumable_checkpoint`). Starting from
     scratch when there is nothing to resume keeps a requeued job's command
     line the same for its first and later runs.
     """
