@@ -29,7 +29,7 @@ def cfg():
      "model has no key 'haed' (closest: head)."),
     ('lod_from', "the config has no key 'lod_from' (closest: load_from)."),
     ('custom_hooks.9.max_bad_fraction',
-     "custom_hooks has no index '9' (indices 0 to 7)."),
+     "custom_hooks has no index '9' (indices 0 to 4)."),
     ('auto_scale_lr.enable.x',
      "auto_scale_lr.enable is bool True, which has no key 'x'."),
 ])

@@ -299,7 +299,8 @@ def test_slurm_test_script_passes_its_arguments(fake_srun, tmp_path):
 
 def test_an_unwritable_temporary_folder_does_not_hide_the_error(
         monkeypatch, capsys):
-    from mmtec.utils import cli_errors
+    monkeypatch.syspath_prepend(os.path.join(ROOT, 'tools'))
+    import cli_errors
 
     def full(*args, **kwargs):
         raise OSError(28, 'No space left on device')

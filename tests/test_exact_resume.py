@@ -23,11 +23,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 import mmtec  # noqa: F401
 from mmtec.checkpoint import safe_load
 from mmtec.datasets import SeededSampler
-from mmtec.engine.hooks import (
-    AccumulatedGradientsHook,
-    ComputeRecordHook,
-    RNGStateHook,
-)
+from mmtec.engine.hooks import ComputeRecordHook, ExactResumeHook
 from mmtec.engine.hooks.preemption_hook import Preempted
 
 RUN_IDS = itertools.count()
@@ -107,7 +103,9 @@ def test_sampler_skip_starts_the_epoch_part_way():
 
 def fake_runner(**kw):
     return SimpleNamespace(iter=4, logger=logging.getLogger('test_resume'),
-                           _load_from='x.pth', _resume=True, **kw)
+                           _load_from='x.pth', _resume=True, cfg={},
+                           model=torch.nn.Linear(1, 1), optim_wrapper=None,
+                           train_dataloader=None, **kw)
 
 
 def test_rng_states_restored_through_the_hook_give_the_same_draws():
@@ -115,12 +113,12 @@ def test_rng_states_restored_through_the_hook_give_the_same_draws():
     random.seed(1)
     np.random.seed(1)
     ckpt = dict(meta=dict(iter=4), state_dict={})
-    RNGStateHook().before_save_checkpoint(fake_runner(), ckpt)
+    ExactResumeHook().before_save_checkpoint(fake_runner(), ckpt)
     expected = (torch.rand(4), random.random(), np.random.rand(2))
     torch.manual_seed(99)  # a resumed run is seeded from the config
     random.seed(99)
     np.random.seed(99)
-    RNGStateHook().after_load_checkpoint(fake_runner(), ckpt)
+    ExactResumeHook().after_load_checkpoint(fake_runner(), ckpt)
     got = (torch.rand(4), random.random(), np.random.rand(2))
     assert torch.equal(got[0], expected[0])
     assert got[1] == expected[1]
@@ -138,14 +136,14 @@ def test_unusable_checkpoints_get_one_clear_error(content, resume, message):
     runner = fake_runner()
     runner._load_from, runner._resume = 'bad.pth', resume
     with pytest.raises(ValueError) as err:
-        RNGStateHook().after_load_checkpoint(runner, content)
+        ExactResumeHook().after_load_checkpoint(runner, content)
     assert str(err.value).startswith(message)
 
 
 def test_weights_without_meta_still_load():
     runner = fake_runner()
     runner._resume = False
-    RNGStateHook().after_load_checkpoint(runner, {'w': torch.ones(1)})
+    ExactResumeHook().after_load_checkpoint(runner, {'w': torch.ones(1)})
 
 
 # --- compute totals --------------------------------------------------------
@@ -184,14 +182,15 @@ def test_changed_accumulation_drops_the_window_with_a_warning(caplog):
     ckpt = dict(meta=dict(iter=3))
     runner = SimpleNamespace(model=model, optim_wrapper=saved_wrapper,
                              train_dataloader=SimpleNamespace(batch_size=3),
-                             iter=3, logger=logging.getLogger('test_accum'))
-    AccumulatedGradientsHook().before_save_checkpoint(runner, ckpt)
+                             iter=3, logger=logging.getLogger('test_accum'),
+                             cfg={})
+    ExactResumeHook().before_save_checkpoint(runner, ckpt)
     model.zero_grad(set_to_none=True)
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
                            accumulative_counts=4)
     wrapper.initialize_count_status(model, 3, 10)
     runner.optim_wrapper = wrapper
-    hook = AccumulatedGradientsHook()
+    hook = ExactResumeHook()
     hook.after_load_checkpoint(runner, ckpt)
     with caplog.at_level(logging.INFO, logger='test_accum'):
         hook.before_train(runner)
@@ -249,9 +248,7 @@ def toy_runner(work_dir, epochs=2, resume=None, checkpoint=None,
                            accumulative_counts=accumulate),
         default_hooks=dict(checkpoint=checkpoint or dict(
             type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1)),
-        custom_hooks=[dict(type='RNGStateHook'),
-                      dict(type='AccumulatedGradientsHook'),
-                      dict(type='ResumeCheckHook'),
+        custom_hooks=[dict(type='ExactResumeHook'),
                       dict(type='PreemptionHook')],
         randomness=dict(seed=0),
         load_from=resume, resume=bool(resume),
@@ -572,7 +569,8 @@ def iter_runner(work_dir, loop='ResumableIterBasedTrainLoop',
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         default_hooks=dict(checkpoint=dict(
             type='AtomicCheckpointHook', by_epoch=False, interval=9)),
-        custom_hooks=[dict(type='RNGStateHook'), dict(type='PreemptionHook'),
+        custom_hooks=[dict(type='ExactResumeHook'),
+                      dict(type='PreemptionHook'),
                       dict(type='ShieldedBatchesForTest')],
         randomness=dict(seed=0),
         load_from=resume, resume=bool(resume),

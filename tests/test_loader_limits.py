@@ -160,7 +160,7 @@ def test_shared_references_are_counted_not_walked(tmp_path):
     """2 KB whose lists share references 60 levels deep (2^61 items along
     every path, under the depth limit): refused at once, wherever it is
     read, in bounded time and memory."""
-    from mmtec.utils.resume import find_resumable_checkpoint
+    from mmtec.engine.resume import find_resumable_checkpoint
     work_dir = tmp_path / 'work_dir'
     work_dir.mkdir()
     good = work_dir / 'epoch_1.pth'

@@ -24,7 +24,7 @@ from mmtec.checkpoint.plain_data import (
     from_plain,
     to_plain,
 )
-from mmtec.engine.hooks import RNGStateHook
+from mmtec.engine.hooks import ExactResumeHook
 from paths import ROOT, TINY_CFG
 
 
@@ -180,10 +180,12 @@ def test_an_edited_table_is_refused():
 
 
 # --------------------------------------------------------------------------
-# RNGStateHook
+# ExactResumeHook's random states
 # --------------------------------------------------------------------------
 class _Runner:
     iter = 5
+    cfg, model = {}, torch.nn.Linear(1, 1)
+    optim_wrapper = train_dataloader = None
 
     class logger:
         info = warning = staticmethod(lambda msg: None)
@@ -200,7 +202,7 @@ def test_rng_states_round_trip(plain_form):
     np.random.seed(2)
     np.random.randn()  # a cached gaussian is part of numpy's state
     torch.manual_seed(3)
-    hook = RNGStateHook()
+    hook = ExactResumeHook()
     if plain_form:
         ckpt = dict(meta=dict(iter=5))
         hook.before_save_checkpoint(_Runner, ckpt)

@@ -12,7 +12,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch import nn
 
 import mmtec  # noqa: F401
-from mmtec.engine.hooks import CheckpointMatchHook, UnmatchedCheckpointError
+from mmtec.engine.hooks import ExactResumeHook, UnmatchedCheckpointError
 from mmtec.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmtec.run_config.adapt import (
     apply_auto_scale_lr,
@@ -90,7 +90,7 @@ def load_with_hook(model, checkpoint, allow=False, logged=None):
     runner = SimpleNamespace(
         model=model, _load_from='ckpt.pth',
         cfg=Config(dict(allow_unmatched_checkpoint=allow)))
-    CheckpointMatchHook().after_load_checkpoint(runner, checkpoint)
+    ExactResumeHook().after_load_checkpoint(runner, checkpoint)
     _load_checkpoint_to_model(model, checkpoint)
 
 
@@ -121,7 +121,7 @@ def test_partial_and_translated_checkpoints_load():
 
 
 def test_allow_unmatched_checkpoint_only_warns(monkeypatch):
-    import mmtec.engine.hooks.checkpoint_match_hook as hook_module
+    import mmtec.engine.hooks.exact_resume_hook as hook_module
     logged = []
     monkeypatch.setattr(hook_module, 'print_log',
                         lambda msg, **kw: logged.append((msg, kw['level'])))
@@ -132,7 +132,7 @@ def test_allow_unmatched_checkpoint_only_warns(monkeypatch):
 
 def test_default_runtime_checks_load_from():
     cfg = Config.fromfile(RECIPE)
-    assert dict(type='CheckpointMatchHook') in cfg.custom_hooks
+    assert dict(type='ExactResumeHook') in cfg.custom_hooks
     assert cfg.allow_unmatched_checkpoint is False
 
 

@@ -59,7 +59,7 @@ from mmtec.checkpoint import (
 )
 from mmtec.checkpoint import trust as trust_module
 from mmtec.converters import read_vit
-from mmtec.engine.hooks.rng_state_hook import RNGStateHook
+from mmtec.engine.hooks.exact_resume_hook import ExactResumeHook
 from paths import ROOT
 
 OLD_HINT = 're-save its tensors only'
@@ -70,7 +70,7 @@ OLD_HINT = 're-save its tensors only'
 # --------------------------------------------------------------------------
 def training_checkpoint() -> dict:
     """What MMEngine's Runner.save_checkpoint writes, with mmtec's
-    RNGStateHook states in meta."""
+    ExactResumeHook states in meta."""
     model = torch.nn.Linear(3, 2)
     optim = torch.optim.AdamW(model.parameters(), lr=0.1)
     model(torch.randn(4, 3)).sum().backward()
@@ -90,7 +90,7 @@ def training_checkpoint() -> dict:
                   fortran=np.asfortranarray(np.arange(6).reshape(2, 3)),
                   flags=np.array([True, False]), name=np.str_('abc'),
                   kind=np.dtype('>i2'),
-                  rng_states=[RNGStateHook._capture()]),
+                  rng_states=[ExactResumeHook._capture()]),
         state_dict=model.state_dict(),
         message_hub=hub.state_dict(),
         optimizer=optim.state_dict(),

@@ -16,7 +16,8 @@ TOOLS = sorted(
                        recursive=True) +
     glob.glob(os.path.join(ROOT, 'projects', '*', 'tools', '*.py'))
     if p.endswith(('.py', '.sh'))
-    and os.path.basename(p) != 'stack_check.py')
+    # modules the tools import
+    and os.path.basename(p) not in ('stack_check.py', 'cli_errors.py'))
 PY_TOOLS = [t for t in TOOLS if t.endswith('.py')]
 SH_TOOLS = [t for t in TOOLS if t.endswith('.sh')]
 # these two print their usage on --help but exit with 2 (a usage error)

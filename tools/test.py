@@ -21,15 +21,15 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmtec.checkpoint import add_trust_argument, trust_checkpoint
-from mmtec.run_config.adapt import adapt_to_cpu, fit_dataloaders_to_workers
-from mmtec.run_config.checks import check_cfg_options, check_data_paths
-from mmtec.run_config.config_arguments import check_config_arguments
-from mmtec.utils.cli_errors import (
+from cli_errors import (
     add_debug_argument,
     existing_config,
     one_line_errors,
 )
+from mmtec.checkpoint import add_trust_argument, trust_checkpoint
+from mmtec.run_config.adapt import adapt_to_cpu, fit_dataloaders_to_workers
+from mmtec.run_config.checks import check_cfg_options, check_data_paths
+from mmtec.run_config.config_arguments import check_config_arguments
 
 
 def parse_args():

@@ -22,7 +22,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmtec  # noqa: F401  (registers modules and the safe checkpoint loader)
+from cli_errors import (
+    add_debug_argument,
+    existing_config,
+    one_line_errors,
+)
 from mmtec.checkpoint import add_trust_argument, trust_checkpoint
+from mmtec.engine.resume import checkpoint_folders, find_resumable_checkpoint
 from mmtec.run_config.adapt import (
     adapt_amp_to_gpu,
     adapt_to_cpu,
@@ -39,15 +45,6 @@ from mmtec.run_config.checks import (
     check_writable_work_dir,
 )
 from mmtec.run_config.config_arguments import check_config_arguments
-from mmtec.utils import (
-    checkpoint_folders,
-    find_resumable_checkpoint,
-)
-from mmtec.utils.cli_errors import (
-    add_debug_argument,
-    existing_config,
-    one_line_errors,
-)
 
 
 def parse_args():
@@ -137,8 +134,8 @@ def merge_args(cfg: Config, args) -> Config:
 def choose_auto_resume(cfg: Config) -> None:
     """Resume from the checkpoint the run wrote last, or start afresh.
 
-    Looks in the work dir and in ``default_hooks.checkpoint.out_dir``
-    (see :func:`mmtec.utils.find_resumable_checkpoint`). Starting from
+    Looks in the work dir and in ``default_hooks.checkpoint.out_dir`` (see
+    :func:`mmtec.engine.resume.find_resumable_checkpoint`). Starting from
     scratch when there is nothing to resume keeps a requeued job's command
     line the same for its first and later runs.
     """

@@ -12,7 +12,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # save every 20 epochs (and at the end), keep the last 3; each save is
     # written to a temporary file and renamed, old ones removed afterwards,
-    # and the free space for 3 + 1 checkpoints is checked before training
+    # and the free space for 3 + 1 checkpoints is checked before training;
+    # checkpoints are plain data (torch.load(weights_only=True) reads them)
     checkpoint=dict(
         type='AtomicCheckpointHook', interval=20, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
@@ -22,19 +23,16 @@ default_hooks = dict(
 custom_hooks = [
     # stop on a NaN/inf loss before a checkpoint of the diverged run is saved
     dict(type='FiniteLossCheckHook', interval=1),
-    # keep RNG states in checkpoints so that --resume continues exactly
-    dict(type='RNGStateHook'),
-    # keep a half-accumulated gradient in checkpoints (exact resume)
-    dict(type='AccumulatedGradientsHook'),
-    # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
-    dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
+    # random states and an open accumulation window in checkpoints, so that
+    # --resume continues exactly; accumulation windows restart each epoch
+    # (the authors' loop); warnings on --resume about changed world size /
+    # batch / accumulation; stop when load_from/--resume fills none of the
+    # model's weights
+    dict(type='ExactResumeHook'),
     # model FLOPs and device-hours of the run, summary in compute.json
     dict(type='ComputeRecordHook', interval=50),
-    # stop when load_from/--resume fills none of the model's weights
-    dict(type='CheckpointMatchHook'),
-    # on --resume, warn about changed world size / batch / accumulation and
-    # other settings that keep the resumed run from continuing exactly
-    dict(type='ResumeCheckHook'),
+    # count images LoadImageOrSkip skipped; stop above 0.1% per epoch
+    dict(type='SkippedImagesHook', max_bad_fraction=1e-3),
     # on SIGTERM or SIGUSR1: finish the iteration, save
     # preempted_iter_<N>.pth, exit with code 75 (requeue, then --resume)
     dict(type='PreemptionHook'),
@@ -58,7 +56,7 @@ log_processor = dict(window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 # True: a load_from checkpoint that matches none of the model's keys only
-# warns (CheckpointMatchHook) instead of stopping the run
+# warns (ExactResumeHook) instead of stopping the run
 allow_unmatched_checkpoint = False
 resume = False
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -28,5 +28,5 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=epochs)
 # accumulation windows restart each epoch, as in the authors' loop
-custom_hooks = [dict(type='AccumulatedGradientsHook')]
+custom_hooks = [dict(type='ExactResumeHook')]
 auto_scale_lr = dict(base_batch_size=gpus * batch_size * accum_iter)

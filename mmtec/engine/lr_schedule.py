@@ -68,9 +68,11 @@ class WarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
     set from the fractional epoch ``e`` of the window's first micro-batch
     to ``lr * e / warmup_epochs`` (0 at the first update), then to
     ``eta_min + (lr - eta_min) * (1 + cos(pi * (e - warmup) / (epochs -
-    warmup))) / 2``; a group's ``lr_scale`` (layer decay) multiplies it.
-    Windows (``accumulative_counts`` long) start at each epoch's first
-    iteration (:class:`~mmtec.engine.hooks.AccumulatedGradientsHook`).
+    warmup))) / 2``. A group with an ``lr_scale`` (layer decay) gets that
+    value times its scale. Accumulation windows start at each epoch's first
+    iteration (:class:`~mmtec.engine.hooks.ExactResumeHook`); the
+    window length is the optim wrapper's ``accumulative_counts``.
+
     Configure it by epochs with ``convert_to_iter_based=True`` and no
     ``end``: the Runner passes the epoch length and ``max_epochs``.
 

@@ -329,7 +329,7 @@ def pretraining_rows(path: str, authors: dict) -> List[Row]:
         authors['train_images'], shared['gpus'], shared['batch_per_gpu'],
         shared['drop_last'])
     epochs = cfg.train_cfg.max_epochs
-    windows_per_epoch = any(h.get('type') == 'AccumulatedGradientsHook'
+    windows_per_epoch = any(h.get('type') == 'ExactResumeHook'
                             for h in cfg.get('custom_hooks', []))
     # the config's lr is for its base batch: tools/train.py scales it to
     # gpus x batch x accumulation, here equal to the base batch
@@ -420,7 +420,7 @@ def finetuning_rows(path: str, authors: dict) -> List[Row]:
     their_per_epoch = iterations_per_epoch(
         authors['train_images'], gpus, own['batch_per_gpu'], True)
     epochs = cfg.train_cfg.max_epochs
-    windows_per_epoch = any(h.get('type') == 'AccumulatedGradientsHook'
+    windows_per_epoch = any(h.get('type') == 'ExactResumeHook'
                             for h in cfg.get('custom_hooks', []))
     lrs = scheduled_lrs(cfg, per_epoch, peak)
     ours_lrs = [lrs[k] for k in update_iterations(

@@ -33,6 +33,7 @@ import stack_check  # noqa: E402,F401  (a hint, not a traceback)
 
 # isort: split
 
+from cli_errors import one_line_errors
 from mmtec.checkpoint import add_trust_argument, trust_checkpoint
 from mmtec.converters import (
     canonical_to_mmdet,
@@ -42,7 +43,6 @@ from mmtec.converters import (
     read_vit,
     save_converted,
 )
-from mmtec.utils.cli_errors import one_line_errors
 
 LAYOUTS = ('mmpretrain', 'timm', 'mmdet', 'mmseg')
 # parts of a base (read_vit's info) that a layout's backbone has no place for

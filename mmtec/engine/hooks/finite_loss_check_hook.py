@@ -24,17 +24,12 @@ class FiniteLossCheckHook(Hook):
     def __init__(self, interval: int = 1):
         self.interval = interval
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch=None,
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        values = {
-            k: float(v.detach()) if hasattr(v, 'detach') else float(v)
-            for k, v in outputs.items() if k.startswith('loss')
-        }
+        values = {k: float(v) for k, v in outputs.items()
+                  if k.startswith('loss')}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             raise FloatingPointError(

@@ -2,19 +2,19 @@
 import glob
 import os
 import os.path as osp
-import re
 import signal
+from functools import partial
 from typing import Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
+from mmtec.checkpoint import write_text_atomically
 from mmtec.registry import HOOKS
 
-from .accumulated_gradients_hook import AccumulatedGradientsHook
 from .atomic_checkpoint_hook import AtomicCheckpointHook
-from .rng_state_hook import RNGStateHook
+from .exact_resume_hook import ExactResumeHook
 
 # sysexits.h EX_TEMPFAIL: "temporary failure, the user is invited to
 # retry"; neither a crash (1), nor a kill by a signal (128 + n)
@@ -26,64 +26,31 @@ class Preempted(SystemExit):
     """Ends a preempted run with :data:`REQUEUE_EXIT_CODE` (no traceback)."""
 
 
-class _ShieldWorker:
-    """A loader ``worker_init_fn`` that runs ``init_fn``, then keeps the
-    preemption signals from killing the worker.
-
-    The worker leaves the rank's process group (torchrun signals the whole
-    group of each rank, and PyTorch's workers die on a SIGTERM from anyone
-    but their parent) and ignores the other signals (SIGUSR1's default is
-    to terminate). SIGTERM itself keeps its handler: PyTorch stops workers
-    with it. A worker still ends with its parent.
-    """
-
-    def __init__(self, init_fn, signals):
-        self.init_fn, self.signals = init_fn, list(signals)
-
-    def __call__(self, worker_id: int) -> None:
-        if self.init_fn is not None:
-            self.init_fn(worker_id)
-        os.setpgrp()
-        for sig in self.signals:
-            if sig != signal.SIGTERM:
-                signal.signal(sig, signal.SIG_IGN)
+def _shield_worker(init_fn, signals, worker_id: int) -> None:
+    """A loader ``worker_init_fn`` (with ``partial``): ``init_fn``, then the
+    worker leaves the rank's process group (torchrun signals the group, and
+    a worker dies on a SIGTERM not from its parent) and ignores the other
+    signals. SIGTERM keeps its handler: PyTorch stops workers with it."""
+    if init_fn is not None:
+        init_fn(worker_id)
+    os.setpgrp()
+    for sig in signals:
+        if sig != signal.SIGTERM:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 @HOOKS.register_module()
 class PreemptionHook(Hook):
     """Save the exact training state and exit on SIGTERM or SIGUSR1.
 
-    Slurm (``--signal``, ``scancel``, preemption, the end of the time
-    limit) and Kubernetes (pod eviction) send a signal some time before
-    they kill a job. On one of ``signals`` this hook lets the current
-    iteration finish, then
-
-    - with several processes, agrees on the same iteration on all ranks
-      (one small all-reduce per iteration), gathers every rank's random
-      states and averages an open gradient-accumulation window, as at the
-      end of an epoch;
-    - writes ``preempted_iter_<N>.pth`` through ``AtomicCheckpointHook``
-      (temporary file renamed into place, ``last_checkpoint`` updated),
-      with the optimizer, schedulers, random states and the open
-      accumulation window;
-    - logs a line naming it, and exits with ``exit_code`` (75 by default,
-      EX_TEMPFAIL), for the job script to requeue on.
-
-    ``tools/train.py --resume`` then continues exactly from it, also in the
-    middle of an epoch (with ``ResumableEpochBasedTrainLoop``). Once a
-    later checkpoint has been written, the preemption checkpoints before it
-    are removed. A signal that comes before the first iteration or after
-    the last one is acted on only at the next iteration.
-
-    The training loader's workers are kept out of it (see
-    ``_ShieldWorker``): torchrun signals each rank's process group, and a
-    worker killed by the signal would fail the run before it can save.
-    Slurm signals every process of a job step: use ``--signal=USR1@<s>``
-    there (workers ignore SIGUSR1; a SIGTERM to them would kill them).
-    Workers started before ``before_train`` are not covered: MMEngine's
-    ``IterBasedTrainLoop`` starts them when it is built, so iteration
-    schedules use ``ResumableIterBasedTrainLoop`` (as mmtec's MMDetection
-    and MMSegmentation configs do).
+    After the iteration in which a signal came (agreed across ranks by one
+    all-reduce per iteration), ``ExactResumeHook`` gathers the random
+    states and open accumulation window, ``AtomicCheckpointHook.save_now``
+    writes ``preempted_iter_<N>.pth`` (removed once a later checkpoint is
+    saved) and the run exits with ``exit_code`` for the job script to
+    requeue on. It runs after every hook (``LOWEST``), ``ExactResumeHook``
+    before the checkpoint hook: two hooks. Loader workers are kept out of
+    the signal (``_shield_worker``); on Slurm use ``--signal=USR1@<s>``.
 
     Args:
         signals (Sequence[str]): Names of the signals to act on. Defaults
@@ -94,8 +61,7 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'  # after the optimizer, scheduler and other hooks
 
-    def __init__(self,
-                 signals: Sequence[str] = ('SIGTERM', 'SIGUSR1'),
+    def __init__(self, signals: Sequence[str] = ('SIGTERM', 'SIGUSR1'),
                  exit_code: int = REQUEUE_EXIT_CODE):
         unknown = [s for s in signals
                    if not isinstance(getattr(signal, str(s), None),
@@ -104,9 +70,7 @@ class PreemptionHook(Hook):
             raise ValueError(f'PreemptionHook: unknown signal(s) {unknown}; '
                              'use names such as SIGTERM or SIGUSR1.')
         self.signals = [getattr(signal, s) for s in signals]
-        self.exit_code = exit_code
-        self._received = 0
-        self._previous = {}
+        self.exit_code, self._received, self._previous = exit_code, 0, {}
 
     def _on_signal(self, signum, frame) -> None:
         self._received = signum  # acted on after the current iteration
@@ -116,52 +80,42 @@ class PreemptionHook(Hook):
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         loader = runner.train_dataloader
-        if getattr(loader, 'num_workers', 0) and not isinstance(
-                loader.worker_init_fn, _ShieldWorker):
-            loader.worker_init_fn = _ShieldWorker(
-                loader.worker_init_fn, self.signals)
+        if getattr(loader, 'num_workers', 0) and getattr(
+                loader.worker_init_fn, 'func', None) is not _shield_worker:
+            loader.worker_init_fn = partial(
+                _shield_worker, loader.worker_init_fn, self.signals)
 
     def after_train(self, runner) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
 
-    def _agreed_signal(self) -> int:
-        """The signal any rank received (0: none); collective."""
-        if get_world_size() == 1:
-            return self._received
-        flag = torch.tensor([self._received], dtype=torch.int64)
-        all_reduce(flag, op='max')
-        return int(flag.item())
-
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        received = self._agreed_signal()
+        received = self._received
+        if get_world_size() > 1:  # the signal any rank received
+            flag = torch.tensor([received], dtype=torch.int64)
+            all_reduce(flag, op='max')
+            received = int(flag.item())
         if not received:
             return
         name = signal.Signals(received).name
         ckpt_hook = self._hook(runner, AtomicCheckpointHook)
         if ckpt_hook is None:
-            runner.logger.error(
-                f'Received {name}: no AtomicCheckpointHook in '
-                'default_hooks.checkpoint, so nothing is saved; exiting '
-                f'with code {self.exit_code}.')
+            runner.logger.error(f'Received {name}: no AtomicCheckpointHook '
+                                'in default_hooks.checkpoint, so nothing is '
+                                f'saved; exiting with code {self.exit_code}.')
             raise Preempted(self.exit_code)
-        # what otherwise only epoch ends gather (collective)
-        rng_hook = self._hook(runner, RNGStateHook)
-        if rng_hook is not None:
-            rng_hook.after_train_epoch(runner)
-        acc_hook = self._hook(runner, AccumulatedGradientsHook)
-        if acc_hook is not None:
-            acc_hook.sync_open_window(runner)
+        resume_hook = self._hook(runner, ExactResumeHook)
+        if resume_hook is not None:  # what epoch ends gather (collective)
+            resume_hook.gather(runner)
         path = ckpt_hook.save_now(runner,
                                   FILENAME_TMPL.format(runner.iter + 1))
         barrier()  # no rank exits before the file is complete
         marker = os.environ.get('MMTEC_PREEMPTED_MARKER')
         if marker and is_main_process():
             # tools/dist_train.sh exits with the requeue code when it exists
-            with open(marker, 'w') as f:
-                f.write(path)
+            write_text_atomically(marker, path)
         runner.logger.info(
             f'Received {name}: saved {path} after iteration '
             f'{runner.iter + 1}; exiting with code {self.exit_code} '
@@ -169,28 +123,20 @@ class PreemptionHook(Hook):
             'there exactly).')
         raise Preempted(self.exit_code)
 
-    def after_train_epoch(self, runner) -> None:
-        self._remove_outdated(runner)
-
     @staticmethod
     def _hook(runner, kind) -> Optional[Hook]:
         return next((h for h in runner.hooks if isinstance(h, kind)), None)
 
-    def _remove_outdated(self, runner) -> None:
-        """Remove preemption checkpoints older than the one
-        ``last_checkpoint`` names (a later save of the resumed run)."""
+    def after_train_epoch(self, runner) -> None:
+        # preemption checkpoints before a later save of the resumed run go
         ckpt_hook = self._hook(runner, AtomicCheckpointHook)
         if not is_main_process() or ckpt_hook is None or \
-                not ckpt_hook._is_local() or ckpt_hook.last_ckpt is None:
+                not ckpt_hook.is_local() or ckpt_hook.last_ckpt is None:
             return
-        latest = osp.basename(ckpt_hook.last_ckpt)
-        if latest.startswith('preempted_iter_'):
-            return
-        pattern = FILENAME_TMPL.format('*')
-        for path in glob.glob(osp.join(ckpt_hook.out_dir, pattern)):
-            found = re.fullmatch(r'preempted_iter_(\d+)\.pth',
-                                 osp.basename(path))
-            if found and int(found.group(1)) <= runner.iter:
+        pattern = osp.join(ckpt_hook.out_dir, FILENAME_TMPL.format('*'))
+        for path in glob.glob(pattern):
+            step = osp.basename(path)[len('preempted_iter_'):-len('.pth')]
+            if step.isdigit() and int(step) <= runner.iter:
                 runner.logger.info(f'Removing {path}: a later checkpoint '
                                    f'({ckpt_hook.last_ckpt}) is saved.')
                 os.remove(path)

@@ -18,38 +18,27 @@ class SkippedImagesHook(Hook):
 
     :class:`~mmtec.datasets.LoadImageOrSkip` replaces an undecodable or
     oversized image by another one and tags the replacement's data sample
-    with the skipped
-    path; this hook reads the tags from each batch (so it counts images
-    skipped in any dataloader worker), logs one warning per epoch with the
-    count and the files, and raises when more than ``max_bad_fraction`` of
-    the images read in an epoch were bad. A few broken files in a large
-    dataset cost nothing; a broken dataset stops the run early: as soon as
-    one process alone has skipped more than the fraction of the whole
-    dataset, and otherwise at the end of the epoch.
+    with the skipped path. This hook reads the tags (any worker's), logs
+    one warning per epoch naming the files, and raises when more than
+    ``max_bad_fraction`` of an epoch's images were bad (as soon as one
+    process has skipped that fraction of the dataset, else at its end).
 
     Args:
-        max_bad_fraction (float): Largest tolerated fraction of
-            undecodable or oversized images per epoch. Defaults to 0.001
-            (0.1%).
+        max_bad_fraction (float): Largest tolerated fraction of bad images
+            per epoch. Defaults to 0.001 (0.1%).
         max_listed (int): Files named in the summary. Defaults to 10.
     """
-
-    priority = 'NORMAL'
 
     def __init__(self, max_bad_fraction: float = 1e-3, max_listed: int = 10):
         if not 0 <= max_bad_fraction <= 1:
             raise ValueError('max_bad_fraction must be in [0, 1], got '
                              f'{max_bad_fraction}')
-        self.max_bad_fraction = max_bad_fraction
-        self.max_listed = max_listed
-        self._reset()
-
-    def _reset(self) -> None:
-        self._skipped: List[str] = []
-        self._read = 0
+        self.max_bad_fraction, self.max_listed = max_bad_fraction, max_listed
+        self.before_train_epoch(None)
 
     def before_train_epoch(self, runner) -> None:
-        self._reset()
+        self._skipped: List[str] = []
+        self._read = 0
 
     def _error(self, runner, skipped: List[str], read: int,
                where: str) -> TooManyBadImagesError:
@@ -62,13 +51,10 @@ class SkippedImagesHook(Hook):
             'Check or re-create these files, or raise max_bad_fraction if '
             'they are expected.')
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
+    def after_train_iter(self, runner, batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        samples = (data_batch or {}).get('data_samples') or []
-        for sample in samples:
+        for sample in (data_batch or {}).get('data_samples') or []:
             skipped = sample.get(SKIPPED_KEY, None) if hasattr(
                 sample, 'get') else None
             if skipped:

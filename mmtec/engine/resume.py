@@ -16,65 +16,25 @@ def _warn(msg: str) -> None:
     print_log(msg, logger='current', level=logging.WARNING)
 
 
-def _is_training_checkpoint(ckpt) -> bool:
+def is_training_checkpoint(ckpt) -> bool:
+    """Whether ``ckpt`` holds a state dict and the meta with the iteration.
+
+    Args:
+        ckpt: A loaded object.
+    """
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     return isinstance(meta, dict) and 'iter' in meta and 'state_dict' in ckpt
 
 
-def checkpoint_problem(ckpt, resume: bool) -> Optional[str]:
-    """What makes ``ckpt`` unusable for ``--resume`` or ``load_from``.
-
-    Args:
-        ckpt: The loaded object.
-        resume (bool): Whether training continues from it (needs the
-            training state) or only takes its weights (``load_from``).
-
-    Returns:
-        str | None: The problem, None when there is none.
-    """
-    if not isinstance(ckpt, dict):
-        return (f'it holds a {type(ckpt).__name__}, not the dict of a '
-                'checkpoint')
-    if resume and not _is_training_checkpoint(ckpt):
-        return ('it is not a training checkpoint (no meta with the '
-                'iteration, or no state_dict): --resume continues from the '
-                'epoch_N.pth / iter_N.pth files training writes; to start '
-                'from its weights, set load_from without --resume')
-    return None
-
-
-def check_loaded_checkpoint(ckpt, filename, resume: bool) -> None:
-    """Raise one clear error when ``ckpt`` (loaded from ``filename``) cannot
-    be resumed from (``resume``) or loaded as weights.
-
-    Args:
-        ckpt: The loaded object.
-        filename: Where it came from, for the message.
-        resume (bool): See :func:`checkpoint_problem`.
-
-    Raises:
-        ValueError: Naming the file and what is wrong with it.
-    """
-    problem = checkpoint_problem(ckpt, resume)
-    if problem is not None:
-        what = '--resume' if resume else 'load_from'
-        raise ValueError(f'{what} {filename}: {problem}.')
-
-
 def checkpoint_folders(work_dir: str,
                        out_dir: Optional[str] = None) -> List[str]:
-    """The folders the checkpoint hook writes to, for ``work_dir``.
-
-    MMEngine's ``CheckpointHook`` saves in the work dir, or, with
-    ``out_dir``, in ``out_dir/<basename of the work dir>``; it writes
-    ``last_checkpoint`` in the work dir in both cases.
+    """The folders the checkpoint hook writes to: the work dir, or
+    ``out_dir/<basename of the work dir>`` (``last_checkpoint`` stays in
+    the work dir).
 
     Args:
         work_dir (str): The run's work dir.
         out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
-
-    Returns:
-        list[str]: The folders, the checkpoint hook's first.
     """
     work_dir = osp.abspath(work_dir)
     if not out_dir:
@@ -98,7 +58,7 @@ def _load_training_checkpoint(path: str):
         _warn(f'Skipping damaged checkpoint {path} for --resume: '
               f'{type(err).__name__}: {err}')
         return None, True
-    if not _is_training_checkpoint(ckpt):
+    if not is_training_checkpoint(ckpt):
         _warn(f'Skipping {path} for --resume: not a training checkpoint '
               '(no meta/iter or state_dict).')
         return None, False
@@ -113,14 +73,10 @@ def _mtime(path: str) -> float:
 
 
 def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
-    """The file ``work_dir/last_checkpoint`` names (None if none).
-
-    When it names a file outside ``folders`` (a work dir that was copied
-    or moved) and a file of the same name is in one of them, that copy;
-    without such a copy, a file there that exists (another run's
-    checkpoint) is an error rather than followed. A pointer that is not
-    text, or names nothing that exists, is skipped with a warning.
-    """
+    """The file ``work_dir/last_checkpoint`` names (None if none): for
+    a file outside ``folders`` (a copied work dir) its copy in them, else
+    an error (another run's); a pointer that is not text, or names nothing
+    that exists, is skipped with a warning."""
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return None
@@ -162,28 +118,18 @@ def _named_checkpoint(work_dir: str, folders: List[str]) -> Optional[str]:
 
 def find_resumable_checkpoint(work_dir: str,
                               out_dir: Optional[str] = None) -> Optional[str]:
-    """The checkpoint ``--resume`` continues from, or None.
-
-    Looks where the checkpoint hook writes (see :func:`checkpoint_folders`).
-    The file ``last_checkpoint`` names is used when it loads, unless a
-    checkpoint written after it (by modification time) holds a later
-    iteration: saves are renamed into place before ``last_checkpoint`` is
-    updated, so a crash in between leaves a newer complete save; in a copied
-    work dir the times mean nothing and the iteration decides. Otherwise
-    every ``*.pth`` of the folders is tried, the newest first, and the one
-    with the latest iteration among those that load is used. Files that do
-    not load, dangling links and weights-only files are skipped with a
-    warning that says why. When checkpoints are there but none of them
-    loads, this is an error rather than a fresh start that would
-    overwrite them.
+    """The checkpoint ``--resume`` continues from, or None: the one
+    ``last_checkpoint`` names when it loads, unless a later save holds a
+    later iteration (a crash before the pointer's update); else the
+    loadable ``*.pth`` with the latest iteration. Unusable files are
+    skipped with a warning; if none loads, that is an error.
 
     Args:
         work_dir (str): The run's work dir.
         out_dir (str, optional): ``default_hooks.checkpoint.out_dir``.
 
     Returns:
-        str | None: Path of the checkpoint to resume from; None when there
-        is none.
+        str | None: The checkpoint's path; None when there is none.
 
     Raises:
         RuntimeError: There are checkpoints, none of which loads.
@@ -195,25 +141,19 @@ def find_resumable_checkpoint(work_dir: str,
          for p in glob.glob(osp.join(folder, '*.pth'))
          if not osp.basename(p).startswith('best_')},
         key=_mtime, reverse=True)
-    best_path, best_iter = None, None
-    damaged = []
     named = _named_checkpoint(work_dir, folders)
-    if named is not None:
-        ckpt, bad = _load_training_checkpoint(named)
-        if bad:
-            damaged.append(named)
-        if ckpt is not None:
-            best_path, best_iter = named, ckpt['meta']['iter']
-            # only saves written after it can be further on
-            since = _mtime(named)
-            candidates = [p for p in candidates if _mtime(p) > since]
-        else:
-            candidates = [p for p in candidates
-                          if osp.abspath(p) != osp.abspath(named)]
+    if named is not None:  # tried first
+        candidates = [named] + [p for p in candidates
+                                if osp.abspath(p) != osp.abspath(named)]
+    best_path, best_iter, since, damaged = None, None, None, []
     for path in candidates:
+        if since is not None and _mtime(path) <= since:
+            continue
         ckpt, bad = _load_training_checkpoint(path)
         if bad:
             damaged.append(path)
+        if ckpt is not None and path == named:
+            since = _mtime(named)  # only saves written after it go further
         if ckpt is not None and (best_iter is None
                                  or ckpt['meta']['iter'] > best_iter):
             best_path, best_iter = path, ckpt['meta']['iter']

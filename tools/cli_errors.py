@@ -1,12 +1,11 @@
 """Bad input to a command-line tool ends in one line, not a traceback.
 
-A missing data folder or config, a misspelled option or an unusable
-checkpoint is the user's to fix, and the fix is in the message; a
-traceback of 13 to 650 lines only buries it. ``--debug`` keeps the
-traceback. Errors outside this list (bugs, CUDA/NCCL failures) keep their
-traceback. Some listed types (``ValueError``) are raised by bugs too, and
-a crash hours into a run cannot be repeated cheaply, so the traceback of
-a shortened error is always kept in a file the line names.
+A missing file, a misspelled option or an unusable checkpoint is the
+user's to fix, and the fix is in the message. Other errors (bugs,
+CUDA/NCCL failures) keep their traceback; so does ``--debug``. A
+shortened error's traceback is kept in a file the line names (a
+``ValueError`` may be a bug, and a crash hours into a run is costly to
+repeat).
 """
 import os
 import os.path as osp
@@ -16,12 +15,11 @@ import traceback
 from contextlib import contextmanager
 
 from mmtec.checkpoint.errors import CheckpointError
-from mmtec.engine.hooks.checkpoint_match_hook import UnmatchedCheckpointError
 
 #: errors that describe bad input, with a message that says what to do
+#: (the engine's UnmatchedCheckpointError is a ValueError)
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               FileExistsError, PermissionError, ValueError, CheckpointError,
-               UnmatchedCheckpointError)
+               FileExistsError, PermissionError, ValueError, CheckpointError)
 
 
 def one_line(err: BaseException) -> str:
