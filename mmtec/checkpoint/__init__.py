@@ -5,8 +5,7 @@ from .atomic_write import (
     TMP_SUFFIX,
     fsync_replace,
     save_converted,
-    write_bytes_atomically,
-    write_text_atomically,
+    write_atomically,
 )
 from .download import load_from_url
 from .errors import (
@@ -34,6 +33,6 @@ __all__ = [
     'UnsafeCheckpointError', 'CheckpointLayoutError',
     'BackboneCheckpointError', 'NotPlainDataError', 'trust_checkpoint',
     'add_trust_argument', 'to_plain', 'from_plain', 'TMP_SUFFIX',
-    'fsync_replace', 'write_text_atomically', 'write_bytes_atomically',
+    'fsync_replace', 'write_atomically',
     'save_converted'
 ]

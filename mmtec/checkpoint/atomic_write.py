@@ -4,7 +4,7 @@ import json
 import os
 import os.path as osp
 from contextlib import contextmanager, suppress
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import torch
 
@@ -57,25 +57,15 @@ def atomic_path(path: str, suffix: str = TMP_SUFFIX) -> Iterator[str]:
             os.remove(tmp)
 
 
-def write_text_atomically(path: str, text: str) -> None:
-    """Write a text file through a temporary file and a rename.
+def write_atomically(path: str, data: Union[str, bytes]) -> None:
+    """Write a file through a temporary file and a rename.
 
     Args:
         path (str): The file.
-        text (str): Its whole content.
+        data (str | bytes): Its whole content (text or bytes).
     """
-    with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        f.write(text)
-
-
-def write_bytes_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` through a temporary file and a rename.
-
-    Args:
-        path (str): The file.
-        data (bytes): Its whole content.
-    """
-    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+    mode = 'w' if isinstance(data, str) else 'wb'
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
         f.write(data)
 
 

@@ -16,7 +16,7 @@ from mmtec.checkpoint import (
     from_plain,
     fsync_replace,
     to_plain,
-    write_text_atomically,
+    write_atomically,
 )
 from mmtec.registry import HOOKS
 
@@ -203,6 +203,6 @@ class AtomicCheckpointHook(CheckpointHook):
             by_epoch=False, backend_args=self.backend_args, **self.args)
         path = self.file_backend.join_path(self.out_dir, filename)
         if is_main_process():
-            write_text_atomically(
+            write_atomically(
                 osp.join(runner.work_dir, 'last_checkpoint'), path)
         return path

@@ -8,7 +8,7 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmtec.checkpoint import write_text_atomically
+from mmtec.checkpoint import write_atomically
 from mmtec.registry import HOOKS
 
 _STATE_KEY = 'compute_record'
@@ -143,7 +143,7 @@ class ComputeRecordHook(Hook):
 
     def after_train_epoch(self, runner) -> None:
         if is_main_process():
-            write_text_atomically(
+            write_atomically(
                 osp.join(runner.work_dir, self.out_file),
                 json.dumps(self.summary(runner), indent=1))
 

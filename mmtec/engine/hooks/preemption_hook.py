@@ -10,7 +10,7 @@ import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 
-from mmtec.checkpoint import write_text_atomically
+from mmtec.checkpoint import write_atomically
 from mmtec.registry import HOOKS
 
 from .atomic_checkpoint_hook import AtomicCheckpointHook
@@ -115,7 +115,7 @@ class PreemptionHook(Hook):
         marker = os.environ.get('MMTEC_PREEMPTED_MARKER')
         if marker and is_main_process():
             # tools/dist_train.sh exits with the requeue code when it exists
-            write_text_atomically(marker, path)
+            write_atomically(marker, path)
         runner.logger.info(
             f'Received {name}: saved {path} after iteration '
             f'{runner.iter + 1}; exiting with code {self.exit_code} '

@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from mmtec.checkpoint import write_bytes_atomically
+from mmtec.checkpoint import write_atomically
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 CLASSES = ('T-shirt_top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
@@ -74,7 +74,7 @@ def unpack_fashion_mnist(dst: str, root: Optional[str] = None) -> str:
             else:
                 with gzip.open(src + '.gz', 'rb') as f:
                     data = f.read()
-            write_bytes_atomically(target, data)
+            write_atomically(target, data)
     return dst
 
 

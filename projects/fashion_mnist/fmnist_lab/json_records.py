@@ -4,7 +4,7 @@ import os
 import os.path as osp
 from typing import Optional
 
-from mmtec.checkpoint import write_text_atomically
+from mmtec.checkpoint import write_atomically
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -18,7 +18,7 @@ def read_json(path: str) -> Optional[dict]:
 def write_json(path: str, data) -> None:
     """Write JSON atomically, so an interrupted run leaves no half file."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True))
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def cached_eval(path: str, settings: dict, fn) -> dict:

@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from typing import List
 
-from mmtec.checkpoint import write_text_atomically
+from mmtec.checkpoint import write_atomically
 
 # what follows this line in a report is written by hand and kept when the
 # study rewrites the report from its records
@@ -53,5 +53,5 @@ def write_report(path: str, md: str) -> str:
         if NOTES_MARKER in old:
             md += '\n' + old[old.index(NOTES_MARKER):]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    write_text_atomically(path, md)
+    write_atomically(path, md)
     return md
