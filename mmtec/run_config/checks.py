@@ -41,7 +41,7 @@ def check_option_key(cfg: Config, key: str, value: Any = None) -> None:
         value: The option's value, for the message.
     """
     parts = key.split('.')
-    node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    node: Any = cfg.to_dict() if isinstance(cfg, Config) else cfg
     for depth, part in enumerate(parts):
         where = '.'.join(parts[:depth]) or 'the config'
         if isinstance(node, (list, tuple)):
