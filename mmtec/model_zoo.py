@@ -13,13 +13,11 @@ _registered = False
 
 
 def find_model_index() -> Optional[str]:
-    """``model-index.yml`` of an installed package or a source checkout."""
-    pkg = osp.dirname(osp.abspath(__file__))
-    for root in (osp.join(pkg, '.mim'), osp.dirname(pkg)):
-        path = osp.join(root, 'model-index.yml')
-        if osp.isfile(path) and osp.isdir(osp.join(root, 'configs')):
-            return path
-    return None
+    """``model-index.yml`` shipped in the package (``mmtec/.mim``, which
+    ``setup.py`` fills: copies in a wheel, links in an editable install)."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '.mim',
+                    'model-index.yml')
+    return path if osp.isfile(path) else None
 
 
 def register_tec_models() -> bool:
