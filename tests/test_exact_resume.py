@@ -389,13 +389,18 @@ def test_preemption_saves_the_exact_state_and_resume_continues(tmp_path):
     assert not saved.exists()  # superseded by epoch_2.pth
 
 
-def test_mid_epoch_iteration_checkpoint_resumes_exactly(tmp_path):
-    by_iter = dict(type='AtomicCheckpointHook', by_epoch=False, interval=3,
-                   max_keep_ckpts=-1)
-    toy_runner(tmp_path / 'straight', checkpoint=by_iter).train()
-    first = tmp_path / 'straight' / 'iter_3.pth'  # inside epoch 1 of 4
+@pytest.mark.parametrize('at,accumulate', [(3, 2), (5, 1), (5, 2)])
+def test_mid_epoch_iteration_checkpoint_resumes_exactly(tmp_path, at,
+                                                        accumulate):
+    """4 batches per epoch: iteration 3 is inside epoch 1, iteration 5 one
+    batch into epoch 2 (right after the epoch end's saved states)."""
+    by_iter = dict(type='AtomicCheckpointHook', by_epoch=False,
+                   interval=at, max_keep_ckpts=-1)
+    toy_runner(tmp_path / 'straight', checkpoint=by_iter,
+               accumulate=accumulate).train()
+    first = tmp_path / 'straight' / f'iter_{at}.pth'
     toy_runner(tmp_path / 'resumed', checkpoint=by_iter,
-               resume=str(first)).train()
+               resume=str(first), accumulate=accumulate).train()
     assert_same_weights(tmp_path / 'straight' / 'iter_8.pth',
                         tmp_path / 'resumed' / 'iter_8.pth')
     assert not (tmp_path / 'resumed' / 'iter_9.pth').exists()

@@ -202,6 +202,9 @@ class ExactResumeHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
+        # states gathered at an epoch end carry the same runner.iter as a
+        # save after this iteration: they are stale once it begins
+        self._states, self._synced_iter = None, -1
         wrapper = self._wrapper(runner)
         if wrapper is not None and self._by_epoch(runner):
             # windows restart with each epoch: the wrapper steps after
