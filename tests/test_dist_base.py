@@ -8,7 +8,6 @@ is already in torch hub's cache on a node without network.
 """
 import os
 import subprocess
-import threading
 import time
 
 import pytest
@@ -32,12 +31,7 @@ def server(tiny_base):
         yield data
 
     srv.routes[RELEASE] = (200, slowly, len(data))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.done.set()
-    srv.shutdown()
-    srv.server_close()
+    yield from srv.serving()
 
 
 def dist_train(tmp_path, work, base, data, config=TINY_CFG):

@@ -49,6 +49,14 @@ class ReleaseServer(http.server.ThreadingHTTPServer):
     def url(self, path):
         return f'http://127.0.0.1:{self.server_address[1]}{path}'
 
+    def serving(self):
+        """Serve in a thread until the generator is closed (a fixture)."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        yield self
+        self.done.set()
+        self.shutdown()
+        self.server_close()
+
 
 class ReleaseHandler(http.server.BaseHTTPRequestHandler):
 
@@ -76,13 +84,7 @@ class ReleaseHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ReleaseServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.done.set()
-    srv.shutdown()
-    srv.server_close()
+    yield from ReleaseServer().serving()
 
 
 @pytest.fixture

@@ -94,8 +94,8 @@ class AtomicCheckpointHook(CheckpointHook):
     place whole, outdated ones removed only after that. It removes the
     ``*.tmp`` of an interrupted save and checks the free space for
     ``max_keep_ckpts + 1`` checkpoints before the first iteration. The
-    checkpoints are plain data (:mod:`mmtec.checkpoint.plain_data`),
-    read by ``torch.load(path, weights_only=True)``.
+    checkpoints are plain data (:mod:`mmtec.checkpoint.plain_data`), which
+    torch's weights-only loading reads as well.
 
     Args:
         check_free_space (bool): Check the free space before training.
